@@ -1,0 +1,108 @@
+"""Alert data model: severities, channels, the Alert record (names from the original description)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class AlertSeverity(str, Enum):
+    """How bad an alert is; each level has a default cooldown."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    EMERGENCY = "emergency"
+
+    @classmethod
+    def parse(cls, value: Any) -> AlertSeverity:
+        """Accept an AlertSeverity or its name/value in any case ("warning", "WARNING")."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown severity, expected one of {[s.value for s in cls]}, got {value!r}") from None
+
+    @property
+    def rank(self) -> int:
+        return list(AlertSeverity).index(self)
+
+
+class AlertChannel(str, Enum):
+    """Where a notification goes; parsed case-insensitively from config."""
+
+    DISCORD = "discord"
+    SLACK = "slack"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    WEBHOOK = "webhook"
+    LOG = "log"
+
+    @classmethod
+    def parse(cls, value: Any) -> AlertChannel:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown channel, expected one of {[c.value for c in cls]}, got {value!r}") from None
+
+
+DEFAULT_COOLDOWN_SECONDS: dict[AlertSeverity, int] = {
+    AlertSeverity.INFO: 600,
+    AlertSeverity.WARNING: 300,
+    AlertSeverity.CRITICAL: 60,
+    AlertSeverity.EMERGENCY: 10,
+}
+
+
+class AlertState(str, Enum):
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass
+class Alert:
+    """One alert instance: a rule breached for one fingerprint (e.g. one exchange)."""
+
+    rule_name: str
+    title: str
+    message: str
+    severity: AlertSeverity
+    channels: list[AlertChannel] = field(default_factory=lambda: [AlertChannel.LOG])
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    fingerprint: str = ""
+    state: AlertState = AlertState.FIRING
+    created_at: float = field(default_factory=time.time)
+    resolved_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        data["channels"] = [c.value for c in self.channels]
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        data = dict(data)
+        data["severity"] = AlertSeverity.parse(data["severity"])
+        data["channels"] = [AlertChannel.parse(c) for c in data.get("channels", [])]
+        data["state"] = AlertState(data.get("state", AlertState.FIRING.value))
+        return cls(**data)
+
+    # Original-description compatibility: `alert.name`, `alert.timestamp`.
+    @property
+    def name(self) -> str:
+        return self.rule_name
+
+    @property
+    def timestamp(self) -> float:
+        return self.created_at

@@ -1,0 +1,114 @@
+"""The one Celery app (``celery -A graphwiz_monitoring worker|beat|flower``); the only module importing celery.
+
+Queues and routes are decided here, never by callers. The beat schedule is built from the configured
+intervals; every entry carries ``expires`` (≤ its interval) so a stopped beat or a backlog never
+replays stale checks, and health checks get soft < hard time limits below their interval.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from .alerting.models import AlertChannel
+from .config import Settings
+from .context import get_settings
+
+INGEST, METRICS, RULES, HEALTH, RECOVERY = "ingest", "metrics", "rules", "health", "recovery"
+NOTIFY_QUEUES = tuple(f"notify.{c.value}" for c in AlertChannel)
+ALL_QUEUES = (INGEST, METRICS, RULES, HEALTH, RECOVERY, *NOTIFY_QUEUES)
+
+TASK_MODULES = ["workers.ingest", "workers.metrics", "workers.rules", "workers.notify",
+                "workers.health", "workers.recovery"]
+_QUEUE_BY_MODULE = {"workers.ingest": INGEST, "workers.metrics": METRICS, "workers.rules": RULES,
+                    "workers.health": HEALTH, "workers.recovery": RECOVERY}
+
+# Longest countdown a retry may ask for; the broker's visibility timeout must exceed it.
+MAX_RETRY_COUNTDOWN_SECONDS = 3600
+
+
+def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str]:
+    """Pick the queue from the task's module; notifications go to ``notify.<channel>``."""
+    if name == "workers.notify.deliver":
+        channel = (kwargs or {}).get("channel") or (args[1] if args and len(args) > 1 else "log")
+        return {"queue": f"notify.{AlertChannel.parse(channel).value}"}
+    module = name.rsplit(".", 1)[0]
+    return {"queue": _QUEUE_BY_MODULE.get(module, METRICS)}
+
+
+def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """One entry per periodic job, each with ``expires`` ≤ its interval and time limits below it."""
+
+    def entry(task: str, every: float, args: tuple[Any, ...] = ()) -> dict[str, Any]:
+        return {
+            "task": task,
+            "schedule": float(every),
+            "args": args,
+            "options": {
+                "expires": float(every),
+                "soft_time_limit": max(1.0, every * 0.6),
+                "time_limit": max(2.0, every * 0.8),
+            },
+        }
+
+    mon = settings.monitoring
+    schedule = {
+        "metrics.collect_system": entry("workers.metrics.collect_system_metrics", mon.metrics_interval_seconds),
+        "metrics.trim_history": entry("workers.metrics.trim_history", 60),
+        "rules.evaluate": entry("workers.rules.evaluate", mon.rule_evaluation_interval_seconds),
+    }
+    for name, check in settings.health_checks.checks.items():
+        if check.enabled:
+            schedule[f"health.{name}"] = entry("workers.health.run_check", check.interval_seconds, (name,))
+    return schedule
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply settings to the app: broker, queues, routes, reliability options, beat schedule."""
+    state_dir = os.environ.get("GRAPHWIZ_STATE_DIR", ".graphwiz")
+    os.makedirs(state_dir, exist_ok=True)
+    app.conf.update(
+        broker_url=settings.redis.url,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # keep reconnecting through a Redis outage
+        broker_transport_options={
+            "visibility_timeout": settings.redis.visibility_timeout_seconds,
+            "socket_timeout": settings.redis.socket_timeout_seconds,
+            "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+            "retry_on_timeout": True,
+        },
+        task_queues=[Queue(q, routing_key=q) for q in ALL_QUEUES],
+        task_default_queue=METRICS,
+        task_routes=(route_task,),
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        # Delivery guarantees (DESIGN.md): ack after the work, requeue if the child dies,
+        # cancel rather than duplicate when the broker connection drops mid-task.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=50,
+        task_time_limit=60,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        beat_schedule=build_beat_schedule(settings),
+        beat_schedule_filename=os.path.join(state_dir, "celerybeat-schedule"),
+        timezone="UTC",
+        enable_utc=True,
+    )
+
+
+app = Celery("graphwiz_monitoring", include=TASK_MODULES)
+configure(app, get_settings())
+
+
+def send(task_name: str, *args: Any, **kwargs: Any) -> Any:
+    """Enqueue a task by name from library code (the trader client), without importing workers."""
+    return app.send_task(task_name, args=args, kwargs=kwargs)

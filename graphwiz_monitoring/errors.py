@@ -1,0 +1,52 @@
+"""The one exception hierarchy of graphwiz-monitoring: every error the library raises is a GraphwizError."""
+
+from __future__ import annotations
+
+
+class GraphwizError(Exception):
+    """Root of every error raised by graphwiz-monitoring."""
+
+
+class ConfigError(GraphwizError, ValueError):
+    """Raised when the configuration is invalid; ``problems`` lists every problem with its key path."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} configuration problem(s){where}:\n{lines}")
+
+
+class StateError(GraphwizError):
+    """Raised when the shared Redis state cannot be reached or answers with an error."""
+
+
+class ValidationError(GraphwizError, ValueError):
+    """Raised when a record (trade, prediction, portfolio, ...) is malformed; names the field and value."""
+
+
+class DeliveryFailed(GraphwizError):
+    """Raised by a notification channel when a send did not succeed.
+
+    ``retryable`` says whether trying again may help (network errors, 5xx, 429);
+    ``retry_after`` is the delay in seconds the remote side asked for, if any.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class RuleError(GraphwizError, ValueError):
+    """Raised when an alert rule or its expression/template is invalid."""
+
+
+class RecoveryError(GraphwizError):
+    """Raised when a recovery action cannot be carried out."""
+
+
+class PrometheusQueryError(GraphwizError):
+    """Raised when the Prometheus HTTP API is unreachable or rejects a query."""

@@ -1,0 +1,199 @@
+"""Shared fixtures: a private redis-server per test session (restartable), real Celery worker/beat processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_binary(name: str) -> str:
+    """Path of a binary tests need; missing is a failure in CI and outside it (never a silent skip)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; `make test` installs it (apt-get install {name})", pytrace=False)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until truthy; fail the test with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class RedisServer:
+    """A redis-server child on a free port, with AOF so restarts keep state; can stop/start/kill."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = require_binary("redis-server")
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+             "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", str(self.workdir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._answers, timeout=10, message=f"redis-server on port {self.port}")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def flush(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.url).flushall()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A clean Redis for this test (the session server, flushed)."""
+    if redis_server.proc is None or redis_server.proc.poll() is not None:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(redis_url: str):
+    from graphwiz_monitoring.config import parse_settings
+
+    return parse_settings({"redis": {"url": redis_url}}, env={})
+
+
+@pytest.fixture
+def store(settings):
+    from graphwiz_monitoring.state import Store
+
+    s = Store(settings.redis.url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def keys(settings):
+    from graphwiz_monitoring.state import KeySpace
+
+    return KeySpace(settings.redis.namespace)
+
+
+def write_config(path: Path, redis_url: str, extra: str = "") -> Path:
+    """A monitoring.yaml for child processes: the test Redis plus ``extra`` YAML sections."""
+    path.write_text(f"redis:\n  url: {redis_url}\n{extra}", encoding="utf-8")
+    return path
+
+
+class CeleryProcess:
+    """A real `celery -A graphwiz_monitoring worker|beat` child process."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._log_file = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", *args],
+            cwd=str(ROOT), env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self._log_file.close()
+
+
+def child_env(config_path: Path, redis_url: str, state_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GRAPHWIZ_CONFIG=str(config_path), GRAPHWIZ_REDIS_URL=redis_url, GRAPHWIZ_STATE_DIR=str(state_dir),
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture
+def celery_processes(tmp_path: Path, redis_url: str):
+    """Factory: start real worker/beat processes against the test Redis; all stopped at teardown.
+
+    Usage: ``worker = celery_processes("worker", "-Q", "ingest", "-c", "2", config_extra="...")``.
+    """
+    started: list[CeleryProcess] = []
+
+    def start(*args: str, config_extra: str = "", ready_timeout: float = 30) -> CeleryProcess:
+        config = write_config(tmp_path / f"monitoring-{len(started)}.yaml", redis_url, config_extra)
+        env = child_env(config, redis_url, tmp_path / "state")
+        proc = CeleryProcess(list(args), env, tmp_path / f"celery-{len(started)}.log")
+        started.append(proc)
+        if args and args[0] == "worker":
+            wait_until(lambda: "ready." in proc.output() or not proc.alive(), timeout=ready_timeout,
+                       message="celery worker ready")
+            assert proc.alive(), proc.output()[-3000:]
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,1 @@
+"""Thin Celery tasks: resolve settings, call the library, map errors to retries or dead letters."""

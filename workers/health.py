@@ -1,0 +1,1 @@
+"""Celery tasks for the health queue(s): thin wrappers around the library."""

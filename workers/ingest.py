@@ -1,0 +1,1 @@
+"""Celery tasks for the ingest queue(s): thin wrappers around the library."""

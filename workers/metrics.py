@@ -1,0 +1,1 @@
+"""Celery tasks for the metrics queue(s): thin wrappers around the library."""

@@ -1,0 +1,1 @@
+"""Celery tasks for the notify queue(s): thin wrappers around the library."""

@@ -1,0 +1,1 @@
+"""Celery tasks for the recovery queue(s): thin wrappers around the library."""

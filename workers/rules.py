@@ -1,0 +1,1 @@
+"""Celery tasks for the rules queue(s): thin wrappers around the library."""
