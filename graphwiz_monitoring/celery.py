@@ -105,10 +105,21 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
-app = Celery("graphwiz_monitoring", include=TASK_MODULES)
-configure(app, get_settings())
+def create_app(settings: Settings) -> Celery:
+    """A configured app; the trader client makes its own from the settings given to create_monitor()."""
+    new = Celery("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False)
+    configure(new, settings)
+    return new
 
 
-def send(task_name: str, *args: Any, **kwargs: Any) -> Any:
-    """Enqueue a task by name from library code (the trader client), without importing workers."""
-    return app.send_task(task_name, args=args, kwargs=kwargs)
+app = create_app(get_settings())
+app.set_current()
+
+
+def send(task_name: str, *args: Any, celery_app: Celery | None = None, **kwargs: Any) -> Any:
+    """Enqueue a task by name from library code without importing workers; raises if the broker is down.
+
+    kombu's own publish retry is off so that the caller (e.g. the trader's shipper thread) decides
+    how to wait, instead of blocking inside kombu.
+    """
+    return (celery_app or app).send_task(task_name, args=args, kwargs=kwargs, retry=False)
