@@ -67,6 +67,25 @@ def check_config(ctx: click.Context, local_config: str | None) -> None:
     click.echo("configuration OK", err=True)
 
 
+@main.command("run")
+@click.option("--demo", is_flag=True, help="add a clearly labelled synthetic trader feed")
+@click.option("--state-dir", default=".graphwiz", show_default=True, type=click.Path(file_okay=False),
+              help="where a locally started Redis keeps its data (AOF) and beat its schedule")
+@click.pass_context
+def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
+    """Run the whole system on this machine: Redis (reused or started), worker + beat, exporter, realtime."""
+    from pathlib import Path
+
+    from .supervisor import run_all
+
+    settings = _load(ctx)
+    try:
+        code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir))
+    except GraphwizError as exc:
+        _fail(exc)
+    sys.exit(code)
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, indent=2, default=str)
 

@@ -1,0 +1,38 @@
+# The two commands of the quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+## make run: install into .venv and bring up the whole system with the demo feed (Ctrl-C stops it)
+run: $(VENV)/.installed
+	$(VENV)/bin/graphwiz-monitoring run --demo
+
+## make test: install test tools and services, then lint and run every test
+test: $(VENV)/.installed-dev
+	scripts/ensure-binaries.sh
+	$(VENV)/bin/ruff check graphwiz_monitoring workers tests bench
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check graphwiz_monitoring workers tests bench
+	$(VENV)/bin/mypy graphwiz_monitoring
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/ingest.py
+	$(PY) bench/alert_latency.py
+
+clean:
+	rm -rf $(VENV) .graphwiz .pytest_cache .ruff_cache .mypy_cache

