@@ -19,16 +19,16 @@ log = logging.getLogger("graphwiz_monitoring.demo")
 
 DEMO_CAPITAL_USD = 100_000.0
 TICK_SECONDS = 0.5
-CYCLE_TICKS = 180  # 90 s: 30 s winning, 15 s losing streak (drawdown > 10%), 45 s recovering
+CYCLE_TICKS = 160  # 80 s: 10 s winning, 15 s losing streak (drawdown > 10%), 55 s recovering
 
 
 def _pnl_for_tick(tick: int, rng: random.Random) -> float:
     phase = tick % CYCLE_TICKS
-    if phase < 60:
+    if phase < 20:
         return rng.uniform(20, 80)
-    if phase < 90:
+    if phase < 50:
         return -rng.uniform(500, 700)  # 30 losing trades of ~600 USD: about 15% below the peak
-    return rng.uniform(150, 300)
+    return rng.uniform(120, 240)
 
 
 async def feed(stop: asyncio.Event, seed: int = 7) -> None:
