@@ -16,6 +16,7 @@ from kombu import Queue
 from .alerting.models import AlertChannel
 from .config import Settings
 from .context import get_settings
+from .redaction import task_argsrepr
 
 INGEST, METRICS, RULES, HEALTH, RECOVERY = "ingest", "metrics", "rules", "health", "recovery"
 NOTIFY_QUEUES = tuple(f"notify.{c.value}" for c in AlertChannel)
@@ -105,9 +106,18 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
+class _App(Celery):
+    """Every task message carries a short, secret-free view of its arguments (what events/Flower show)."""
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        if "argsrepr" not in options:
+            options["argsrepr"], options["kwargsrepr"] = task_argsrepr(name, args, kwargs)
+        return super().send_task(name, args, kwargs, **options)
+
+
 def create_app(settings: Settings) -> Celery:
     """A configured app; the trader client makes its own from the settings given to create_monitor()."""
-    new = Celery("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False)
+    new = _App("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False)
     configure(new, settings)
     return new
 

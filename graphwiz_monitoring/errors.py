@@ -50,3 +50,7 @@ class RecoveryError(GraphwizError):
 
 class PrometheusQueryError(GraphwizError):
     """Raised when the Prometheus HTTP API is unreachable or rejects a query."""
+
+
+class DashboardError(GraphwizError, ValueError):
+    """Raised when a dashboard, panel or PromQL expression is built wrongly (e.g. rate() over a gauge)."""

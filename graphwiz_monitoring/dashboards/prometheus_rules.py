@@ -1,0 +1,142 @@
+"""The built-in alert rules as a Prometheus rule file, for teams that alert in Prometheus/Alertmanager.
+
+Thresholds, severities, channels and ``for`` come from the built-in rule definitions
+(``alerting.rules.BUILTIN_RULES``) with the ``alerts.rules.<name>`` overrides applied, so the rule
+file and the Celery rule engine never disagree; a disabled rule is left out. Two built-ins read
+snapshot values that are not exported one-to-one and are approximated from the health checks'
+status (see ``APPROXIMATIONS``). A second group watches the pipeline itself: when the exporter is
+down every graphwiz series vanishes and no built-in rule could fire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..alerting.models import AlertChannel, AlertSeverity
+from ..alerting.rules import BUILTIN_RULES, builtin_rule
+from ..config import Settings
+from ..errors import DashboardError
+from .promql import gauge, quantile
+
+BUILTIN_GROUP = "graphwiz-builtin"
+META_GROUP = "graphwiz-meta"
+SCRAPE_JOB = "graphwiz"
+EXPORTER_DOWN_FOR_SECONDS = 60
+# graphwiz_health_status values (health/models.py HealthStatus.severity_rank)
+HEALTH_DEGRADED, HEALTH_UNHEALTHY = 1, 2
+
+# Prometheus has no per-agent failure counter or Neo4j connection gauge; these built-ins fire on the
+# matching health check instead. Their thresholds (if any) do not apply in Prometheus.
+APPROXIMATIONS = {
+    "neo4j_disconnect": "the neo4j_connectivity health check is unhealthy or worse",
+    "agent_failure": "the agent_health health check reports failing agents (degraded or worse)",
+}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    expr: str  # "{threshold}" is replaced by the effective threshold, "{threshold_percent}" by it x 100
+    summary: str
+    description: str
+
+
+_HOST = "{{ $labels.host }}"
+_EXCHANGE = "{{ $labels.exchange }}"
+_VALUE_1F = '{{ $value | printf "%.1f" }}'
+_SPECS: dict[str, _Spec] = {
+    "high_cpu": _Spec(
+        f"{gauge('graphwiz_system_cpu_usage_percent')} > {{threshold}}",
+        f"High CPU usage on {_HOST}", f"CPU usage at {_VALUE_1F}% on {_HOST} (threshold {{threshold}}%)"),
+    "high_memory": _Spec(
+        f"{gauge('graphwiz_system_memory_usage_percent')} > {{threshold}}",
+        f"High memory usage on {_HOST}", f"Memory usage at {_VALUE_1F}% on {_HOST} (threshold {{threshold}}%)"),
+    "exchange_disconnect": _Spec(
+        f"{gauge('graphwiz_exchange_connected')} == 0",
+        f"Exchange {_EXCHANGE} disconnected", f"Lost connection to exchange {_EXCHANGE}"),
+    "high_latency": _Spec(
+        f"{quantile(0.99, 'graphwiz_exchange_latency_seconds', by=('exchange',))} > {{threshold}}",
+        f"High latency on {_EXCHANGE}",
+        f"P99 latency on {_EXCHANGE} is {{{{ $value | humanizeDuration }}}} (threshold {{threshold}}s)"),
+    "large_loss": _Spec(
+        f"{gauge('graphwiz_trading_current_drawdown')} > {{threshold}}",
+        "Large loss: drawdown {{ $value | humanizePercentage }}",
+        "Current drawdown {{ $value | humanizePercentage }} of peak equity exceeds {threshold_percent}%"),
+    "rate_limit": _Spec(
+        f"{gauge('graphwiz_exchange_rate_limit_remaining')} < {{threshold}}",
+        f"Rate limit nearly exhausted on {_EXCHANGE}",
+        f"Only {{{{ $value }}}} requests left on {_EXCHANGE} (threshold {{threshold}})"),
+    "neo4j_disconnect": _Spec(
+        f"{gauge('graphwiz_health_status', check='neo4j_connectivity')} >= {HEALTH_UNHEALTHY}",
+        "Neo4j disconnected", "The Neo4j connectivity check fails (status {{ $value }}: 2 unhealthy, 3 critical)"),
+    "agent_failure": _Spec(
+        f"{gauge('graphwiz_health_status', check='agent_health')} >= {HEALTH_DEGRADED}",
+        "Agents failing", "The agent health check reports failing agents (status {{ $value }}: 1 degraded or worse)"),
+    "risk_limit_breach": _Spec(
+        f"{gauge('graphwiz_risk_leverage')} > {{threshold}}",
+        '''Risk limit breach: leverage {{ $value | printf "%.2f" }}x''',
+        '''Leverage {{ $value | printf "%.2f" }}x exceeds the {threshold}x limit'''),
+    "disk_space": _Spec(
+        f"{gauge('graphwiz_system_disk_usage_percent')} > {{threshold}}",
+        f"Disk {{{{ $labels.mount }}}} on {_HOST} almost full",
+        f"Disk {{{{ $labels.mount }}}} on {_HOST} at {_VALUE_1F}% (threshold {{threshold}}%)"),
+}
+
+
+def prometheus_duration(seconds: float) -> str:
+    """A Prometheus duration string: whole seconds as ``30s``, anything finer in milliseconds."""
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+def _fill(text: str, threshold: float | None) -> str:
+    if threshold is None:
+        return text
+    return text.replace("{threshold}", f"{threshold:g}").replace("{threshold_percent}", f"{threshold * 100:g}")
+
+
+def builtin_prometheus_rules(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The enabled built-in rules as Prometheus alerting rules, thresholds and overrides applied."""
+    missing = set(BUILTIN_RULES) - set(_SPECS)
+    if missing:
+        raise DashboardError(f"built-in rule(s) {sorted(missing)} have no Prometheus expression")
+    overrides = (settings or Settings()).alerts.rules
+    rules = []
+    for name, spec in _SPECS.items():
+        rule = builtin_rule(name, overrides.get(name))
+        if not rule.enabled:
+            continue
+        threshold = rule.threshold
+        entry: dict[str, Any] = {"alert": name, "expr": _fill(spec.expr, threshold)}
+        if rule.for_seconds:
+            entry["for"] = prometheus_duration(rule.for_seconds)
+        entry["labels"] = {"severity": AlertSeverity.parse(rule.severity).value, "rule": name}
+        entry["annotations"] = {
+            "summary": _fill(spec.summary, threshold),
+            "description": _fill(spec.description, threshold),
+            "channels": ",".join(AlertChannel.parse(c).value for c in rule.channels),
+        }
+        rules.append(entry)
+    return rules
+
+
+def meta_prometheus_rules() -> list[dict[str, Any]]:
+    """Rules about the monitoring pipeline itself."""
+    return [{
+        "alert": "graphwiz_exporter_down",
+        "expr": f'{gauge("up", job=SCRAPE_JOB)} == 0',
+        "for": prometheus_duration(EXPORTER_DOWN_FOR_SECONDS),
+        "labels": {"severity": "critical", "rule": "graphwiz_exporter_down"},
+        "annotations": {
+            "summary": "graphwiz exporter {{ $labels.instance }} is down",
+            "description": "Prometheus cannot scrape {{ $labels.instance }}: no graphwiz metrics, so no built-in rule can fire",
+        },
+    }]
+
+
+def prometheus_rule_file(settings: Settings | None = None) -> dict[str, Any]:
+    """The whole rule file as data (``groups:``), ready for YAML."""
+    return {"groups": [
+        {"name": BUILTIN_GROUP, "rules": builtin_prometheus_rules(settings)},
+        {"name": META_GROUP, "rules": meta_prometheus_rules()},
+    ]}

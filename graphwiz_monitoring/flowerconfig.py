@@ -1,0 +1,12 @@
+"""Flower configuration file (``celery flower --conf=<this file>``): every option comes from the settings.
+
+Flower executes this file and reads its module-level names as options; ``graphwiz-monitoring flower``
+passes it. Settings are found as usual (``$GRAPHWIZ_CONFIG``, then ./monitoring.yaml).
+"""
+
+from __future__ import annotations
+
+from graphwiz_monitoring.context import get_settings
+from graphwiz_monitoring.flower import flower_options
+
+globals().update(flower_options(get_settings()))

@@ -1,0 +1,88 @@
+"""Flower in the stack: basic auth from the config, worker events on, task arguments shown as summaries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from graphwiz_monitoring.celery import create_app
+from graphwiz_monitoring.config import parse_settings
+from tests.conftest import ROOT, child_env, free_port, wait_until, write_config
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "flower-test-pw"
+MARKER = "RAW-RECORD-MARKER"
+
+
+def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except OSError:
+        return 0, b""
+
+
+@pytest.fixture
+def flower(tmp_path: Path, redis_url: str):
+    port = free_port()
+    extra = (f"flower:\n  host: 127.0.0.1\n  port: {port}\n  basic_auth_user: ops\n"
+             "  basic_auth_password: ${FLOWER_TEST_PASSWORD}\n")
+    config = write_config(tmp_path / "flower.yaml", redis_url, extra)
+    env = {**child_env(config, redis_url, tmp_path / "state"), "FLOWER_TEST_PASSWORD": PASSWORD}
+    log = open(tmp_path / "flower.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "graphwiz_monitoring.cli", "flower", "--logging=warning"],
+                            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _get(base + "/")[0] == 401 or proc.poll() is not None, timeout=30,
+                   message="flower answering")
+        assert proc.poll() is None, (tmp_path / "flower.log").read_text(errors="replace")[-3000:]
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        log.close()
+
+
+def test_flower_requires_auth_and_shows_tasks_with_summarised_args(flower: str, celery_processes, redis_url) -> None:
+    assert _get(flower + "/api/tasks")[0] == 401
+    assert _get(flower + "/api/tasks", "ops:wrong")[0] == 401
+    assert _get(flower + "/", f"ops:{PASSWORD}")[0] == 200
+
+    celery_processes("worker", "-Q", "ingest,metrics,rules", "-P", "solo", "--loglevel", "INFO")
+    app = create_app(parse_settings({"redis": {"url": redis_url}}, env={}))
+    records = [{"kind": "trade", "data": {"trade_id": f"t{i}", "symbol": "BTC/USDT", "side": "buy", "price": 100,
+                                          "quantity": 1, "pnl": 1.0, "success": True, "note": MARKER}}
+               for i in range(20)]
+    result = app.send_task("workers.ingest.ingest_batch", args=[{"batch_id": "flower-b1", "records": records}])
+
+    def seen_by_worker() -> dict | None:
+        status, body = _get(flower + "/api/tasks", f"ops:{PASSWORD}")
+        task = json.loads(body).get(result.id) if status == 200 else None
+        # RECEIVED and later states come from the worker's events, not only the client's task-sent
+        return task if task and task.get("state") in ("RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY") else None
+
+    task = wait_until(seen_by_worker, timeout=30, interval=0.2, message="flower to see the task from worker events")
+    assert task["name"] == "workers.ingest.ingest_batch"
+    assert task["args"] == "({'batch_id': 'flower-b1', 'records': 20, 'kinds': {'trade': 20}},)"
+    status, body = _get(f"{flower}/api/task/info/{result.id}", f"ops:{PASSWORD}")
+    assert status == 200 and MARKER.encode() not in body and b"BTC/USDT" not in body

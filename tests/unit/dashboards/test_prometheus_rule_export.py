@@ -1,0 +1,58 @@
+"""The Prometheus rule file mirrors the built-in alert rules, thresholds and overrides included."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from graphwiz_monitoring.alerting.rules import BUILTIN_RULES
+from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.dashboards.prometheus_rules import (
+    APPROXIMATIONS,
+    BUILTIN_GROUP,
+    builtin_prometheus_rules,
+    prometheus_duration,
+    prometheus_rule_file,
+)
+from tests.fakes.promql_lint import DASHBOARD_DIR, problems
+
+
+def test_the_ten_built_ins_with_their_default_thresholds_and_severities() -> None:
+    committed = yaml.safe_load((DASHBOARD_DIR / "prometheus-rules.yml").read_text())
+    group = next(g for g in committed["groups"] if g["name"] == BUILTIN_GROUP)
+    rules = {r["alert"]: r for r in group["rules"]}
+    assert list(rules) == list(BUILTIN_RULES) and len(rules) == 10
+    for name, spec in BUILTIN_RULES.items():
+        rule = rules[name]
+        assert rule["labels"] == {"severity": spec.severity.value, "rule": name}
+        assert rule["annotations"]["channels"] == ",".join(c.value for c in spec.channels)
+        assert not problems(rule["expr"]), (name, problems(rule["expr"]))
+        if spec.threshold is not None and name not in APPROXIMATIONS:
+            assert float(re.search(r"[<>]=? ?([0-9.]+)$", rule["expr"]).group(1)) == spec.threshold, name
+        assert "for" not in rule  # built-ins fire on the first breached evaluation, like the rule engine
+
+
+def test_overrides_change_threshold_severity_for_and_drop_disabled_rules() -> None:
+    settings = parse_settings({"alerts": {"rules": {
+        "high_cpu": {"threshold": 80, "severity": "critical", "for_seconds": 30, "channels": ["log"]},
+        "disk_space": {"enabled": False},
+        "large_loss": {"threshold": 0.25, "for_seconds": 1.5},
+    }}}, env={})
+    rules = {r["alert"]: r for r in builtin_prometheus_rules(settings)}
+    assert "disk_space" not in rules and len(rules) == 9
+    assert rules["high_cpu"]["expr"] == "graphwiz_system_cpu_usage_percent > 80"
+    assert rules["high_cpu"]["labels"]["severity"] == "critical"
+    assert rules["high_cpu"]["for"] == "30s"
+    assert rules["high_cpu"]["annotations"]["channels"] == "log"
+    assert "(threshold 80%)" in rules["high_cpu"]["annotations"]["description"]
+    assert rules["large_loss"]["expr"] == "graphwiz_trading_current_drawdown > 0.25"
+    assert rules["large_loss"]["for"] == "1500ms"
+    assert "exceeds 25%" in rules["large_loss"]["annotations"]["description"]
+
+
+def test_durations_and_the_meta_group() -> None:
+    assert prometheus_duration(60) == "60s" and prometheus_duration(0.25) == "250ms"
+    meta = prometheus_rule_file()["groups"][1]
+    assert [r["alert"] for r in meta["rules"]] == ["graphwiz_exporter_down"]
+    assert meta["rules"][0]["expr"] == 'up{job="graphwiz"} == 0'
