@@ -38,7 +38,7 @@ class _Guarded:
                 result = attr(*args, **kwargs)
             except redis.RedisError as exc:
                 raise StateError(f"Redis at {self._url}: {type(exc).__name__}: {exc}") from None
-            if isinstance(result, redis.client.Pipeline):
+            if isinstance(result, (redis.client.Pipeline, redis.client.PubSub)):  # PubSub: realtime bridge
                 return _Guarded(result, self._url)
             return result
 

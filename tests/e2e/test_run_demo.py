@@ -14,7 +14,7 @@ import urllib.request
 
 import psutil
 
-from tests.conftest import ROOT, free_port, require_binary, wait_until
+from tests.conftest import free_port, require_binary, wait_until
 
 
 def _get(url: str) -> int:

@@ -1,0 +1,145 @@
+"""What the live views read: one snapshot of every area's state, each section degrading on its own.
+
+The realtime server (snapshot on connect) and ``graphwiz-monitoring status`` both call
+``collect_snapshot``. Each section comes from its owning area's library function, imported lazily:
+when that function is not there (yet), or Redis fails while reading it, the section is ``None`` and
+``unavailable[section]`` says why, so one missing area never blanks the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..config import Settings
+from ..errors import GraphwizError, StateError
+from ..state import KeySpace, Store
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("metrics", "alerts", "health", "breakers", "trading", "recovery")
+RECENT_RECOVERY_LIMIT = 20
+
+
+class SourceUnavailable(GraphwizError):
+    """Raised when the library function behind a snapshot section is not there (yet)."""
+
+
+def seam(module: str, attr: str, owner: str) -> Callable[..., Any]:
+    """``module.attr`` from another area, or SourceUnavailable naming what is missing.
+
+    Only the module itself being absent counts as "not there yet"; an ImportError raised *inside* an
+    existing module is a real bug and propagates.
+    """
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            raise SourceUnavailable(f"{module}.{attr} is not there yet ({owner})") from None
+        raise
+    fn = getattr(mod, attr, None)
+    if fn is None:
+        raise SourceUnavailable(f"{module}.{attr} is not there yet ({owner})")
+    return fn
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses/models with to_dict() become dicts; containers are converted recursively."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ sections (one per owning area)
+
+def read_metrics(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
+    build = seam("graphwiz_monitoring.metrics.snapshot", "build_snapshot", "metrics area")
+    return _plain(build(store, keys, settings))
+
+
+def read_alerts(store: Store, keys: KeySpace, settings: Settings) -> list[dict[str, Any]]:
+    """Firing alerts, newest first."""
+    get_active = seam("graphwiz_monitoring.alerting.manager", "get_active_alerts", "alerting area")
+    alerts = [_plain(a) for a in get_active(store, keys)]
+    return sorted(alerts, key=lambda a: a.get("created_at") or 0, reverse=True)
+
+
+def read_health(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
+    """The health area's summary: ``{"status", "checks": {name: result + breaker}, "trader", ...}``."""
+    checker = seam("graphwiz_monitoring.health.checker", "HealthChecker", "health area")
+    return _plain(checker(settings, store, keys).get_health_summary())
+
+
+def read_breakers(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
+    """Every breaker that has been used (checks and channels), by name."""
+    list_breakers = seam("graphwiz_monitoring.health.breaker", "list_breakers", "health area")
+    return {b.name: _plain(b) for b in list_breakers(store, keys, settings.circuit_breakers)}
+
+
+def read_trading(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
+    """``{"paused": bool, "reason", "by", "since"}``."""
+    status = seam("graphwiz_monitoring.health.pause", "trading_pause_status", "health area")
+    return _plain(status(store, keys))
+
+
+def read_recovery(store: Store, keys: KeySpace, settings: Settings) -> list[dict[str, Any]]:
+    """Recent recovery attempts, newest first."""
+    history = seam("graphwiz_monitoring.health.recovery", "recovery_history", "health area")
+    return [_plain(a) for a in history(store, keys, limit=RECENT_RECOVERY_LIMIT)]
+
+
+def read_equity_history(store: Store, keys: KeySpace, settings: Settings, hours: float) -> list[list[float]]:
+    """``[[time, cumulative P&L USD], ...]`` over the last ``hours``, from the metrics area's trade history.
+
+    The history's series is cumulative within the window, so it is shifted to end at today's total P&L.
+    """
+    history = seam("graphwiz_monitoring.metrics.history", "performance_history", "metrics area")(
+        store, keys, hours)
+    total = ((read_metrics(store, keys, settings).get("trading") or {}).get("pnl_usd"))
+    if not isinstance(total, (int, float)):
+        return []
+    base = float(total) - float(history.get("pnl_usd") or 0.0)
+    step = float(history.get("bucket_seconds") or 0.0)
+    return [[float(p["timestamp"]) + step, base + float(p["cumulative_pnl_usd"])]
+            for p in history.get("series") or [] if "cumulative_pnl_usd" in p]
+
+
+READERS: dict[str, Callable[[Store, KeySpace, Settings], Any]] = {
+    "metrics": read_metrics,
+    "alerts": read_alerts,
+    "health": read_health,
+    "breakers": read_breakers,
+    "trading": read_trading,
+    "recovery": read_recovery,
+}
+
+
+def collect_snapshot(store: Store, keys: KeySpace, settings: Settings,
+                     sections: Iterable[str] = SECTIONS) -> dict[str, Any]:
+    """``{section: data or None, ..., "unavailable": {section: reason}}``; never raises."""
+    snapshot: dict[str, Any] = {"unavailable": {}}
+    for name in sections:
+        try:
+            snapshot[name] = READERS[name](store, keys, settings)
+        except SourceUnavailable as exc:
+            snapshot[name], snapshot["unavailable"][name] = None, str(exc)
+        except StateError as exc:
+            snapshot[name], snapshot["unavailable"][name] = None, f"Redis unavailable: {exc}"
+        except Exception as exc:  # another area's bug must not take the live view down
+            log.exception("realtime: reading the %s section failed", name)
+            snapshot[name], snapshot["unavailable"][name] = None, f"{type(exc).__name__}: {exc}"
+    return snapshot
+
+
+def create_silence(store: Store, keys: KeySpace, settings: Settings, *, alert_id: str,
+                   duration_seconds: float, author: str, reason: str) -> dict[str, Any]:
+    """Silence what ``alert_id`` matches for ``duration_seconds``, through the alerting area's API."""
+    silence_alert = seam("graphwiz_monitoring.alerting.silences", "silence_alert", "alerting area")
+    return _plain(silence_alert(store, keys, settings, alert_id=alert_id, duration_seconds=duration_seconds,
+                                author=author, reason=reason))
