@@ -70,6 +70,9 @@ class MonitoringSettings(_Model):
     health_check_interval_seconds: PositiveSeconds = 30
     rule_evaluation_interval_seconds: PositiveSeconds = 5
     enable_realtime: bool = True
+    # Equity before the first trade: the trade-based equity curve (drawdown, Sharpe) starts here when no
+    # portfolio snapshots are reported; None leaves those metrics unset in that case.
+    initial_capital_usd: float | None = Field(None, gt=0)
 
 
 class RedisSettings(_Model):
@@ -81,10 +84,15 @@ class RedisSettings(_Model):
 
 
 class RateLimit(_Model):
-    """At most ``count`` sends per ``per_seconds``, cluster-wide (token bucket in Redis)."""
+    """``count`` sends per ``per_seconds`` on average, cluster-wide (token bucket in Redis).
+
+    The bucket holds ``burst`` tokens (default: ``count``), so any window of W seconds sees at most
+    ``burst + count * W / per_seconds`` sends; ``burst: 1`` spaces sends evenly.
+    """
 
     count: int = Field(gt=0)
     per_seconds: PositiveSeconds
+    burst: int | None = Field(None, gt=0)
 
 
 class ChannelSettings(_Model):
@@ -92,6 +100,12 @@ class ChannelSettings(_Model):
     send_resolved: bool = True
     rate_limit: RateLimit | None = None
     timeout_seconds: PositiveSeconds = 10
+    # Delivery retries on network errors, 5xx and 429: backoff doubles from retry_backoff_seconds
+    # (with jitter) up to retry_backoff_max_seconds; a Retry-After from the API wins. After
+    # max_retries failed attempts: dead-letter list + log channel. Tests use small values.
+    max_retries: int = Field(10, ge=0)
+    retry_backoff_seconds: PositiveSeconds = 2
+    retry_backoff_max_seconds: PositiveSeconds = 600
 
     def is_configured(self) -> bool:
         return True
@@ -104,7 +118,7 @@ class ChannelSettings(_Model):
 class DiscordSettings(ChannelSettings):
     webhook_url: SecretStr | None = None
     # Discord: about 5 requests / 2 s per webhook, 30 / min per channel.
-    rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60)
+    rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60, burst=5)
 
     def is_configured(self) -> bool:
         return bool(self.webhook_url and self.webhook_url.get_secret_value())
@@ -128,7 +142,8 @@ class EmailSettings(ChannelSettings):
     password: SecretStr | None = None
     from_: str | None = Field(None, alias="from")
     to: list[str] = Field(default_factory=list)
-    rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60)
+    ca_file: str | None = None  # PEM CA bundle to verify the server (private CA); default: system store
+    rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60, burst=5)
 
     def is_configured(self) -> bool:
         return bool(self.smtp_server and self.from_ and self.to)
@@ -138,7 +153,8 @@ class TelegramSettings(ChannelSettings):
     bot_token: SecretStr | None = None
     chat_id: str | None = None
     api_base: str = "https://api.telegram.org"
-    rate_limit: RateLimit | None = RateLimit(count=20, per_seconds=60)  # Telegram: 20/min per group
+    # Telegram: about 1 msg/s per chat and 20/min per group.
+    rate_limit: RateLimit | None = RateLimit(count=20, per_seconds=60, burst=1)
 
     @field_validator("chat_id", mode="before")
     @classmethod
@@ -228,6 +244,13 @@ class CustomRuleSettings(_Model):
     enabled: bool = True
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _compile(self) -> CustomRuleSettings:
+        from .alerting.rules import check_custom_rule  # lazy: rules imports config types
+
+        check_custom_rule(self)  # RuleError is a ValueError: reported with this rule's key path
+        return self
+
 
 class SilenceSettings(_Model):
     """Mute matching alerts between ``starts_at`` and ``ends_at`` (ISO-8601); matchers are label=value."""
@@ -237,6 +260,13 @@ class SilenceSettings(_Model):
     ends_at: str
     author: str = "config"
     reason: str = ""
+
+    @model_validator(mode="after")
+    def _times(self) -> SilenceSettings:
+        from .alerting.silences import check_silence_settings
+
+        check_silence_settings(self)
+        return self
 
 
 class InhibitSettings(_Model):
@@ -266,6 +296,14 @@ class AlertsSettings(_Model):
     history_max_entries: int = Field(10_000, gt=0)
     # Fast path: ingested data re-evaluates the affected rules at most this often.
     fast_evaluation_min_interval_seconds: float = Field(0.05, ge=0)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, RuleOverride]) -> dict[str, RuleOverride]:
+        from .alerting.rules import check_overrides
+
+        check_overrides(value)
+        return value
 
 
 def _recovery(value: Any) -> list[RecoveryAction]:
@@ -359,11 +397,14 @@ class RecoverySettings(_Model):
     ack_timeout_seconds: PositiveSeconds = 10  # no acknowledgement from the trader within this is a failure
     allow_close_positions: bool = False  # destructive: off unless enabled on purpose
     close_positions_window_seconds: PositiveSeconds = 3600  # at most once per window
+    scale_down_factor: float = Field(0.5, gt=0, lt=1)  # passed to trading_engine.scale_down(factor)
 
 
 class CircuitBreakerSettings(_Model):
     failure_threshold: int = Field(3, gt=0)
     recovery_timeout_seconds: PositiveSeconds = 300
+    # The half-open trial is a lease: a trial whose holder crashed is handed out again after this.
+    trial_timeout_seconds: PositiveSeconds = 60
 
 
 class WebsocketSettings(_Model):
@@ -382,6 +423,14 @@ class RetentionSettings(_Model):
     latency_samples_per_exchange: int = Field(1000, gt=0)
     predictions_per_agent: int = Field(1000, gt=0)
     dead_letters_max: int = Field(10_000, gt=0)
+    trade_pnl_samples: int = Field(10_000, gt=0)  # last n trade P&Ls kept for VaR
+    snapshot_interval_seconds: PositiveSeconds = 60  # portfolio history keeps at most one snapshot per interval
+    daily_pnl_days: int = Field(400, gt=0)
+    rate_window_seconds: PositiveSeconds = 3600  # fill rate / error rate look back this far
+    agent_failure_window_seconds: PositiveSeconds = 300  # "recent" agent failures
+    host_stale_seconds: PositiveSeconds = 600  # a host that stopped reporting disappears after this
+    max_exchanges: int = Field(200, gt=0)  # cardinality bounds: Redis keys and Prometheus series
+    max_agents: int = Field(500, gt=0)
 
 
 class TraderSettings(_Model):
@@ -393,12 +442,18 @@ class TraderSettings(_Model):
     journal_dir: str = ".graphwiz/journal"
     poll_interval_seconds: PositiveSeconds = 5  # how often dependency objects are polled
     host_metrics_interval_seconds: PositiveSeconds = 15
+    heartbeat_interval_seconds: PositiveSeconds = 5
+    stop_timeout_seconds: PositiveSeconds = 10  # stop() delivers for this long, then journals the rest
 
 
 class FlowerSettings(_Model):
+    """`graphwiz-monitoring flower`: basic auth is required whenever host is not loopback."""
+
+    host: str = "127.0.0.1"
     port: Port = 5555
-    basic_auth_user: str = "admin"
+    basic_auth_user: str = Field("admin", min_length=1, pattern=r"^[^:]+$")  # no ':' (user:password)
     basic_auth_password: SecretStr | None = None
+    max_tasks: int = Field(10_000, gt=0)  # tasks Flower keeps in memory
 
 
 class Settings(_Model):

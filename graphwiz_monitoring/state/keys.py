@@ -10,21 +10,52 @@ Keep this docstring's table in step with the methods below.
 | {ns}:batches:seen                     | zset   | batch id -> ingest time; trimmed by age            |
 | {ns}:trading:agg                      | hash   | running aggregates (counts, P&L, equity, drawdown) |
 | {ns}:trading:pnl_daily                | hash   | UTC day -> realized P&L; old days trimmed          |
-| {ns}:trading:returns                  | list   | per-trade returns, LTRIM to retention              |
+| {ns}:trading:pnls                     | list   | last trade P&Ls (VaR), LTRIM retention.trade_pnl_samples |
 | {ns}:exchange:{name}:latency          | list   | latency samples (s), LTRIM to retention            |
-| {ns}:exchange:{name}:stats            | hash   | connected, rate_limit_remaining, fills, errors     |
+| {ns}:exchange:{name}:stats            | hash   | connected, rate_limit_remaining, fills, errors, latency histogram |
+| {ns}:exchange:{name}:window           | hash   | per-minute order/call counts; old minutes trimmed  |
 | {ns}:exchanges                        | set    | known exchange names                               |
 | {ns}:agent:{name}:stats               | hash   | predictions, correct, scored, confidence_sum       |
 | {ns}:agent:{name}:predictions         | list   | recent predictions, LTRIM                          |
+| {ns}:agent:{name}:failures            | zset   | failed prediction id -> time; trimmed by age       |
 | {ns}:agents                           | set    | known agent names                                  |
 | {ns}:portfolio:latest                 | hash   | last snapshot (JSON fields)                        |
 | {ns}:portfolio:snapshots              | zset   | JSON snapshot scored by time; trimmed by age       |
 | {ns}:host:{host}:system               | hash   | last system metrics of a host; TTL 10 min          |
-| {ns}:hosts                            | zset   | host -> last report time                           |
+| {ns}:hosts                            | zset   | host -> last report time; stale hosts trimmed      |
+| {ns}:ingest:stats                     | hash   | records/rejected/duplicates per kind (bounded)     |
 | {ns}:dead_letters                     | list   | rejected payloads / undeliverable notifications    |
 | {ns}:events                           | pubsub | channel for realtime events                        |
 | {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status)  |
 | {ns}:trading:paused                   | hash   | persistent trading-paused flag (no TTL)            |
+| {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
+| {ns}:alert:{id}:notified:{kind}       | string | set once notifications were enqueued; same TTL     |
+| {ns}:alerts:active                    | hash   | "rule|fp" -> alert id of firing alerts; HDEL on resolve |
+| {ns}:alerts:tracked                   | set    | "rule|fp" with lifecycle state; SREM when cleared  |
+| {ns}:alert_state:{rule}:{fp}          | hash   | pending_since, alert_id, cooldown_until; TTL       |
+| {ns}:alerts:history                   | zset   | alert id -> created time; trimmed by age and count |
+| {ns}:alerts:counts                    | hash   | "rule|severity" -> alerts created (bounded by rules) |
+| {ns}:notifications:counts             | hash   | "channel|outcome" -> notifications (bounded)       |
+| {ns}:delivery:{alert}:{channel}:{kind}| hash   | idempotency record: state, lease, failures; TTL    |
+| {ns}:notify:{channel}:bucket          | hash   | token bucket (tokens, ts); PEXPIRE time-to-full    |
+| {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
+| {ns}:silences                         | hash   | silence id -> JSON; expired ones purged on read    |
+| {ns}:rules:fast:pending               | string | one queued fast evaluation; PX safety TTL          |
+| {ns}:rules:fast:throttle              | string | spaces fast evaluations; PX min interval           |
+| {ns}:breaker:{name}                   | hash   | breaker state/failures/trial lease; TTL 7 d, refreshed |
+| {ns}:breakers                         | set    | breaker names (bounded: checks + channels)         |
+| {ns}:health:latest                    | hash   | check -> latest HealthResult JSON (one per check)  |
+| {ns}:health:{check}:history           | list   | recent HealthResult JSON, LTRIM to 100             |
+| {ns}:health:recovery                  | hash   | check -> outcome JSON of its last recovery run     |
+| {ns}:control:commands                 | stream | recovery commands to the trader; MAXLEN ~ 1000     |
+| {ns}:control:claim:{cmd}              | string | trader claim of a command id (dedup); TTL 1 d      |
+| {ns}:control:result:{cmd}             | string | outcome JSON the trader acknowledged; TTL 1 d      |
+| {ns}:control:ack:{cmd}                | list   | wakes the waiting worker; TTL 10 min               |
+| {ns}:recovery:history                 | list   | recovery attempts JSON, newest first, LTRIM 1000   |
+| {ns}:recovery:counts                  | hash   | "action|outcome" -> attempts (bounded)             |
+| {ns}:recovery:recorded:{attempt}      | string | attempt already recorded (redelivery); TTL 1 d     |
+| {ns}:recovery:{check}:lock            | string | one recovery per check at a time; TTL              |
+| {ns}:recovery:close_positions:window  | string | close_positions at most once per window; TTL       |
 """
 
 from __future__ import annotations
@@ -61,14 +92,17 @@ class KeySpace:
         return self._k("trading", "pnl_daily")
 
     @property
-    def trade_returns(self) -> str:
-        return self._k("trading", "returns")
+    def trade_pnls(self) -> str:
+        return self._k("trading", "pnls")
 
     def exchange_latency(self, exchange: str) -> str:
         return self._k("exchange", exchange, "latency")
 
     def exchange_stats(self, exchange: str) -> str:
         return self._k("exchange", exchange, "stats")
+
+    def exchange_window(self, exchange: str) -> str:
+        return self._k("exchange", exchange, "window")
 
     @property
     def exchanges(self) -> str:
@@ -79,6 +113,9 @@ class KeySpace:
 
     def agent_predictions(self, agent: str) -> str:
         return self._k("agent", agent, "predictions")
+
+    def agent_failures(self, agent: str) -> str:
+        return self._k("agent", agent, "failures")
 
     @property
     def agents(self) -> str:
@@ -99,6 +136,10 @@ class KeySpace:
     def hosts(self) -> str:
         return self._k("hosts")
 
+    @property
+    def ingest_stats(self) -> str:
+        return self._k("ingest", "stats")
+
     # ----------------------------------------------------------- shared plumbing
     @property
     def dead_letters(self) -> str:
@@ -117,5 +158,104 @@ class KeySpace:
         return self._k("trading", "paused")
 
     # ----------------------------------------------------------- alerting (issue 4 adds here)
+    def alert(self, alert_id: str) -> str:
+        return self._k("alert", alert_id)
+
+    def alert_notified(self, alert_id: str, kind: str) -> str:
+        return self._k("alert", alert_id, "notified", kind)
+
+    @property
+    def alerts_active(self) -> str:
+        return self._k("alerts", "active")
+
+    @property
+    def alerts_tracked(self) -> str:
+        return self._k("alerts", "tracked")
+
+    def alert_state(self, rule: str, fingerprint: str) -> str:
+        return self._k("alert_state", rule, fingerprint)
+
+    @property
+    def alerts_history(self) -> str:
+        return self._k("alerts", "history")
+
+    @property
+    def alert_counts(self) -> str:
+        return self._k("alerts", "counts")
+
+    @property
+    def notification_counts(self) -> str:
+        return self._k("notifications", "counts")
+
+    @property
+    def silences(self) -> str:
+        return self._k("silences")
+
+    @property
+    def fast_eval_pending(self) -> str:
+        return self._k("rules", "fast", "pending")
+
+    @property
+    def fast_eval_throttle(self) -> str:
+        return self._k("rules", "fast", "throttle")
+
+    def delivery(self, alert_id: str, channel: str, kind: str) -> str:
+        """Idempotency record of one notification (alert × channel × firing|resolved)."""
+        return self._k("delivery", alert_id, channel, kind)
+
+    def channel_bucket(self, channel: str) -> str:
+        return self._k("notify", channel, "bucket")
+
+    def channel_hold(self, channel: str) -> str:
+        return self._k("notify", channel, "hold")
 
     # ----------------------------------------------------------- health / recovery / breakers (issue 5 adds here)
+
+    def breaker(self, name: str) -> str:
+        return self._k("breaker", name)
+
+    @property
+    def breakers(self) -> str:
+        return self._k("breakers")
+
+    @property
+    def health_latest(self) -> str:
+        return self._k("health", "latest")
+
+    def health_history(self, check: str) -> str:
+        return self._k("health", check, "history")
+
+    @property
+    def health_recovery(self) -> str:
+        return self._k("health", "recovery")
+
+    @property
+    def control_stream(self) -> str:
+        return self._k("control", "commands")
+
+    def control_claim(self, command_id: str) -> str:
+        return self._k("control", "claim", command_id)
+
+    def control_result(self, command_id: str) -> str:
+        return self._k("control", "result", command_id)
+
+    def control_ack(self, command_id: str) -> str:
+        return self._k("control", "ack", command_id)
+
+    @property
+    def recovery_history(self) -> str:
+        return self._k("recovery", "history")
+
+    @property
+    def recovery_counts(self) -> str:
+        return self._k("recovery", "counts")
+
+    def recovery_recorded(self, attempt_id: str) -> str:
+        return self._k("recovery", "recorded", attempt_id)
+
+    def recovery_lock(self, check: str) -> str:
+        return self._k("recovery", check, "lock")
+
+    @property
+    def close_positions_window(self) -> str:
+        return self._k("recovery", "close_positions", "window")

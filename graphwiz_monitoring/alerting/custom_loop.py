@@ -1,0 +1,54 @@
+"""Evaluates ``alert_manager.custom_rules`` inside the process that registered them (the trader).
+
+Python callables cannot travel to the workers, so the trader evaluates its own custom rules against
+``get_metrics()`` snapshots every ``monitoring.rule_evaluation_interval_seconds``, through the same
+shared lifecycle (cooldown, dedup, silences, notifications) as the workers' rules. One daemon thread,
+started when the first custom rule is registered; a Redis outage is logged and retried next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import GraphwizError
+from .manager import AlertManager
+
+log = logging.getLogger(__name__)
+
+
+class CustomRuleLoop:
+    def __init__(self, manager: AlertManager, snapshot: Callable[[], Mapping[str, Any]], interval: float) -> None:
+        self.manager, self.snapshot, self.interval = manager, snapshot, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self, *_: Any) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="graphwiz-custom-rules", daemon=True)
+                self._thread.start()
+
+    def run_once(self) -> None:
+        if self.manager.custom_rules:
+            self.manager.evaluate_custom(self.snapshot())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except GraphwizError as exc:  # Redis briefly down: the next round tries again
+                log.warning("custom alert rules not evaluated: %s", exc)
+            except Exception:  # never let the trader's evaluator thread die silently
+                log.exception("custom alert rules: evaluation failed")
+            self._stop.wait(self.interval)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)

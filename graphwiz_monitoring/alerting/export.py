@@ -1,0 +1,53 @@
+"""Prometheus families of the alerting area, read from Redis at scrape time (registered in
+metrics/collector.py). Names are fixed in COMMON.md / dashboards; keep them in step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..state import KeySpace, Store
+
+
+def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterable[Metric]:
+    """graphwiz_alert_active, graphwiz_alert_total, graphwiz_notifications_total, graphwiz_dead_letters."""
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hgetall(keys.alerts_active)
+    pipe.hgetall(keys.alert_counts)
+    pipe.hgetall(keys.notification_counts)
+    pipe.llen(keys.dead_letters)
+    active_ids, created, notified, dead = pipe.execute()
+    records = store.r.mget([keys.alert(i) for i in active_ids.values()]) if active_ids else []
+    firing: Counter[tuple[str, str]] = Counter()
+    for raw in records:
+        if raw:
+            data = json.loads(raw)
+            firing[(str(data.get("rule_name")), str(data.get("severity")))] += 1
+
+    totals = {tuple(k.split("|", 1)): int(v) for k, v in (created or {}).items() if "|" in k}
+    active = GaugeMetricFamily("graphwiz_alert_active", "Alerts currently firing", labels=["rule", "severity"])
+    # Every rule/severity ever seen keeps a series (0 when quiet), so dashboards do not show gaps.
+    for rule, severity in sorted(set(totals) | set(firing)):
+        active.add_metric([rule, severity], firing.get((rule, severity), 0))
+    yield active
+
+    total = CounterMetricFamily("graphwiz_alert_total", "Alerts created", labels=["rule", "severity"])
+    for (rule, severity), value in sorted(totals.items()):
+        total.add_metric([rule, severity], value)
+    yield total
+
+    notifications = CounterMetricFamily("graphwiz_notifications_total",
+                                        "Notifications by channel and outcome (sent, failed, dead_lettered, suppressed)",
+                                        labels=["channel", "outcome"])
+    for key, value in sorted((notified or {}).items()):
+        if "|" in key:
+            channel, outcome = key.split("|", 1)
+            notifications.add_metric([channel, outcome], int(value))
+    yield notifications
+
+    yield GaugeMetricFamily("graphwiz_dead_letters", "Entries in the dead-letter list", value=int(dead or 0))

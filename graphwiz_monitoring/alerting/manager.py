@@ -1,0 +1,360 @@
+"""AlertManager: the alert lifecycle in Redis, shared by every worker and the trader process.
+
+pending (``for_seconds``) -> firing -> resolved, per (rule, fingerprint); the fingerprint names what
+the alert is about (e.g. ``{"exchange": "binance"}``). Each decision is one Lua script
+(state/scripts/alert_*.lua) timed by the Redis clock, so however many processes evaluate the same
+breach, exactly one creates the alert per cooldown, and exactly one resolves it. Only that process
+stores the alert JSON, publishes the ALERT event and hands one notification per channel to
+``dispatch(alert_id, channel, kind)``; the library never imports Celery (workers pass a dispatcher,
+the default one imports ``graphwiz_monitoring.celery`` lazily).
+
+A breach still there after its cooldown creates a new alert (repeating the notification); the old
+record is closed with ``metadata.superseded_by``. A breach that comes back within the cooldown after
+a resolution waits the cooldown out. Manual alerts (``create_manual_alert``) are one-shot: stored in
+history and sent, never "active".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from ..errors import RuleError
+from ..realtime.events import EventType, publish
+from ..state import KeySpace, Store
+from ..state.dead_letters import add_dead_letter
+from .models import Alert, AlertChannel, AlertSeverity, AlertState
+from .rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
+from .silences import Silence, alert_labels, config_silences, inhibited, list_silences, muting_silence
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[str, str, str], None]  # (alert_id, channel, kind)
+FIRING, RESOLVED = "firing", "resolved"
+NOTIFY_TASK = "workers.notify.deliver"
+# Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
+STATE_GRACE_SECONDS = 86_400
+
+
+def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
+    """Stable id of what an alert is about (rule + match labels); safe inside Redis keys."""
+    text = rule_name + "\n" + "\n".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+_DISPATCHERS: dict[str, Dispatch] = {}
+
+
+def celery_dispatch(settings: Settings) -> Dispatch:
+    """A dispatcher enqueueing ``workers.notify.deliver`` through an app built from ``settings``.
+
+    One per broker URL and process: each Celery app holds its own broker connection pool.
+    """
+    cached = _DISPATCHERS.get(settings.redis.url)
+    if cached is not None:
+        return cached
+    from ..celery import create_app  # lazy: the library stays importable without Celery
+
+    app = create_app(settings)
+
+    def dispatch(alert_id: str, channel: str, kind: str) -> None:
+        app.send_task(NOTIFY_TASK, args=(alert_id, channel, kind), retry=True,
+                      retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5})
+
+    _DISPATCHERS[settings.redis.url] = dispatch
+    return dispatch
+
+
+@dataclass
+class EvaluationResult:
+    created: list[Alert] = field(default_factory=list)
+    resolved: list[Alert] = field(default_factory=list)
+    pending: int = 0
+    suppressed: int = 0
+    evaluated: int = 0
+    skipped: list[str] = field(default_factory=list)  # rules whose condition raised
+
+    def summary(self) -> dict[str, Any]:
+        return {"evaluated": self.evaluated, "created": [a.alert_id for a in self.created],
+                "resolved": [a.alert_id for a in self.resolved], "pending": self.pending,
+                "suppressed": self.suppressed, "skipped": self.skipped}
+
+
+class AlertManager:
+    """Evaluates rules against metrics snapshots and runs the shared lifecycle.
+
+    ``custom_rules`` (name -> AlertRule) are evaluated by this process (e.g. the trader, from
+    ``get_metrics()`` snapshots) through the same lifecycle as the rules every worker evaluates.
+    """
+
+    def __init__(self, store: Store, keys: KeySpace, settings: Settings, *, dispatch: Dispatch | None = None,
+                 registry: RuleRegistry | None = None, load_modules: bool = False) -> None:
+        self.store, self.keys, self.settings = store, keys, settings
+        self.registry = registry if registry is not None else load_rules(settings.alerts, load_modules=load_modules)
+        self.custom_rules: CustomRules = CustomRules()
+        self._dispatch = dispatch
+        self._config_silences = config_silences(settings)
+        alerts = settings.alerts
+        self._alert_ttl = max(1, int(alerts.history_retention_hours * 3600))
+
+    # ------------------------------------------------------------ evaluation
+
+    def evaluate(self, snapshot: Mapping[str, Any], *, fast: bool = False) -> EvaluationResult:
+        """All enabled rules (only those reading ingested data when ``fast``), plus ``custom_rules``."""
+        rules = [r for r in itertools.chain(self.registry, list(self.custom_rules.values()))
+                 if r.enabled and (not fast or r.fast)]
+        return self._evaluate(rules, snapshot)
+
+    def evaluate_custom(self, snapshot: Mapping[str, Any]) -> EvaluationResult:
+        """Only ``custom_rules`` (what the trader process runs; workers evaluate the rest)."""
+        return self._evaluate([r for r in list(self.custom_rules.values()) if r.enabled], snapshot)
+
+    def check_alert(self, rule_name: str, metrics: Mapping[str, Any],
+                    context: Mapping[str, Any] | None = None) -> Alert | None:
+        """Evaluate one rule now; the alert it created, if any. ``context`` adds template values/metadata."""
+        rule = self.custom_rules.get(rule_name) or self.registry.get(rule_name)
+        if rule is None:
+            raise RuleError(f"unknown alert rule {rule_name!r}")
+        result = self._evaluate([rule], metrics, dict(context or {}))
+        return result.created[0] if result.created else None
+
+    def _evaluate(self, rules: Iterable[AlertRule], snapshot: Mapping[str, Any],
+                  extra: dict[str, Any] | None = None) -> EvaluationResult:
+        result = EvaluationResult()
+        observed = []
+        for rule in rules:
+            matches = rule.evaluate(snapshot)
+            if matches is None:
+                result.skipped.append(rule.name)
+            else:
+                observed.append((rule, matches))
+        result.evaluated = len(observed)
+        if not observed:
+            return result
+        now = time.time()
+        tracked = self.store.r.smembers(self.keys.alerts_tracked)
+        silences = self._silences(now)
+        candidates = [(rule, m, {**rule.labels, **m.label_dict}, fingerprint(rule.name, m.label_dict))
+                      for rule, matches in observed for m in matches]
+        # Inhibition sources: this round's matches, plus active alerts of rules not evaluated now
+        # (for the rules evaluated now, the current matches are the truth).
+        evaluated = {rule.name for rule, _ in observed}
+        sources = [(f"{a.rule_name}|{a.fingerprint}", alert_labels(a.rule_name, a.severity, a.labels))
+                   for a in self._active() if a.rule_name not in evaluated]
+        sources += [(f"{r.name}|{fp}", alert_labels(r.name, r.severity, labels)) for r, _, labels, fp in candidates]
+        seen: set[str] = set()
+        for rule, match, labels, fp in candidates:
+            member = f"{rule.name}|{fp}"
+            seen.add(member)
+            matchable = alert_labels(rule.name, rule.severity, labels)
+            if muting_silence(silences, matchable, now) or inhibited(matchable, sources, self.settings.alerts.inhibit,
+                                                                     member):
+                result.suppressed += self._suppress(rule, fp)
+                continue
+            outcome, alert = self._fire(rule, match, labels, fp, snapshot, extra)
+            if alert is not None:
+                result.created.append(alert)
+            elif outcome == "pending":
+                result.pending += 1
+        for rule, _ in observed:
+            for member in tracked:
+                if member.startswith(rule.name + "|") and member not in seen:
+                    resolved = self._resolve_member(member, silences=silences, now=now)
+                    if resolved is not None:
+                        result.resolved.append(resolved)
+        return result
+
+    def _fire(self, rule: AlertRule, match: Any, labels: dict[str, str], fp: str, snapshot: Mapping[str, Any],
+              extra: dict[str, Any] | None) -> tuple[str, Alert | None]:
+        title, message = rule.render(match, snapshot, extra, fp)
+        metadata = {"value": match.value, "threshold": rule.threshold, **(extra or {})}
+        alert = Alert(rule_name=rule.name, title=title, message=message, severity=rule.severity,  # type: ignore[arg-type]
+                      channels=list(rule.channels), labels=labels,  # type: ignore[arg-type]
+                      metadata=json.loads(json.dumps(metadata, default=str)), fingerprint=fp)
+        cooldown = rule.cooldown(self.settings.alerts.cooldowns)
+        k, alerts = self.keys, self.settings.alerts
+        outcome, other, now = self.store.run_script(
+            "alert_fire",
+            [k.alert_state(rule.name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
+             k.alerts_history, k.alert_counts],
+            [rule.for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
+             f"{rule.name}|{fp}", f"{rule.name}|{alert.severity.value}", self._state_ttl(cooldown, rule.for_seconds),
+             self._alert_ttl, alerts.history_max_entries])
+        if outcome != "created":
+            return outcome, None
+        if other:
+            self._close(other, superseded_by=alert.alert_id)
+        log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule.name)
+        self._announce(alert, FIRING)
+        return outcome, alert
+
+    def _suppress(self, rule: AlertRule, fp: str) -> int:
+        cooldown = rule.cooldown(self.settings.alerts.cooldowns)
+        fields = [f"{c.value}|suppressed" for c in self._channels(rule.channels, FIRING)]  # type: ignore[arg-type]
+        return int(self.store.run_script("alert_suppress", [self.keys.alert_state(rule.name, fp),
+                                                             self.keys.notification_counts],
+                                         [cooldown, self._state_ttl(cooldown, 0), *fields]))
+
+    def _state_ttl(self, cooldown: float, for_seconds: float) -> int:
+        return int(max(cooldown, for_seconds)) + STATE_GRACE_SECONDS
+
+    # ------------------------------------------------------------ resolution
+
+    def resolve_alert(self, rule_name: str, fingerprint: str | None = None) -> list[Alert]:
+        """Resolve the active alerts of ``rule_name`` (one fingerprint, or all); an alert id works too."""
+        active = self.store.r.hgetall(self.keys.alerts_active)
+        members = [m for m, aid in active.items()
+                   if (m.startswith(rule_name + "|") and (fingerprint is None or m.endswith("|" + fingerprint)))
+                   or aid == rule_name]
+        silences = self._silences(time.time())
+        resolved = [self._resolve_member(m, silences=silences, now=time.time()) for m in members]
+        return [a for a in resolved if a is not None]
+
+    def _resolve_member(self, member: str, *, silences: list[Silence], now: float) -> Alert | None:
+        rule_name, fp = member.split("|", 1)
+        alert_id = self.store.run_script("alert_resolve", [self.keys.alert_state(rule_name, fp),
+                                                           self.keys.alerts_active, self.keys.alerts_tracked],
+                                         [member, ""])
+        if not alert_id:
+            return None
+        alert = self._close(alert_id)
+        if alert is None:
+            return None
+        log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
+        if muting_silence(silences, alert_labels(alert.rule_name, alert.severity, alert.labels), now):
+            publish(self.store, self.keys, EventType.ALERT, {"event": RESOLVED, **alert.to_dict()})
+        else:
+            self._announce(alert, RESOLVED)
+        return alert
+
+    def _close(self, alert_id: str, superseded_by: str | None = None) -> Alert | None:
+        alert = self._load(alert_id)
+        if alert is None:
+            return None
+        alert.state, alert.resolved_at = AlertState.RESOLVED, time.time()
+        if superseded_by:
+            alert.metadata["superseded_by"] = superseded_by
+        self.store.r.set(self.keys.alert(alert_id), json.dumps(alert.to_dict()), keepttl=True)
+        return alert
+
+    # ------------------------------------------------------------ notification handoff
+
+    def _announce(self, alert: Alert, kind: str) -> None:
+        publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
+        self._notify(alert, kind)
+
+    def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
+        out = []
+        for channel in channels:
+            cfg = self.settings.notifications.for_channel(channel)
+            if (channel is AlertChannel.LOG or cfg.active) and (kind == FIRING or cfg.send_resolved):
+                out.append(channel)
+        return out
+
+    def _notify(self, alert: Alert, kind: str) -> bool:
+        """One ``deliver(alert_id, channel, kind)`` per active channel, once per (alert, kind)."""
+        if not self.store.r.set(self.keys.alert_notified(alert.alert_id, kind), "1", nx=True, ex=self._alert_ttl):
+            return True  # already handed over (e.g. check_alert followed by send_alert)
+        dispatch = self._dispatch or self._default_dispatch()
+        ok = True
+        for channel in self._channels(alert.channels, kind):
+            try:
+                dispatch(alert.alert_id, channel.value, kind)
+            except Exception as exc:  # broker down: park it where `dlq retry` finds it, never drop it
+                ok = False
+                log.error("alert %s: could not enqueue %s notification: %s", alert.alert_id, channel.value,
+                          type(exc).__name__)
+                add_dead_letter(self.store, self.keys, "notification",
+                                {"alert_id": alert.alert_id, "channel": channel.value, "kind": kind},
+                                f"enqueue failed: {type(exc).__name__}", self.settings.retention.dead_letters_max)
+        return ok
+
+    def _default_dispatch(self) -> Dispatch:
+        self._dispatch = celery_dispatch(self.settings)
+        return self._dispatch
+
+    async def send_alert(self, alert: Alert) -> bool:
+        """Store ``alert`` if new and hand it to its channels (idempotent per alert id and kind)."""
+        kind = RESOLVED if alert.state is AlertState.RESOLVED else FIRING
+        if self.store.r.set(self.keys.alert(alert.alert_id), json.dumps(alert.to_dict()), nx=True,
+                            ex=self._alert_ttl):
+            self._record_history(alert)
+            publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
+        return self._notify(alert, kind)
+
+    def create_manual_alert(self, title: str, message: str, severity: AlertSeverity | str = AlertSeverity.INFO,
+                            channels: Iterable[AlertChannel | str] | None = None,
+                            metadata: Mapping[str, Any] | None = None) -> Alert:
+        """A one-shot alert sent now (no cooldown, never "active"); default channels: every active one."""
+        chosen = [AlertChannel.parse(c) for c in channels] if channels is not None else list(AlertChannel)
+        alert = Alert(rule_name=MANUAL_RULE, title=str(title), message=str(message),
+                      severity=AlertSeverity.parse(severity), channels=chosen,
+                      metadata=json.loads(json.dumps(dict(metadata or {}), default=str)))
+        alert.fingerprint = alert.alert_id[:16]
+        self.store.r.set(self.keys.alert(alert.alert_id), json.dumps(alert.to_dict()), ex=self._alert_ttl)
+        self._record_history(alert)
+        self._announce(alert, FIRING)
+        return alert
+
+    def _record_history(self, alert: Alert) -> None:
+        alerts, now = self.settings.alerts, time.time()
+        pipe = self.store.r.pipeline(transaction=False)
+        pipe.zadd(self.keys.alerts_history, {alert.alert_id: alert.created_at})
+        pipe.zremrangebyscore(self.keys.alerts_history, "-inf", now - self._alert_ttl)
+        pipe.zremrangebyrank(self.keys.alerts_history, 0, -(alerts.history_max_entries + 1))
+        pipe.hincrby(self.keys.alert_counts, f"{alert.rule_name}|{alert.severity.value}", 1)
+        pipe.execute()
+
+    # ------------------------------------------------------------ reading
+
+    def _silences(self, now: float) -> list[Silence]:
+        return list_silences(self.store, self.keys, now=now) + [s for s in self._config_silences if s.active(now)]
+
+    def _load(self, alert_id: str) -> Alert | None:
+        raw = self.store.r.get(self.keys.alert(alert_id))
+        return Alert.from_dict(json.loads(raw)) if raw else None
+
+    def _active(self) -> list[Alert]:
+        return get_active_alerts(self.store, self.keys)
+
+    def get_active_alerts(self) -> list[Alert]:
+        return get_active_alerts(self.store, self.keys)
+
+    def get_alert_history(self, hours: float = 24, severity: AlertSeverity | str | None = None) -> list[Alert]:
+        return get_alert_history(self.store, self.keys, hours=hours, severity=severity)
+
+
+def get_active_alerts(store: Store, keys: KeySpace) -> list[Alert]:
+    """Firing alerts, newest first (readable from any process)."""
+    active = store.r.hgetall(keys.alerts_active)
+    if not active:
+        return []
+    members, ids = list(active), list(active.values())
+    records = store.r.mget([keys.alert(i) for i in ids])
+    alerts, stale = [], []
+    for member, raw in zip(members, records, strict=True):
+        if raw is None:
+            stale.append(member)  # its record outlived retention: nothing left to show
+        else:
+            alerts.append(Alert.from_dict(json.loads(raw)))
+    if stale:
+        store.r.hdel(keys.alerts_active, *stale)
+    return sorted(alerts, key=lambda a: a.created_at, reverse=True)
+
+
+def get_alert_history(store: Store, keys: KeySpace, hours: float = 24,
+                      severity: AlertSeverity | str | None = None) -> list[Alert]:
+    """Alerts created in the last ``hours`` (newest first), optionally of one severity."""
+    ids = store.r.zrevrangebyscore(keys.alerts_history, "+inf", time.time() - hours * 3600)
+    if not ids:
+        return []
+    wanted = AlertSeverity.parse(severity) if severity is not None else None
+    alerts = [Alert.from_dict(json.loads(raw)) for raw in store.r.mget([keys.alert(i) for i in ids]) if raw]
+    return [a for a in alerts if wanted is None or a.severity is wanted]
