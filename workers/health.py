@@ -1,1 +1,38 @@
-"""Celery tasks for the health queue(s): thin wrappers around the library."""
+"""Celery tasks for the health queue: one scheduled run of one check (beat passes the name and the
+time limits). The library does the work; a failing check hands its recovery to the recovery queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphwiz_monitoring.celery import app
+from graphwiz_monitoring.context import get_keys, get_settings, get_store
+from graphwiz_monitoring.errors import StateError, ValidationError
+from graphwiz_monitoring.health.checker import HealthChecker
+
+log = logging.getLogger(__name__)
+
+
+def _dispatch_recovery(check: str, recovery_id: str, payload: dict[str, Any]) -> None:
+    settings = get_settings()
+    budget = settings.recovery.ack_timeout_seconds * max(1, len(settings.health_checks.checks[check].recovery))
+    app.send_task("workers.recovery.run_recovery", args=(check, recovery_id, payload), retry=False,
+                  expires=max(60.0, settings.health_checks.checks[check].interval_seconds),
+                  soft_time_limit=budget + 20, time_limit=budget + 30)
+
+
+@app.task(name="workers.health.run_check", ignore_result=True)
+def run_check(name: str) -> dict[str, Any] | None:
+    settings = get_settings()
+    checker = HealthChecker(settings, get_store(settings), get_keys(settings), dispatch_recovery=_dispatch_recovery)
+    try:
+        result = checker.check_now(name)
+    except ValidationError as exc:  # an unknown name can only come from a bad schedule: not retried
+        log.error("health check not run: %s", exc)
+        return None
+    except StateError as exc:  # Redis down: the next beat tick runs it again
+        log.warning("health check %s not run: %s", name, exc)
+        return None
+    return {"name": name, "status": result.status.value}

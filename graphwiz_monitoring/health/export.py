@@ -1,0 +1,76 @@
+"""Prometheus families of the health area, read from Redis at scrape time (registered in
+metrics/collector.py). Names are fixed in COMMON.md / dashboards; keep them in step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..state import KeySpace, Store
+from .breaker import BreakerState
+from .models import HealthStatus
+
+
+def _rank(result: dict[str, Any]) -> int:
+    """0 healthy .. 3 critical, -1 not judged; an open circuit keeps the judgement that opened it."""
+    try:
+        status = HealthStatus(result.get("status"))
+        if status is HealthStatus.CIRCUIT_OPEN and (result.get("details") or {}).get("judged_status"):
+            status = HealthStatus(result["details"]["judged_status"])
+    except ValueError:
+        return -1
+    return status.severity_rank
+
+
+def health_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterable[Metric]:
+    """graphwiz_health_*, graphwiz_circuit_breaker_*, graphwiz_recovery_actions_total, graphwiz_trading_paused."""
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hgetall(keys.health_latest)
+    pipe.smembers(keys.breakers)
+    pipe.hgetall(keys.recovery_counts)
+    pipe.hget(keys.trading_paused, "paused")
+    latest, breaker_names, counts, paused = pipe.execute()
+    names = sorted(breaker_names or ())
+    pipe = store.r.pipeline(transaction=False)
+    for name in names:
+        pipe.hmget(keys.breaker(name), "state", "failures")
+    breakers = dict(zip(names, pipe.execute(), strict=True)) if names else {}
+
+    status = GaugeMetricFamily("graphwiz_health_status",
+                               "Health check status: 0 healthy, 1 degraded, 2 unhealthy, 3 critical, -1 not judged",
+                               labels=["check"])
+    last_run = GaugeMetricFamily("graphwiz_health_check_last_run_timestamp_seconds",
+                                 "When the health check last ran (Unix time)", labels=["check"])
+    for check, raw in sorted((latest or {}).items()):
+        try:
+            result = json.loads(raw)
+        except ValueError:
+            continue
+        status.add_metric([check], _rank(result))
+        last_run.add_metric([check], float(result.get("timestamp") or 0))
+
+    state = GaugeMetricFamily("graphwiz_circuit_breaker_state", "Circuit breaker: 0 closed, 1 half_open, 2 open",
+                              labels=["name"])
+    failures = GaugeMetricFamily("graphwiz_circuit_breaker_failures", "Consecutive failures counted by the breaker",
+                                 labels=["name"])
+    for name, (raw_state, raw_failures) in breakers.items():
+        try:
+            gauge = BreakerState(raw_state or "closed").gauge
+        except ValueError:
+            continue
+        state.add_metric([name], gauge)
+        failures.add_metric([name], float(raw_failures or 0))
+
+    actions = CounterMetricFamily("graphwiz_recovery_actions", "Recovery action attempts by outcome",
+                                  labels=["action", "outcome"])
+    for fld, value in sorted((counts or {}).items()):
+        action, _, outcome = fld.partition("|")
+        actions.add_metric([action, outcome], float(value))
+
+    paused_gauge = GaugeMetricFamily("graphwiz_trading_paused", "1 while the persistent trading-paused flag is set")
+    paused_gauge.add_metric([], 1.0 if paused == "1" else 0.0)
+    return [status, last_run, state, failures, actions, paused_gauge]

@@ -1,0 +1,89 @@
+"""The health area inside the trader process, as used by ``TradingMonitor``.
+
+``TraderHealth(monitor)`` owns the control listener (executes recovery commands on the objects given
+to ``set_dependencies()``) and the status reporter (heartbeat + dependency snapshot), and offers the
+monitor's health API: ``is_trading_paused()``, ``get_health_status()``, breakers, and a
+``HealthChecker`` whose failing checks hand recovery to the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from typing import Any
+
+from ..config import Settings
+from ..context import hostname
+from ..state import KeySpace, Store
+from .checker import HealthChecker
+from .control import ControlListener
+from .dependencies import Dependencies
+from .pause import is_trading_paused, set_trading_paused, trading_pause_status
+from .reporter import StatusReporter
+
+log = logging.getLogger(__name__)
+
+RECOVERY_TASK = "workers.recovery.run_recovery"
+
+
+def celery_recovery_dispatcher(settings: Settings) -> Any:
+    """Hands recovery to ``workers.recovery.run_recovery`` through an app built from ``settings``."""
+    app: Any = None
+
+    def dispatch(check: str, recovery_id: str, payload: dict[str, Any]) -> None:
+        nonlocal app
+        if app is None:
+            from ..celery import create_app  # lazy: the trader needs Celery only when it dispatches
+
+            app = create_app(settings)
+        app.send_task(RECOVERY_TASK, args=(check, recovery_id, payload), retry=False)
+
+    return dispatch
+
+
+class TraderHealth:
+    def __init__(self, monitor: Any) -> None:
+        self.monitor = monitor
+        self.settings: Settings = monitor.settings
+        self.store: Store = monitor.store
+        self.keys: KeySpace = monitor.keys
+        self.deps = Dependencies(source=monitor)
+        identity = f"{hostname()}:{os.getpid()}"
+        # answer before the worker stops waiting, so a slow action is reported as failed, not as timeout
+        action_timeout = max(0.5, self.settings.recovery.ack_timeout_seconds * 0.8)
+        self.listener = ControlListener(self.store, self.keys, self.deps, identity=identity,
+                                        action_timeout=action_timeout)
+        self.reporter = StatusReporter(self.store, self.keys, self.deps, self.settings.trader.poll_interval_seconds,
+                                       host=hostname(), on_exchange_status=self._exchange_status)
+
+    @functools.cached_property
+    def checker(self) -> HealthChecker:
+        return HealthChecker(self.settings, self.store, self.keys,
+                             dispatch_recovery=celery_recovery_dispatcher(self.settings))
+
+    def _exchange_status(self, name: str, connected: bool | None, remaining: float | None) -> None:
+        if connected is not None:  # so the metrics (graphwiz_exchange_connected, rules) see it too
+            self.monitor.update_exchange_status(name, connected, remaining)
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.deps.loop = loop
+        self.listener.start()
+        self.reporter.start()
+
+    def stop(self) -> None:
+        self.reporter.stop()
+        self.listener.stop()
+
+    def is_trading_paused(self) -> bool:
+        return is_trading_paused(self.store, self.keys)
+
+    def pause_trading(self, reason: str = "paused by the trader") -> dict[str, Any]:
+        return set_trading_paused(self.store, self.keys, True, reason=reason, by="trader")
+
+    def resume_trading(self) -> dict[str, Any]:
+        return set_trading_paused(self.store, self.keys, False, reason="resumed", by="trader")
+
+    def trading_status(self) -> dict[str, Any]:
+        return trading_pause_status(self.store, self.keys)

@@ -1,0 +1,129 @@
+"""Pure pieces of the health area: no Redis, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.errors import RecoveryError
+from graphwiz_monitoring.health.alerts import transition_alert
+from graphwiz_monitoring.health.breaker import BreakerState
+from graphwiz_monitoring.health.checker import judged_status, recovery_payload
+from graphwiz_monitoring.health.commands import Command
+from graphwiz_monitoring.health.dependencies import Dependencies, NotSupported, call, method_of
+from graphwiz_monitoring.health.export import _rank
+from graphwiz_monitoring.health.models import HealthResult
+from graphwiz_monitoring.health.models import HealthStatus as S
+from graphwiz_monitoring.health.reporter import StatusPoller
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.got: list = []
+
+    def create_manual_alert(self, title, message, severity, channels=None, metadata=None):
+        self.got.append((title, severity, metadata["previous"]))
+        return "id"
+
+
+@pytest.mark.parametrize("previous,current,expected", [
+    (None, S.HEALTHY, None),
+    (None, S.DEGRADED, AlertSeverity.WARNING),
+    (S.HEALTHY, S.UNHEALTHY, AlertSeverity.CRITICAL),
+    (S.UNHEALTHY, S.CRITICAL, AlertSeverity.EMERGENCY),
+    (S.CRITICAL, S.HEALTHY, AlertSeverity.INFO),
+    (S.HEALTHY, S.HEALTHY, None),
+    (S.HEALTHY, S.NOT_CONFIGURED, None),
+    (S.UNHEALTHY, S.CIRCUIT_OPEN, None),
+])
+def test_transition_alert_severity(previous, current, expected):
+    alerts = Alerts()
+    transition_alert(alerts, "x", previous, current, "msg")
+    assert [g[1] for g in alerts.got] == ([expected] if expected else [])
+
+
+def test_transition_without_alert_manager_only_logs(caplog):
+    assert transition_alert(None, "x", S.HEALTHY, S.UNHEALTHY, "down") is None
+    assert "no alert manager" in caplog.text
+
+
+def test_judged_status_looks_through_circuit_open():
+    open_result = HealthResult("c", S.CIRCUIT_OPEN, "open", {"judged_status": "critical"})
+    assert judged_status(open_result) is S.CRITICAL
+    assert judged_status(HealthResult("c", S.DEGRADED, "")) is S.DEGRADED
+    assert judged_status(None) is None
+    assert _rank(open_result.to_dict()) == 3 and _rank({"status": "not_configured"}) == -1
+    assert _rank({"status": "garbage"}) == -1
+
+
+def test_recovery_payload_is_small_and_plain():
+    result = HealthResult("exchange_connectivity", S.UNHEALTHY, "m" * 2000,
+                          {"failing": ["a"], "service": "exchange", "exchanges": {"a": {"probe": "big"}}})
+    payload = recovery_payload(result)
+    assert payload == {"status": "unhealthy", "message": "m" * 500, "failing": ["a"], "service": "exchange",
+                       "trader_stale": False}
+
+
+def test_breaker_gauge_values():
+    assert [s.gauge for s in (BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.OPEN)] == [0, 1, 2]
+
+
+def test_command_round_trip_and_age():
+    cmd = Command(id="c1", action="reconnect", check="exchange_connectivity", service="exchange",
+                  targets=["binance"], params={"factor": 0.5}, ttl_ms=3000)
+    back = Command.from_entry("1700000000000-0", cmd.fields())
+    assert (back.id, back.action, back.service, back.targets, back.params, back.ttl_ms) == (
+        "c1", "reconnect", "exchange", ["binance"], {"factor": 0.5}, 3000)
+    assert back.age_ms(1700000002500) == 2500
+    with pytest.raises(ValueError):
+        Command.from_entry("1-0", {"id": "x", "action": "a", "targets": '{"not": "a list"}'})
+    with pytest.raises(KeyError):
+        Command.from_entry("1-0", {"action": "a"})
+
+
+def test_call_sync_async_timeout_and_missing():
+    assert call(lambda x: x + 1, 1) == 2
+
+    async def coro(x):
+        await asyncio.sleep(0)
+        return x * 2
+
+    assert call(coro, 4) == 8
+    started = time.monotonic()
+    with pytest.raises(RecoveryError, match="did not return within"):
+        call(time.sleep, 3, timeout=0.2)
+    assert time.monotonic() - started < 1
+    with pytest.raises(ZeroDivisionError):
+        call(lambda: 1 / 0)
+    deps = Dependencies(trading_engine=object())
+    with pytest.raises(NotSupported, match="no exchange_manager given to set_dependencies"):
+        method_of(deps, "exchange_manager", "reconnect")
+    with pytest.raises(NotSupported, match=r"not supported by trading_engine \(no pause\(\)\)"):
+        method_of(deps, "trading_engine", "pause")
+
+
+def test_poller_interprets_duck_typed_objects():
+    class Engine:
+        positions = {"BTC": 1, "ETH": 2}
+        active_transactions = 4
+
+        def get_risk_metrics(self):
+            return {"leverage": "2.5", "current_drawdown": 0.12}
+
+    class Agents:
+        class A:
+            def __init__(self, status):
+                self.status = status
+                self.failures = [1, 2]
+
+        agents = {"ok": A("Running"), "bad": A("stopped")}
+
+    poller = StatusPoller(Dependencies(trading_engine=Engine(), agent_manager=Agents()), timeout=1)
+    assert poller.trading() == {"positions": 2, "active_transactions": 4, "leverage": 2.5, "drawdown": 0.12,
+                                "paused": None}
+    assert poller.agents() == {"ok": {"healthy": True, "status": "Running", "failures": 2},
+                               "bad": {"healthy": False, "status": "stopped", "failures": 2}}
+    assert poller.exchanges() is None and poller.neo4j() is None
