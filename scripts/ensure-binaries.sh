@@ -10,6 +10,7 @@ declare -A PACKAGE_OF=(
   [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [chromium]=chromium
+  [openssl]=openssl
 )
 
 missing_pkgs=()

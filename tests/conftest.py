@@ -17,6 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Area fixture modules shared by integration and e2e tests.
+pytest_plugins = ["tests.fakes.notify_fixtures"]  # notification fakes: Discord/Slack/Telegram/webhook/SMTP
+
 
 def require_binary(name: str) -> str:
     """Path of a binary tests need; missing is a failure in CI and outside it (never a silent skip)."""

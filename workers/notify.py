@@ -1,1 +1,32 @@
-"""Celery tasks for the notify queue(s): thin wrappers around the library."""
+"""Celery task for the notify.<channel> queues: one task per (alert, channel, kind).
+
+The arguments are ids and names only (Flower shows them): the alert is loaded from Redis and the
+channel's URL/token from the settings. Retry decisions, dead letters and idempotency live in
+graphwiz_monitoring.alerting.delivery; this task only re-queues itself after ``retry_in``.
+"""
+
+from __future__ import annotations
+
+from graphwiz_monitoring.alerting.delivery import backoff_seconds, deliver_notification
+from graphwiz_monitoring.celery import MAX_RETRY_COUNTDOWN_SECONDS, app
+from graphwiz_monitoring.context import get_keys, get_settings, get_store
+from graphwiz_monitoring.errors import DeliveryFailed, StateError
+
+REDIS_RETRY_BASE_SECONDS = 1.0
+REDIS_RETRY_MAX_SECONDS = 60.0
+
+
+# max_retries=None: the library counts failed attempts in Redis (rate-limit waits are not failures)
+# and dead-letters after notifications.<channel>.max_retries.
+@app.task(bind=True, name="workers.notify.deliver", max_retries=None, acks_late=True)
+def deliver(self, alert_id: str, channel: str, kind: str = "firing") -> str:
+    settings = get_settings()
+    try:
+        result = deliver_notification(get_store(settings), get_keys(settings), settings, alert_id, channel, kind)
+    except StateError as exc:  # Redis unreachable: nothing decided yet, try again
+        wait = backoff_seconds(self.request.retries + 1, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_MAX_SECONDS)
+        raise self.retry(countdown=wait, exc=StateError(str(exc))) from None
+    if result.retry_in is not None:
+        raise self.retry(countdown=min(result.retry_in, MAX_RETRY_COUNTDOWN_SECONDS),
+                         exc=DeliveryFailed(result.reason or result.outcome, retryable=True))
+    return result.outcome

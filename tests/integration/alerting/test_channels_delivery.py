@@ -65,8 +65,8 @@ def test_rate_limit_is_cluster_wide(store, keys, redis_url, webhook_receiver):
     arrivals = sorted(r.arrived for r in webhook_receiver.received())
     assert len(arrivals) == 8
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert min(gaps) >= 0.2 - 0.08, gaps  # tokens are granted evenly; arrivals add scheduling jitter
-    assert arrivals[-1] - arrivals[0] >= 7 * 0.2 - 0.05
+    assert min(gaps) >= 0.2 - 0.15, gaps  # tokens are granted evenly; arrivals add scheduling jitter
+    assert arrivals[-1] - arrivals[0] >= 7 * 0.2 - 0.15
 
 
 def test_open_circuit_falls_back_to_the_log_channel_then_recovers(store, keys, redis_url, discord_fake, caplog):

@@ -1,0 +1,292 @@
+"""One notification delivery (alert × channel × firing|resolved): the library side of workers.notify.
+
+Steps of one attempt, each decided in Redis so any number of workers cooperate:
+
+1. **Claim** the idempotency record ``delivery:{alert}:{channel}:{kind}`` (``delivery_claim.lua``):
+   already sent or dead-lettered → nothing to do; another task holds a live lease → look again when
+   it ends. The lease outlives any single send (``lease_seconds``), so a crashed worker's claim is
+   taken over later.
+2. **Circuit breaker** ``channel.<name>`` (health/breaker.py): while open, the alert is copied to the
+   log channel once and the attempt counts as failed (retried later, so an outage that outlasts
+   every retry still ends in the dead-letter list).
+3. **Rate limit**: a cluster-wide token bucket per channel (``token_bucket.lua``), paused for
+   everybody while a 429's Retry-After runs. Waiting for a token does not count as a failure.
+4. **Send**; then mark done (``delivery_finish.lua``).
+
+Duplicate window: a crash (or Redis failure) *after* the API accepted the message and *before* the
+record is marked done means the lease expires and the notification is sent again. Likewise a
+request that timed out may have been processed. Both are at-least-once by design; nothing else can
+send twice.
+
+Retries: network errors, 5xx and 429 are retried with exponential backoff and equal jitter
+(``retry_backoff_seconds`` doubling to ``retry_backoff_max_seconds``); a server's Retry-After is
+honoured instead (never earlier). Other 4xx are final. After ``max_retries`` failed attempts, or a
+final failure: dead-letter entry (alert id, channel, kind, reason; never a URL or token) **and** a
+log-channel notice. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ChannelSettings, RateLimit, Settings
+from ..errors import DeliveryFailed, StateError
+from ..health.breaker import CircuitBreaker
+from ..state import KeySpace, Store
+from ..state.dead_letters import add_dead_letter, remove_dead_letter
+from .channels import KINDS, Channel, ChannelRegistry
+from .channels import registry as default_registry
+from .channels.log import LogChannel
+from .models import Alert, AlertChannel
+
+log = logging.getLogger(__name__)
+
+SENT, DUPLICATE, SUPPRESSED, DEFERRED, RETRY, DEAD_LETTERED = (
+    "sent", "duplicate", "suppressed", "deferred", "retry", "dead_lettered")
+DEAD_LETTER_KIND = "notification"
+# The lease must outlive one send: an SMTP session is up to ~6 socket operations, each bounded by
+# timeout_seconds, and the Celery hard time limit (60 s) ends any task before 90 s.
+LEASE_MIN_SECONDS = 90.0
+LEASE_TIMEOUTS = 6
+# A finished record must outlive every redelivery of its task (visibility timeout + countdown).
+RECORD_TTL_MIN_SECONDS = 24 * 3600
+BREAKER_PREFIX = "channel."
+MAX_REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one attempt did; ``retry_in`` (seconds) is set when the task must run again."""
+
+    outcome: str
+    retry_in: float | None = None
+    reason: str = ""
+
+
+def backoff_seconds(failures: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with equal jitter: half of min(cap, base·2^(n-1)) plus a random half."""
+    delay = min(cap, base * 2 ** max(0, failures - 1))
+    return delay / 2 + (rng or random).uniform(0, delay / 2)
+
+
+def honour_retry_after(seconds: float, rng: random.Random | None = None) -> float:
+    """Never before the server's time; a little later so waiting workers do not all return at once."""
+    return seconds + (rng or random).uniform(0, min(1.0, 0.1 * seconds + 0.01))
+
+
+def lease_seconds(channel_settings: ChannelSettings) -> float:
+    return max(LEASE_MIN_SECONDS, LEASE_TIMEOUTS * channel_settings.timeout_seconds)
+
+
+def record_ttl_seconds(settings: Settings) -> int:
+    return int(max(RECORD_TTL_MIN_SECONDS, 3 * settings.redis.visibility_timeout_seconds))
+
+
+def load_alert(store: Store, keys: KeySpace, alert_id: str) -> Alert | None:
+    """The alert stored at ``KeySpace.alert(alert_id)`` (Alert.to_dict() JSON), or None."""
+    raw = store.r.get(keys.alert(alert_id))
+    if not raw:
+        return None
+    try:
+        return Alert.from_dict(json.loads(raw))
+    except (ValueError, TypeError, KeyError):
+        log.error("alert record %s is unreadable", alert_id)
+        return None
+
+
+def take_token(store: Store, keys: KeySpace, channel: str, rate: RateLimit | None) -> float:
+    """0 when this send may go now, else the seconds to wait (token bucket + 429 hold, cluster-wide)."""
+    if rate is None:  # unlimited, but a 429's Retry-After still pauses the channel
+        hold_ms = store.r.pttl(keys.channel_hold(channel))
+        return max(0, int(hold_ms or 0)) / 1000.0
+    wait_ms = store.run_script("token_bucket", [keys.channel_bucket(channel), keys.channel_hold(channel)],
+                               [repr(rate.count / rate.per_seconds), rate.burst or rate.count])
+    return int(wait_ms) / 1000.0
+
+
+def hold_channel(store: Store, keys: KeySpace, channel: str, seconds: float) -> None:
+    """Pause ``channel`` for every worker (after a 429 with Retry-After)."""
+    store.run_script("notify_hold", [keys.channel_hold(channel)], [max(1, int(seconds * 1000))])
+
+
+def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:
+    """graphwiz_notifications_total{channel,outcome}: HINCRBY on ``notifications:counts``."""
+    store.r.hincrby(keys.notification_counts, f"{channel}|{outcome}", 1)
+
+
+def read_notification_counts(store: Store, keys: KeySpace) -> dict[tuple[str, str], int]:
+    raw = store.r.hgetall(keys.notification_counts) or {}
+    return {tuple(k.split("|", 1)): int(v) for k, v in raw.items() if "|" in k}  # type: ignore[misc]
+
+
+class _Attempt:
+    """State of one attempt; methods are the steps of the module docstring."""
+
+    def __init__(self, store: Store, keys: KeySpace, settings: Settings, channel: Channel, alert_id: str,
+                 kind: str, rng: random.Random) -> None:
+        self.store, self.keys, self.settings, self.channel = store, keys, settings, channel
+        self.alert_id, self.kind, self.rng = alert_id, kind, rng
+        self.name = channel.name
+        self.cs = channel.settings
+        self.record = keys.delivery(alert_id, self.name, kind)
+        self.token = uuid.uuid4().hex
+        self.ttl = record_ttl_seconds(settings)
+        self.alert: Alert | None = None
+
+    def finish(self, outcome: str, reason: str = "") -> int:
+        return int(self.store.run_script("delivery_finish", [self.record],
+                                         [self.token, outcome, reason[:MAX_REASON_CHARS], self.ttl]))
+
+    def give_up(self, reason: str, failures: int) -> DeliveryResult:
+        self.finish("dead", reason)
+        payload = {"alert_id": self.alert_id, "channel": self.name, "kind": self.kind, "failures": failures}
+        if self.alert is not None:
+            payload.update(rule=self.alert.rule_name, severity=self.alert.severity.value, title=self.alert.title)
+        add_dead_letter(self.store, self.keys, DEAD_LETTER_KIND, payload, reason,
+                        max_entries=self.settings.retention.dead_letters_max)
+        LogChannel(self.settings.notifications.log).dead_letter_notice(self.name, self.alert, self.alert_id,
+                                                                       self.kind, reason)
+        count(self.store, self.keys, self.name, DEAD_LETTERED)
+        return DeliveryResult(DEAD_LETTERED, reason=reason)
+
+    def failed(self, reason: str, retry_after: float | None = None, minimum_wait: float = 0.0) -> DeliveryResult:
+        count(self.store, self.keys, self.name, "failed")
+        failures = self.finish("failed", reason)
+        if failures > self.cs.max_retries:
+            return self.give_up(f"{reason} (gave up after {failures} attempts)", failures)
+        if retry_after is not None:
+            wait = honour_retry_after(retry_after, self.rng)
+        else:
+            wait = backoff_seconds(max(1, failures), self.cs.retry_backoff_seconds,
+                                   self.cs.retry_backoff_max_seconds, self.rng)
+        return DeliveryResult(RETRY, max(wait, minimum_wait), reason)
+
+    def run(self) -> DeliveryResult:
+        verdict, value = self.store.run_script(
+            "delivery_claim", [self.record], [self.token, int(lease_seconds(self.cs) * 1000), self.ttl])
+        if verdict in ("done", "dead"):
+            return DeliveryResult(DUPLICATE, reason=f"already {verdict}")
+        if verdict == "busy":
+            return DeliveryResult(DEFERRED, int(value) / 1000.0 + self.rng.uniform(0, 0.5), "claimed by another task")
+        self.alert = load_alert(self.store, self.keys, self.alert_id)
+        if self.alert is None:
+            return self.give_up("alert record not found (expired or never stored)", int(value))
+
+        # Before the breaker: a half-open trial must not be spent waiting for a token.
+        wait = take_token(self.store, self.keys, self.name, self.cs.rate_limit)
+        if wait > 0:
+            self.finish("released", "rate limited")
+            return DeliveryResult(DEFERRED, wait + self.rng.uniform(0, 0.1 * wait + 0.02), "rate limited")
+
+        breaker = None
+        if self.name != AlertChannel.LOG.value:
+            breaker = CircuitBreaker(self.store, self.keys, BREAKER_PREFIX + self.name, self.settings.circuit_breakers)
+            decision = breaker.allow()
+            if not decision.allowed:
+                if self.finish("fallback") == 1:
+                    LogChannel(self.settings.notifications.log).fallback_notice(
+                        self.name, self.alert, self.kind, f"circuit {decision.state.value}")
+                retry_at = breaker.status().retry_at
+                until = max(0.0, retry_at - time.time()) if retry_at else 0.0
+                return self.failed(f"{self.name}: circuit {decision.state.value}", minimum_wait=until)
+
+        failure: DeliveryFailed | None = None
+        try:
+            self.channel.send(self.alert, self.kind)
+        except DeliveryFailed as exc:
+            failure = DeliveryFailed(self.channel.redact(exc.reason), retryable=exc.retryable,
+                                     retry_after=exc.retry_after)
+        except Exception as exc:  # a bug in a channel must not lose the alert: retry, then dead-letter
+            failure = DeliveryFailed(f"{self.name}: unexpected {type(exc).__name__}: "
+                                     f"{self.channel.redact(str(exc))[:200]}", retryable=True)
+            log.error("channel %s raised %s", self.name, failure.reason)
+        if failure is None:
+            self.finish("done")
+            if breaker is not None:
+                breaker.record_success()
+            count(self.store, self.keys, self.name, SENT)
+            return DeliveryResult(SENT)
+
+        outage = failure.retryable and failure.retry_after is None  # a 429/503 with a wait is an answer
+        if breaker is not None:
+            breaker.record_failure(failure.reason) if outage else breaker.record_success()
+        if failure.retry_after is not None:
+            hold_channel(self.store, self.keys, self.name, failure.retry_after)
+        log.info("notification %s/%s/%s failed: %s", self.alert_id, self.name, self.kind, failure.reason)
+        if not failure.retryable:
+            count(self.store, self.keys, self.name, "failed")
+            return self.give_up(failure.reason, int(value) + 1)
+        return self.failed(failure.reason, failure.retry_after)
+
+
+def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert_id: str, channel: str,
+                         kind: str = "firing", *, channel_registry: ChannelRegistry = default_registry,
+                         rng: random.Random | None = None) -> DeliveryResult:
+    """One attempt to deliver ``alert_id`` via ``channel``; the caller re-runs it after ``retry_in``."""
+    name = channel.strip().lower() if isinstance(channel, str) else str(channel)
+    if kind not in KINDS or name not in channel_registry:
+        reason = f"unknown kind {kind!r}" if kind not in KINDS else f"unknown channel {channel!r}"
+        add_dead_letter(store, keys, DEAD_LETTER_KIND, {"alert_id": alert_id, "channel": str(channel)[:50],
+                                                        "kind": str(kind)[:20]}, reason,
+                        max_entries=settings.retention.dead_letters_max)
+        log.error("NOTIFICATION FAILED: %s for alert %s, moved to the dead-letter list", reason, alert_id)
+        return DeliveryResult(DEAD_LETTERED, reason=reason)
+    channel_settings = getattr(settings.notifications, name)
+    if not channel_settings.active or (kind == "resolved" and not channel_settings.send_resolved):
+        why = "resolved notifications off" if channel_settings.active else "channel disabled or not configured"
+        log.info("notification %s via %s (%s) suppressed: %s", alert_id, name, kind, why)
+        count(store, keys, name, SUPPRESSED)
+        return DeliveryResult(SUPPRESSED, reason=why)
+    instance = channel_registry.create(name, settings.notifications)
+    attempt = _Attempt(store, keys, settings, instance, alert_id, kind, rng or random.Random())
+    try:
+        return attempt.run()
+    except StateError:
+        raise  # Redis trouble: nothing was decided, the task tries again
+    except Exception as exc:  # a bug here must not lose the notification silently
+        reason = f"{name}: internal error {type(exc).__name__}: {instance.redact(str(exc))[:200]}"
+        log.error("delivery of %s via %s failed: %s", alert_id, name, reason)  # no traceback: it may hold secrets
+        return attempt.give_up(reason, 0)
+
+
+def reset_delivery(store: Store, keys: KeySpace, alert_id: str, channel: str, kind: str) -> None:
+    """Forget a notification's record so it can be delivered again (``dlq retry``)."""
+    store.r.delete(keys.delivery(alert_id, channel, kind))
+
+
+def deliver_now(store: Store, keys: KeySpace, settings: Settings, alert_id: str, channel: str,
+                kind: str = "firing", max_wait_seconds: float = 10.0) -> DeliveryResult:
+    """Deliver from this process (CLI ``test-alert``): waits out rate limits, reports a failure at once."""
+    while True:
+        result = deliver_notification(store, keys, settings, alert_id, channel, kind)
+        if result.outcome != DEFERRED or (result.retry_in or 0) > max_wait_seconds:
+            return result
+        time.sleep(result.retry_in or 0)
+
+
+def requeue_dead_letter(store: Store, keys: KeySpace, entry: dict[str, Any],
+                        enqueue: Callable[[str, str, str], None]) -> str | None:
+    """Send a dead-lettered notification again (``dlq retry``); returns why not, or None when re-queued.
+
+    Order matters: the record is reset and the task queued before the entry leaves the list, so a
+    failure in between leaves the entry in place rather than losing the notification.
+    """
+    if entry.get("kind") != DEAD_LETTER_KIND:
+        return f"entry {entry.get('id')} is a {entry.get('kind')!r} dead letter, not a notification"
+    payload = entry.get("payload") or {}
+    alert_id, channel, kind = (str(payload.get(k) or "") for k in ("alert_id", "channel", "kind"))
+    if not (alert_id and channel in default_registry and kind in KINDS):
+        return f"entry {entry.get('id')} does not name a known alert/channel/kind"
+    if not store.r.exists(keys.alert(alert_id)):
+        return f"entry {entry.get('id')}: alert {alert_id} has expired (alerts.history_retention_hours)"
+    reset_delivery(store, keys, alert_id, channel, kind)
+    enqueue(alert_id, channel, kind)
+    remove_dead_letter(store, keys, entry["id"])
+    return None
