@@ -17,7 +17,15 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from .alerting.models import AlertChannel, AlertSeverity
@@ -203,6 +211,8 @@ def _severity(value: Any) -> AlertSeverity:
 def _channels(value: Any) -> list[AlertChannel]:
     if isinstance(value, str):
         value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of channels, got {value!r}")
     return [AlertChannel.parse(v) for v in value]
 
 
@@ -309,6 +319,8 @@ class AlertsSettings(_Model):
 def _recovery(value: Any) -> list[RecoveryAction]:
     if isinstance(value, str):
         value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of recovery actions, got {value!r}")
     out = []
     for v in value:
         try:
@@ -377,15 +389,19 @@ class HealthChecksSettings(_Model):
             raise ValueError(f"unknown health check(s) {unknown}; known: {sorted(DEFAULT_CHECKS)}")
         merged: dict[str, Any] = {}
         for name, (interval, recovery, thresholds) in DEFAULT_CHECKS.items():
-            override = dict(given.get(name) or {})
-            extra = set(override.get("thresholds") or {}) - set(thresholds)
+            override = given.get(name) or {}
+            if not isinstance(override, Mapping):  # left as is: validation reports it at its key path
+                merged[name] = override
+                continue
+            own = override.get("thresholds") or {}
+            extra = set(own) - set(thresholds) if isinstance(own, Mapping) else set()
             if extra:
                 raise ValueError(f"checks.{name}.thresholds: unknown key(s) {sorted(extra)}; known: {sorted(thresholds)}")
             merged[name] = {
                 "interval_seconds": interval,
                 "recovery": recovery,
                 **override,
-                "thresholds": {**thresholds, **(override.get("thresholds") or {})},
+                "thresholds": {**thresholds, **own} if isinstance(own, Mapping) else own,
             }
         data["checks"] = merged
         return data
@@ -538,7 +554,10 @@ def parse_settings(data: Mapping[str, Any] | None, *, source: str | None = None,
     if not isinstance(data, Mapping):
         raise ConfigError([f"(root): must be a mapping of sections, got {type(data).__name__}"], source)
     problems: list[str] = []
-    resolved = _substitute(dict(data), env, "", problems)
+    try:
+        resolved = _substitute(dict(data), env, "", problems)
+    except RecursionError:  # hundreds of levels: no real configuration nests like that
+        raise ConfigError(["(root): nested too deeply"], source) from None
     if env.get(REDIS_URL_ENV_VAR):
         redis_section = resolved.get("redis")
         resolved["redis"] = {**(redis_section if isinstance(redis_section, dict) else {}), "url": env[REDIS_URL_ENV_VAR]}
@@ -572,8 +591,12 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, env: Mapping[st
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"cannot read config file: {exc.strerror}"], str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text: invalid byte at offset {exc.start}"], str(file)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], str(file)) from None
+    except RecursionError:  # PyYAML's parser recurses once per level of [ or {
+        raise ConfigError(["not valid YAML: nested too deeply"], str(file)) from None
     return parse_settings(data or {}, source=str(file), env=env)

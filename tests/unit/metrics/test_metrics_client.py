@@ -1,0 +1,151 @@
+"""The trader-side client with an in-process sender: batching, backoff, memory bound, journal, stop()."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.metrics.client import MetricsClient
+
+
+class Receiver:
+    """Stands in for the broker: stores batches, or refuses them while ``down``."""
+
+    def __init__(self) -> None:
+        self.batches: list[dict] = []
+        self.down = False
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: dict) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
+        with self.lock:
+            self.batches.append(batch)
+
+    def trades(self) -> list[int]:
+        with self.lock:
+            return [r["data"]["n"] for b in self.batches for r in b["records"] if r["kind"] == "item"]
+
+
+def _settings(tmp_path: Path, **trader: object):
+    return parse_settings({"trader": {"journal_dir": str(tmp_path / "journal"), "flush_interval_seconds": 0.01,
+                                      "batch_max_records": 10, "host_metrics_interval_seconds": 3600,
+                                      "stop_timeout_seconds": 2, **trader}}, env={})
+
+
+def _wait(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_batches_are_bounded_ordered_and_complete(tmp_path: Path) -> None:
+    receiver = Receiver()
+    client = MetricsClient(_settings(tmp_path), sender=receiver, host="test-host")
+    for n in range(95):
+        client.add("item", {"n": n})
+    assert client.flush(10)
+    assert receiver.trades() == list(range(95))
+    assert all(len(b["records"]) <= 10 for b in receiver.batches)
+    assert len({b["batch_id"] for b in receiver.batches}) == len(receiver.batches)
+    kinds = {r["kind"] for b in receiver.batches for r in b["records"]}
+    assert "heartbeat" in kinds
+    assert client.stop() is True
+
+
+def test_outage_keeps_everything_and_spills_beyond_the_memory_bound(tmp_path: Path) -> None:
+    receiver = Receiver()
+    receiver.down = True
+    client = MetricsClient(_settings(tmp_path, buffer_max_records=30), sender=receiver, host="h")
+    started = time.perf_counter()
+    for n in range(200):
+        client.add("item", {"n": n})
+    assert time.perf_counter() - started < 0.5  # add() never waits for the broker
+    _wait(lambda: client.journal_pending > 0)
+    _wait(lambda: not client._buffer)
+    assert client.pending_records <= 30 + 10  # memory bound (+ at most one batch being cut)
+    _wait(lambda: client.stats["send_failures"] > 0)
+    receiver.down = False
+    assert client.flush(20)
+    assert receiver.trades() == list(range(200))  # nothing lost, order kept across memory and journal
+    client.stop()
+
+
+def test_stop_journals_what_cannot_be_sent_and_a_new_client_delivers_it(tmp_path: Path) -> None:
+    receiver = Receiver()
+    receiver.down = True
+    settings = _settings(tmp_path)
+    client = MetricsClient(settings, sender=receiver, host="h")
+    for n in range(25):
+        client.add("item", {"n": n})
+    assert client.stop(timeout=0.3) is False
+    assert list((tmp_path / "journal").glob("journal-*.jsonl"))
+    receiver.down = False
+    successor = MetricsClient(settings, sender=receiver, host="h")
+    successor.start()
+    assert successor.flush(10)
+    assert receiver.trades() == list(range(25))
+    assert successor.stop() is True
+    assert not list((tmp_path / "journal").glob("journal-*.jsonl"))
+
+
+@pytest.mark.parametrize("records", [0, 5])
+def test_stop_without_outage_delivers_everything(tmp_path: Path, records: int) -> None:
+    receiver = Receiver()
+    client = MetricsClient(_settings(tmp_path), sender=receiver, host="h")
+    client.start()
+    for n in range(records):
+        client.add("item", {"n": n})
+    assert client.stop() is True
+    assert receiver.trades() == list(range(records))
+
+
+def test_trades_ship_as_one_columnar_record_per_batch(tmp_path: Path) -> None:
+    from graphwiz_monitoring.metrics.codec import TRADE_FIELDS, fast_trade, unpack_columns
+
+    receiver = Receiver()
+    client = MetricsClient(_settings(tmp_path), sender=receiver, host="h")
+    trades = [fast_trade({"symbol": "BTC/USDT", "side": "buy", "price": 1.0, "quantity": float(n)}) for n in range(15)]
+    for t in trades:
+        client.add("trade", t)
+    assert client.flush(10)
+    columnar = [{**r, "data": unpack_columns(r["data"])} for b in receiver.batches for r in b["records"]
+                if r["kind"] == "trades"]
+    assert [len(r["data"]["symbol"]) for r in columnar] == [10, 5]
+    assert set(columnar[0]["data"]) == set(TRADE_FIELDS)
+    assert columnar[0]["data"]["quantity"] + columnar[1]["data"]["quantity"] == [float(n) for n in range(15)]
+    assert client.stats["records_sent"] >= 15
+    client.stop()
+
+
+def test_an_unwritable_journal_never_reaches_the_caller(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    receiver = Receiver()
+    receiver.down = True
+    client = MetricsClient(_settings(tmp_path, journal_dir=str(blocker / "journal"), buffer_max_records=5),
+                           sender=receiver, host="h")
+    for n in range(30):
+        client.add("item", {"n": n})  # must not raise although the journal cannot be created
+    _wait(lambda: client.stats["send_failures"] > 0)
+    receiver.down = False
+    assert client.flush(10)
+    assert receiver.trades() == list(range(30))  # kept in memory instead
+    client.stop()
+
+
+def test_restart_after_stop_keeps_one_sender(tmp_path: Path) -> None:
+    receiver = Receiver()
+    client = MetricsClient(_settings(tmp_path), sender=receiver, host="h")
+    for round_ in range(3):
+        for n in range(5):
+            client.add("item", {"n": round_ * 5 + n})  # add() restarts a stopped client
+        assert client.flush(10)
+        assert client.stop() is True
+    assert receiver.trades() == list(range(15))
+    assert sum(t.name == "graphwiz-sender" and t.is_alive() for t in threading.enumerate()) == 0
