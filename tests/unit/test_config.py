@@ -109,3 +109,27 @@ def test_invalid_yaml_is_a_config_error(tmp_path):
 def test_mask_url():
     assert mask_url("redis://user:secret@h:1/0") == f"redis://user:{MASK}@h:1/0"
     assert mask_url("redis://h:1/0") == "redis://h:1/0"
+
+
+def _leaf_keys(model, prefix=""):
+    from pydantic import BaseModel
+
+    for name, field in type(model).model_fields.items():
+        key = field.alias or name
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) and not prefix.startswith("health_checks.checks"):
+            yield from _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def test_monitoring_yaml_documents_every_setting():
+    """Each setting appears in the repo's monitoring.yaml, as a key or (per-channel options) in a comment."""
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "monitoring.yaml").read_text()
+    undocumented = [path for path in _leaf_keys(parse_settings({}, env={}))
+                    if not re.search(rf"(^|[\s{{,]){re.escape(path.rsplit('.', 1)[-1])}\b", text, re.M)]
+    assert undocumented == []
