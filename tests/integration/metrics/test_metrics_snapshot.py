@@ -66,11 +66,12 @@ def test_rates_only_count_the_window(store, keys, make_settings) -> None:
 
 def test_agents_accuracy_confidence_and_recent_failures(store, keys, make_settings) -> None:
     settings = make_settings(retention={"agent_failure_window_seconds": 60})
+    now = time.time()  # not the module's NOW: the suite may run longer than the 60 s window
     p = [rec("prediction", agent="momentum_agent", prediction=1, confidence=0.8, actual_outcome=0.5),
          rec("prediction", agent="momentum_agent", prediction="sell", confidence=0.6, actual_outcome=2.0),
          rec("prediction", agent="momentum_agent", prediction=1, confidence=0.7),
-         rec("prediction", agent="momentum_agent", error="timeout", timestamp=NOW),
-         rec("prediction", agent="momentum_agent", success=False, timestamp=NOW - 3600)]
+         rec("prediction", agent="momentum_agent", error="timeout", timestamp=now),
+         rec("prediction", agent="momentum_agent", success=False, timestamp=now - 3600)]
     run(store, keys, settings, *p)
     agent = build_snapshot(store, keys, settings)["agents"]["momentum_agent"]
     assert agent == {"accuracy": 0.5, "confidence": pytest.approx(0.7), "predictions": 5, "failures": 1}
