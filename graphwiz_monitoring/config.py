@@ -86,8 +86,9 @@ class MonitoringSettings(_Model):
 class RedisSettings(_Model):
     url: str = "redis://127.0.0.1:6379/0"
     namespace: str = Field("graphwiz", pattern=r"^[A-Za-z0-9_.-]+$")
-    # Must exceed the longest retry countdown, or Redis redelivers waiting tasks early.
-    visibility_timeout_seconds: PositiveSeconds = 7200
+    # How long an unacknowledged task (its worker was killed) waits before Redis hands it out again;
+    # retry countdowns are capped at half of it so that waiting retries are never redelivered early.
+    visibility_timeout_seconds: PositiveSeconds = 1200
     socket_timeout_seconds: PositiveSeconds = 5
 
 

@@ -8,7 +8,7 @@ graphwiz_monitoring.alerting.delivery; this task only re-queues itself after ``r
 from __future__ import annotations
 
 from graphwiz_monitoring.alerting.delivery import backoff_seconds, deliver_notification
-from graphwiz_monitoring.celery import MAX_RETRY_COUNTDOWN_SECONDS, app
+from graphwiz_monitoring.celery import app, retry_countdown
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 
@@ -22,11 +22,12 @@ REDIS_RETRY_MAX_SECONDS = 60.0
 def deliver(self, alert_id: str, channel: str, kind: str = "firing") -> str:
     settings = get_settings()
     try:
-        result = deliver_notification(get_store(settings), get_keys(settings), settings, alert_id, channel, kind)
+        result = deliver_notification(get_store(settings), get_keys(settings), settings, alert_id, channel, kind,
+                                      token=self.request.id)
     except StateError as exc:  # Redis unreachable: nothing decided yet, try again
         wait = backoff_seconds(self.request.retries + 1, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_MAX_SECONDS)
-        raise self.retry(countdown=wait, exc=StateError(str(exc))) from None
+        raise self.retry(countdown=retry_countdown(wait, settings), exc=StateError(str(exc))) from None
     if result.retry_in is not None:
-        raise self.retry(countdown=min(result.retry_in, MAX_RETRY_COUNTDOWN_SECONDS),
+        raise self.retry(countdown=retry_countdown(result.retry_in, settings),
                          exc=DeliveryFailed(result.reason or result.outcome, retryable=True))
     return result.outcome

@@ -130,13 +130,15 @@ class _Attempt:
     """State of one attempt; methods are the steps of the module docstring."""
 
     def __init__(self, store: Store, keys: KeySpace, settings: Settings, channel: Channel, alert_id: str,
-                 kind: str, rng: random.Random) -> None:
+                 kind: str, rng: random.Random, token: str | None = None) -> None:
         self.store, self.keys, self.settings, self.channel = store, keys, settings, channel
         self.alert_id, self.kind, self.rng = alert_id, kind, rng
         self.name = channel.name
         self.cs = channel.settings
         self.record = keys.delivery(alert_id, self.name, kind)
-        self.token = uuid.uuid4().hex
+        # The Celery task id when there is one: its redelivery (worker killed mid-send) retakes the
+        # claim at once instead of waiting out the lease; retries of a task keep the id too.
+        self.token = token or uuid.uuid4().hex
         self.ttl = record_ttl_seconds(settings)
         self.alert: Alert | None = None
 
@@ -228,7 +230,7 @@ class _Attempt:
 
 def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert_id: str, channel: str,
                          kind: str = "firing", *, channel_registry: ChannelRegistry = default_registry,
-                         rng: random.Random | None = None) -> DeliveryResult:
+                         rng: random.Random | None = None, token: str | None = None) -> DeliveryResult:
     """One attempt to deliver ``alert_id`` via ``channel``; the caller re-runs it after ``retry_in``."""
     name = channel.strip().lower() if isinstance(channel, str) else str(channel)
     if kind not in KINDS or name not in channel_registry:
@@ -245,7 +247,7 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
         count(store, keys, name, SUPPRESSED)
         return DeliveryResult(SUPPRESSED, reason=why)
     instance = channel_registry.create(name, settings.notifications)
-    attempt = _Attempt(store, keys, settings, instance, alert_id, kind, rng or random.Random())
+    attempt = _Attempt(store, keys, settings, instance, alert_id, kind, rng or random.Random(), token)
     try:
         return attempt.run()
     except StateError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from graphwiz_monitoring.celery import (
     ALL_QUEUES,
     MAX_RETRY_COUNTDOWN_SECONDS,
+    retry_countdown,
     app,
     build_beat_schedule,
     create_app,
@@ -22,6 +23,13 @@ def test_reliability_settings():
     assert conf.broker_transport_options["visibility_timeout"] > MAX_RETRY_COUNTDOWN_SECONDS
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+
+
+def test_retry_countdown_stays_below_visibility_timeout():
+    settings = parse_settings({"redis": {"visibility_timeout_seconds": 30}}, env={})
+    assert retry_countdown(3600, settings) == 15
+    assert retry_countdown(3600, parse_settings({}, env={})) == MAX_RETRY_COUNTDOWN_SECONDS
+    assert retry_countdown(2.5, settings) == 2.5
 
 
 def test_all_queues_declared():

@@ -30,6 +30,22 @@ from tests.fakes.notify_fixtures import (
 )
 
 
+
+def test_redelivered_task_retakes_its_own_lease_others_wait(store, keys, redis_url, webhook_receiver):
+    """A worker killed mid-send leaves a live claim: its redelivered task (same task id) sends at once,
+    while a different task (a genuine duplicate) is told to come back after the lease."""
+    settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))
+    alert = put_alert(store, keys)
+    record = keys.delivery(alert.alert_id, "webhook", "firing")
+    verdict, _ = store.run_script("delivery_claim", [record], ["task-1", 90_000, 3600])  # the killed attempt
+    assert verdict == "claimed"
+    other = deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-2")
+    assert other.outcome == "deferred" and other.retry_in > 80
+    assert webhook_receiver.received() == []
+    assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == SENT
+    assert len(webhook_receiver.received()) == 1
+    assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DUPLICATE
+
 def test_concurrent_duplicates_send_exactly_once(store, keys, redis_url, webhook_receiver):
     settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))
     alert = put_alert(store, keys)
