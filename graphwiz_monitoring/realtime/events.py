@@ -56,7 +56,7 @@ def parse_event(raw: str | bytes) -> dict[str, Any] | None:
     """The event in a pub/sub payload, or None when it is not a well-formed event (never raises)."""
     try:
         event = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     if (not isinstance(event, dict) or event.get("type") not in EVENT_TYPES
             or not isinstance(event.get("data"), dict) or not isinstance(event.get("timestamp"), str)):

@@ -120,7 +120,7 @@ def apply_subscription(client: Client, raw: str | bytes) -> str:
     """Parse ``{"subscribe": ["alert", ...]}`` (``"*"``/``null``/``[]`` = everything); return the reply."""
     try:
         message = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: "[[[[..." from a client
         return _error("message is not valid JSON")
     if not isinstance(message, dict) or set(message) != {"subscribe"}:
         return _error('expected {"subscribe": [event types]}')

@@ -5,10 +5,10 @@ from __future__ import annotations
 from graphwiz_monitoring.celery import (
     ALL_QUEUES,
     MAX_RETRY_COUNTDOWN_SECONDS,
-    retry_countdown,
     app,
     build_beat_schedule,
     create_app,
+    retry_countdown,
     route_task,
 )
 from graphwiz_monitoring.config import DEFAULT_CHECKS, parse_settings

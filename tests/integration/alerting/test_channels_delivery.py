@@ -30,7 +30,6 @@ from tests.fakes.notify_fixtures import (
 )
 
 
-
 def test_redelivered_task_retakes_its_own_lease_others_wait(store, keys, redis_url, webhook_receiver):
     """A worker killed mid-send leaves a live claim: its redelivered task (same task id) sends at once,
     while a different task (a genuine duplicate) is told to come back after the lease."""
