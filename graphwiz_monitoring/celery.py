@@ -84,7 +84,6 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def configure(app: Celery, settings: Settings) -> None:
     """Apply settings to the app: broker, queues, routes, reliability options, beat schedule."""
     state_dir = os.environ.get("GRAPHWIZ_STATE_DIR", ".graphwiz")
-    os.makedirs(state_dir, exist_ok=True)
     app.conf.update(
         broker_url=settings.redis.url,
         broker_connection_retry_on_startup=True,
@@ -298,8 +297,28 @@ def create_app(settings: Settings) -> Celery:
     return new
 
 
-app = create_app(get_settings())
-app.set_current()
+_default_app: Celery | None = None
+
+
+def default_app() -> Celery:
+    """The app of worker, beat and CLI processes, built from this process's settings on first use.
+
+    Built lazily (``graphwiz_monitoring.celery.app`` goes through the module ``__getattr__``) so that a
+    trader importing this module for ``create_app(settings)`` never reads ./monitoring.yaml or
+    creates a state directory in its working directory.
+    """
+    global _default_app
+    if _default_app is None:
+        _default_app = create_app(get_settings())
+        os.makedirs(os.path.dirname(_default_app.conf.beat_schedule_filename) or ".", exist_ok=True)
+        _default_app.set_current()
+    return _default_app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # what `celery -A graphwiz_monitoring` and workers/*.py look up
+        return default_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def send(task_name: str, *args: Any, celery_app: Celery | None = None, **kwargs: Any) -> Any:
@@ -308,4 +327,4 @@ def send(task_name: str, *args: Any, celery_app: Celery | None = None, **kwargs:
     kombu's own publish retry is off so that the caller (e.g. the trader's shipper thread) decides
     how to wait, instead of blocking inside kombu.
     """
-    return (celery_app or app).send_task(task_name, args=args, kwargs=kwargs, retry=False)
+    return (celery_app or default_app()).send_task(task_name, args=args, kwargs=kwargs, retry=False)
