@@ -127,8 +127,8 @@ def configure(app: Celery, settings: Settings) -> None:
 # ("Unrecoverable error"). These guards log and drop such a message instead (tests/chaos/test_raw_queue.py).
 
 
-def _envelope_problem(message: Any) -> str | None:
-    """Why a raw queue item cannot be a kombu message (None when it can)."""
+def _envelope_problem(message: Any, queue: str) -> str | None:
+    """Why a raw item popped from ``queue`` cannot be a kombu message (None when it can)."""
     if not isinstance(message, dict):
         return f"not a JSON object but {type(message).__name__}"
     props, headers = message.get("properties"), message.get("headers")
@@ -142,6 +142,8 @@ def _envelope_problem(message: Any) -> str | None:
         return "unknown properties.body_encoding or priority"
     if not isinstance(headers or {}, dict):
         return "headers is not an object"
+    if queue in ALL_QUEUES and not isinstance((headers or {}).get("task"), str):  # only protocol 2 tasks here
+        return "not a task message (no headers.task)"
     texts = (message.get("body"), message.get("content-type"), message.get("content-encoding"),
              (headers or {}).get("task"))
     if not all(isinstance(t or "", str) for t in texts):
@@ -195,7 +197,7 @@ class GuardedRedisTransport(redis_transport.Transport):
     Channel = _GuardedChannel
 
     def _deliver(self, message: Any, queue: str) -> None:
-        problem = _envelope_problem(message)
+        problem = _envelope_problem(message, queue)
         if problem is None:
             try:
                 return super()._deliver(message, queue)
@@ -235,6 +237,32 @@ def _too_deep(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
     return False
 
 
+# Protocol 2 headers Celery uses without checking their types (timers, dict keys, iteration): a wrong type
+# there stops the worker or leaves a task reserved forever. None is allowed for each.
+_HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "lang": str, "id": str, "root_id": str, "parent_id": str, "group": str, "shadow": str, "origin": str,
+    "argsrepr": str, "kwargsrepr": str, "eta": str, "expires": str, "retries": int, "group_index": int,
+    "replaced_task_nesting": int, "ignore_result": bool, "stamped_headers": list, "stamps": dict,
+}
+
+
+def _header_problem(headers: Any) -> str | None:
+    """Why a task message's headers would break the worker (None when they are fine)."""
+    if not isinstance(headers, dict):
+        return "headers is not an object"
+    for name, kind in _HEADER_TYPES.items():
+        if headers.get(name) is not None and not isinstance(headers[name], kind):
+            return f"header {name} must be {getattr(kind, '__name__', kind)}, got {type(headers[name]).__name__}"
+    if not all(isinstance(h, str) for h in headers.get("stamped_headers") or ()):
+        return "header stamped_headers must list names"
+    limits = headers.get("timelimit")
+    if limits is not None and not (isinstance(limits, (list, tuple)) and len(limits) == 2 and all(
+            limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool)
+                              and 0 <= limit < float("inf")) for limit in limits)):
+        return f"invalid timelimit header {str(limits)[:80]}"
+    return None
+
+
 def checked_strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
     """Celery's default strategy, refusing (InvalidTaskError: logged, rejected) what would stop the worker."""
     from celery.worker.strategy import default
@@ -243,6 +271,9 @@ def checked_strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
 
     def on_message(message: Any, body: Any, *args: Any, **kw: Any) -> Any:
         if body is None:  # protocol 2: the body is [args, kwargs, options]
+            problem = _header_problem(message.headers)
+            if problem:
+                raise InvalidTaskError(problem)
             payload = message.decode()
             if not (isinstance(payload, (list, tuple)) and len(payload) == 3 and isinstance(payload[0], (list, tuple))
                     and isinstance(payload[1], dict) and isinstance(payload[2] or {}, dict)):

@@ -511,11 +511,11 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}{MASK}@{netloc}"))
 
 
-def _substitute(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+def _substitute(node: Any, env: Mapping[str, str], path: str | None, problems: list[str]) -> Any:
+    if isinstance(node, dict):  # path None is the root (an empty key "" is still a key)
+        return {k: _substitute(v, env, str(k) if path is None else f"{path}.{k}", problems) for k, v in node.items()}
     if isinstance(node, list):
-        return [_substitute(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+        return [_substitute(v, env, f"{path or ''}[{i}]", problems) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
         def repl(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
@@ -534,6 +534,15 @@ def _is_secret_path(loc: tuple[Any, ...]) -> bool:
     return bool(names & SECRET_KEYS) and not (names & {"prometheus_url", "api_base"})
 
 
+def _nested_secrets(node: Any, under: bool = False) -> list[str]:
+    """Values under secret-named keys anywhere inside ``node`` (a section misplaced into another one)."""
+    if isinstance(node, Mapping):
+        return [s for k, v in node.items() for s in _nested_secrets(v, under or str(k) in SECRET_KEYS)]
+    if isinstance(node, (list, tuple, set)):
+        return [s for v in node for s in _nested_secrets(v, under)]
+    return [str(node)] if under and node is not None and len(str(node)) >= 4 else []
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
     path = ".".join(str(p) for p in loc) or "(root)"
@@ -542,8 +551,12 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{path}: unknown key"
     shown = MASK if _is_secret_path(loc) else repr(error.get("input"))
     if "got " in message or isinstance(error.get("input"), Mapping):  # our own validators already name the value
-        return f"{path}: {message}" if not _is_secret_path(loc) else f"{path}: invalid value {MASK}"
-    return f"{path}: {message}, got {shown}"
+        text = f"{path}: {message}" if not _is_secret_path(loc) else f"{path}: invalid value {MASK}"
+    else:
+        text = f"{path}: {message}, got {shown}"
+    for secret in sorted(_nested_secrets(error.get("input")), key=len, reverse=True):  # echoed containers
+        text = text.replace(secret, MASK).replace(repr(secret)[1:-1], MASK)
+    return text
 
 
 def parse_settings(data: Mapping[str, Any] | None, *, source: str | None = None,
@@ -556,7 +569,7 @@ def parse_settings(data: Mapping[str, Any] | None, *, source: str | None = None,
         raise ConfigError([f"(root): must be a mapping of sections, got {type(data).__name__}"], source)
     problems: list[str] = []
     try:
-        resolved = _substitute(dict(data), env, "", problems)
+        resolved = _substitute(dict(data), env, None, problems)
     except RecursionError:  # hundreds of levels: no real configuration nests like that
         raise ConfigError(["(root): nested too deeply"], source) from None
     if env.get(REDIS_URL_ENV_VAR):
