@@ -232,13 +232,16 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
                          kind: str = "firing", *, channel_registry: ChannelRegistry = default_registry,
                          rng: random.Random | None = None, token: str | None = None) -> DeliveryResult:
     """One attempt to deliver ``alert_id`` via ``channel``; the caller re-runs it after ``retry_in``."""
-    name = channel.strip().lower() if isinstance(channel, str) else str(channel)
-    if kind not in KINDS or name not in channel_registry:
-        reason = f"unknown kind {kind!r}" if kind not in KINDS else f"unknown channel {channel!r}"
-        add_dead_letter(store, keys, DEAD_LETTER_KIND, {"alert_id": alert_id, "channel": str(channel)[:50],
+    name = channel.strip().lower() if isinstance(channel, str) else str(channel)[:50]
+    bad_id = not isinstance(alert_id, str) or not 0 < len(alert_id) <= 200
+    if bad_id or kind not in KINDS or name not in channel_registry:
+        reason = ("malformed alert id" if bad_id else
+                  f"unknown kind {str(kind)[:20]!r}" if kind not in KINDS else f"unknown channel {name!r}")
+        shown_id = str(alert_id)[:64]  # a hostile task payload must not become a huge log line
+        add_dead_letter(store, keys, DEAD_LETTER_KIND, {"alert_id": shown_id, "channel": name,
                                                         "kind": str(kind)[:20]}, reason,
                         max_entries=settings.retention.dead_letters_max)
-        log.error("NOTIFICATION FAILED: %s for alert %s, moved to the dead-letter list", reason, alert_id)
+        log.error("NOTIFICATION FAILED: %s for alert %s, moved to the dead-letter list", reason, shown_id)
         return DeliveryResult(DEAD_LETTERED, reason=reason)
     channel_settings = getattr(settings.notifications, name)
     if not channel_settings.active or (kind == "resolved" and not channel_settings.send_resolved):

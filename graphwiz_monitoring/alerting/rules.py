@@ -306,7 +306,9 @@ def check_custom_rule(spec: CustomRuleSettings) -> None:
     try:
         custom_rule("yaml_rule", spec)
     except RuleError as exc:
-        raise RuleError(str(exc).removeprefix("rule yaml_rule: ")) from None
+        message = str(exc).removeprefix("rule yaml_rule: ")
+        # The parser quotes the expression; a 100 kB condition must not become a 100 kB error.
+        raise RuleError(message if len(message) <= 500 else message[:500] + "...") from None
 
 
 def check_overrides(overrides: Mapping[str, RuleOverride]) -> None:

@@ -72,8 +72,9 @@ class HealthChecker:
         return [n for n, c in self.settings.health_checks.checks.items() if c.enabled and n in CHECKS]
 
     def _known(self, name: str) -> None:
-        if name not in CHECKS or name not in self.settings.health_checks.checks:
-            raise ValidationError(f"unknown health check {name!r}; known: {sorted(CHECKS)}")
+        if not isinstance(name, str) or name not in CHECKS or name not in self.settings.health_checks.checks:
+            shown = repr(name)[:80]  # a hostile 5 MB name must not become a 5 MB log line
+            raise ValidationError(f"unknown health check {shown}; known: {sorted(CHECKS)}")
 
     def breaker(self, name: str) -> CircuitBreaker:
         return CircuitBreaker(self.store, self.keys, name, self.settings.circuit_breakers)

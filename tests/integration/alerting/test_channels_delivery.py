@@ -119,8 +119,10 @@ def test_suppression_and_unknowns(store, keys, redis_url, slack_fake):
     assert slack_fake.received() == []
     assert deliver_notification(store, keys, settings, alert.alert_id, "pager").outcome == DEAD_LETTERED
     assert deliver_notification(store, keys, settings, "no-such-alert", "slack").outcome == DEAD_LETTERED
+    assert deliver_notification(store, keys, settings, 12345, "slack").outcome == DEAD_LETTERED  # raw bad payload
     reasons = sorted(e["reason"] for e in list_dead_letters(store, keys))
-    assert reasons == ["alert record not found (expired or never stored)", "unknown channel 'pager'"]
+    assert reasons == ["alert record not found (expired or never stored)", "malformed alert id",
+                       "unknown channel 'pager'"]
 
 
 def test_dead_letter_can_be_requeued(store, keys, redis_url, webhook_receiver):

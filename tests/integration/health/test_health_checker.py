@@ -42,6 +42,9 @@ def make(redis_url, store, keys, *, alerts=None, dispatched=None, **sections):
 def test_unknown_check_is_rejected(redis_url, store, keys):
     with pytest.raises(ValidationError, match="unknown health check"):
         make(redis_url, store, keys).check_now("nope")
+    with pytest.raises(ValidationError) as err:  # a hostile task argument: rejected, and not echoed whole
+        make(redis_url, store, keys).check_now(["x" * 100_000])
+    assert len(str(err.value)) < 400
 
 
 def test_results_stored_with_bounded_history_and_events(redis_url, store, keys, world, report):
