@@ -1,4 +1,7 @@
-"""The one Celery app (``celery -A graphwiz_monitoring worker|beat|flower``); the only module importing celery.
+"""The one Celery app (``celery -A graphwiz_monitoring worker|beat|flower``).
+
+With celery_hardening.py (guards against malformed messages, fast reconnection) the only modules
+importing celery: the library stays Celery-free.
 
 Queues and routes are decided here, never by callers. The beat schedule is built from the configured
 intervals; every entry carries ``expires`` (≤ its interval) so a stopped beat or a backlog never
@@ -7,22 +10,16 @@ replays stale checks, and health checks get soft < hard time limits below their 
 
 from __future__ import annotations
 
-import binascii
-import logging
 import os
-from json import JSONDecodeError
 from typing import Any
 
-from celery import Celery, Task
-from celery.app.amqp import AMQP
-from celery.exceptions import InvalidTaskError
-from kombu import Connection, Queue
-from kombu.transport import redis as redis_transport
+from celery import Celery
+from kombu import Queue
 
 from .alerting.models import AlertChannel
+from .celery_hardening import HardenedApp, HardenedTask
 from .config import Settings
 from .context import get_settings
-from .redaction import task_argsrepr
 
 INGEST, METRICS, RULES, HEALTH, RECOVERY = "ingest", "metrics", "rules", "health", "recovery"
 NOTIFY_QUEUES = tuple(f"notify.{c.value}" for c in AlertChannel)
@@ -33,7 +30,6 @@ TASK_MODULES = ["workers.ingest", "workers.metrics", "workers.rules", "workers.n
 _QUEUE_BY_MODULE = {"workers.ingest": INGEST, "workers.metrics": METRICS, "workers.rules": RULES,
                     "workers.health": HEALTH, "workers.recovery": RECOVERY}
 
-log = logging.getLogger(__name__)
 
 # Longest countdown a retry may ask for. A task waiting out its countdown is held unacknowledged by
 # the worker, so the countdown must stay below the broker's visibility timeout (see retry_countdown).
@@ -88,7 +84,7 @@ def configure(app: Celery, settings: Settings) -> None:
         broker_url=settings.redis.url,
         broker_connection_retry_on_startup=True,
         # A malformed queue item is logged and dropped instead of stopping the worker (see below).
-        broker_transport=f"{__name__}:GuardedRedisTransport" if settings.redis.url.startswith("redis://") else None,
+        broker_transport="graphwiz_monitoring.celery_hardening:GuardedRedisTransport" if settings.redis.url.startswith("redis://") else None,
         broker_connection_max_retries=None,  # keep reconnecting through a Redis outage
         broker_transport_options={
             "visibility_timeout": settings.redis.visibility_timeout_seconds,
@@ -121,209 +117,9 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
-# ------------------------------------------------------------------ malformed broker messages
-# Celery and kombu trust the queue: an item that is not a kombu envelope, or a task body that is not
-# [args, kwargs, options], raises inside the worker's consumer loop and stops the whole worker
-# ("Unrecoverable error"). These guards log and drop such a message instead (tests/chaos/test_raw_queue.py).
-
-
-def _envelope_problem(message: Any, queue: str) -> str | None:
-    """Why a raw item popped from ``queue`` cannot be a kombu message (None when it can)."""
-    if not isinstance(message, dict):
-        return f"not a JSON object but {type(message).__name__}"
-    props, headers = message.get("properties"), message.get("headers")
-    info = props.get("delivery_info") if isinstance(props, dict) else None
-    if not isinstance(props, dict) or not isinstance(props.get("delivery_tag"), str) or not props["delivery_tag"]:
-        return "no properties.delivery_tag"
-    if not (isinstance(info, dict) and isinstance(info.get("exchange"), str)
-            and isinstance(info.get("routing_key"), str)):  # kombu reads both on ack and requeue
-        return "no properties.delivery_info with exchange and routing_key"
-    if props.get("body_encoding") not in (None, "base64") or not isinstance(props.get("priority") or 0, int):
-        return "unknown properties.body_encoding or priority"
-    if not isinstance(headers or {}, dict):
-        return "headers is not an object"
-    if queue in ALL_QUEUES and not isinstance((headers or {}).get("task"), str):  # only protocol 2 tasks here
-        return "not a task message (no headers.task)"
-    texts = (message.get("body"), message.get("content-type"), message.get("content-encoding"),
-             (headers or {}).get("task"))
-    if not all(isinstance(t or "", str) for t in texts):
-        return "body, content-type, content-encoding or headers.task is not text"
-    return None
-
-
-# Delivery tags this process held unacknowledged when its broker connection was lost (the requeue on
-# close failed): the next channel, once Redis answers, puts them back on their queues.
-_ORPHANED_TAGS: set[str] = set()
-
-
-class _GuardedChannel(redis_transport.Channel):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # pings Redis: it answers from here on
-        if _ORPHANED_TAGS:
-            self._requeue_orphans()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        except Exception as exc:  # broker unreachable while requeueing our unacknowledged messages
-            tags = list(self._qos._delivered) if self._qos is not None else []
-            _ORPHANED_TAGS.update(tags)
-            log.warning("broker: %d unacknowledged message(s) kept for requeueing after reconnect (%s)",
-                        len(tags), type(exc).__name__)
-
-    def _requeue_orphans(self) -> None:
-        done = 0
-        for tag in list(_ORPHANED_TAGS):
-            try:
-                self.qos.restore_by_tag(tag, client=self.client)  # no-op if acked or requeued meanwhile
-            except Exception as exc:  # lost again: the next channel tries
-                log.warning("broker: requeueing after reconnect stopped: %s", type(exc).__name__)
-                break
-            _ORPHANED_TAGS.discard(tag)
-            done += 1
-        log.warning("broker: requeued %d message(s) left unacknowledged by the lost connection", done)
-
-    def _brpop_read(self, **options: Any) -> Any:
-        try:
-            return super()._brpop_read(**options)
-        except (JSONDecodeError, UnicodeDecodeError) as exc:  # already popped: nothing to ack or requeue
-            log.error("broker: dropped a queue item that is not a message: %s", str(exc)[:200])
-            return True
-
-
-class GuardedRedisTransport(redis_transport.Transport):
-    """kombu's Redis transport, except that a malformed queue item is logged and dropped."""
-
-    Channel = _GuardedChannel
-
-    def _deliver(self, message: Any, queue: str) -> None:
-        problem = _envelope_problem(message, queue)
-        if problem is None:
-            try:
-                return super()._deliver(message, queue)
-            except binascii.Error:  # raised while building the message, before anyone took it
-                problem = "body is not valid base64"
-        log.error("broker: dropped a malformed message on %s: %s", queue, problem)
-
-
-# Real arguments nest about 6 deep; ~250 levels already break pickling them for the pool.
-MAX_ARGUMENT_DEPTH = 32
-_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-
-
-def _maybe_too_deep(raw: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
-    """Cheap test on the JSON text: False only when it surely nests no deeper than ``limit``."""
-    if not isinstance(raw, bytes):
-        return True
-    brackets = raw.translate(None, _NOT_BRACKETS)  # each pass below peels one level off every innermost pair
-    for _ in range(limit + 1):
-        if not brackets:
-            return False
-        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if shorter == brackets:  # brackets inside strings: decide on the decoded value
-            return True
-        brackets = shorter
-    return True
-
-
-def _too_deep(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (list, tuple, dict)):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
-
-
-# Protocol 2 headers Celery uses without checking their types (timers, dict keys, iteration): a wrong type
-# there stops the worker or leaves a task reserved forever. None is allowed for each.
-_HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "lang": str, "id": str, "root_id": str, "parent_id": str, "group": str, "shadow": str, "origin": str,
-    "argsrepr": str, "kwargsrepr": str, "eta": str, "expires": str, "retries": int, "group_index": int,
-    "replaced_task_nesting": int, "ignore_result": bool, "stamped_headers": list, "stamps": dict,
-}
-
-
-def _header_problem(headers: Any) -> str | None:
-    """Why a task message's headers would break the worker (None when they are fine)."""
-    if not isinstance(headers, dict):
-        return "headers is not an object"
-    for name, kind in _HEADER_TYPES.items():
-        if headers.get(name) is not None and not isinstance(headers[name], kind):
-            return f"header {name} must be {getattr(kind, '__name__', kind)}, got {type(headers[name]).__name__}"
-    if not all(isinstance(h, str) for h in headers.get("stamped_headers") or ()):
-        return "header stamped_headers must list names"
-    limits = headers.get("timelimit")
-    if limits is not None and not (isinstance(limits, (list, tuple)) and len(limits) == 2 and all(
-            limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool)
-                              and 0 <= limit < float("inf")) for limit in limits)):
-        return f"invalid timelimit header {str(limits)[:80]}"
-    return None
-
-
-def checked_strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
-    """Celery's default strategy, refusing (InvalidTaskError: logged, rejected) what would stop the worker."""
-    from celery.worker.strategy import default
-
-    handler = default(task, app, consumer, **kwargs)
-
-    def on_message(message: Any, body: Any, *args: Any, **kw: Any) -> Any:
-        if body is None:  # protocol 2: the body is [args, kwargs, options]
-            problem = _header_problem(message.headers)
-            if problem:
-                raise InvalidTaskError(problem)
-            payload = message.decode()
-            if not (isinstance(payload, (list, tuple)) and len(payload) == 3 and isinstance(payload[0], (list, tuple))
-                    and isinstance(payload[1], dict) and isinstance(payload[2] or {}, dict)):
-                raise InvalidTaskError(f"task body must be [args, kwargs, options], got {type(payload).__name__}")
-            if _maybe_too_deep(message.body) and _too_deep(payload):
-                raise InvalidTaskError(f"task arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels")
-        try:
-            return handler(message, body, *args, **kw)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # malformed headers (eta, expires, ...)
-            raise InvalidTaskError(f"malformed task message: {type(exc).__name__}: {str(exc)[:200]}") from None
-
-    return on_message
-
-
-class _Task(Task):
-    Strategy = f"{__name__}:checked_strategy"
-
-
-# kombu waits 2, 4, 6, ... up to 30 s between reconnection attempts, so a worker or beat could stay away
-# for up to 30 s after Redis is back; this bounds the wait (tests/chaos/test_chaos_redis_outage.py).
-RECONNECT_INTERVAL_MAX_SECONDS = 2.0
-
-
-class _Connection(Connection):
-    def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
-        if len(args) <= 2:  # (errback, max_retries): the intervals are kombu's defaults
-            kwargs.setdefault("interval_start", 1.0)
-            kwargs.setdefault("interval_step", 1.0)
-            kwargs.setdefault("interval_max", RECONNECT_INTERVAL_MAX_SECONDS)
-        return super().ensure_connection(*args, **kwargs)
-
-
-class _AMQP(AMQP):
-    Connection = _Connection
-
-
-class _App(Celery):
-    """Every task message carries a short, secret-free view of its arguments (what events/Flower show)."""
-
-    amqp_cls = f"{__name__}:_AMQP"
-
-    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        if "argsrepr" not in options:
-            options["argsrepr"], options["kwargsrepr"] = task_argsrepr(name, args, kwargs)
-        return super().send_task(name, args, kwargs, **options)
-
-
 def create_app(settings: Settings) -> Celery:
     """A configured app; the trader client makes its own from the settings given to create_monitor()."""
-    new = _App("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=_Task)
+    new = HardenedApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=HardenedTask)
     configure(new, settings)
     return new
 
