@@ -6,7 +6,19 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _parse_member(cls: type[_E], value: Any, what: str) -> _E:
+    """A member of ``cls`` from itself or its value in any case ("warning", "WARNING")."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(str(value).strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown {what}, expected one of {[m.value for m in cls]}, got {value!r}") from None
 
 
 class AlertSeverity(str, Enum):
@@ -20,12 +32,7 @@ class AlertSeverity(str, Enum):
     @classmethod
     def parse(cls, value: Any) -> AlertSeverity:
         """Accept an AlertSeverity or its name/value in any case ("warning", "WARNING")."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise ValueError(f"unknown severity, expected one of {[s.value for s in cls]}, got {value!r}") from None
+        return _parse_member(cls, value, "severity")
 
     @property
     def rank(self) -> int:
@@ -44,12 +51,8 @@ class AlertChannel(str, Enum):
 
     @classmethod
     def parse(cls, value: Any) -> AlertChannel:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise ValueError(f"unknown channel, expected one of {[c.value for c in cls]}, got {value!r}") from None
+        """Accept an AlertChannel or its name/value in any case ("discord", "DISCORD")."""
+        return _parse_member(cls, value, "channel")
 
 
 DEFAULT_COOLDOWN_SECONDS: dict[AlertSeverity, int] = {
