@@ -33,6 +33,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/ingest.py
 	$(PY) bench/alert_latency.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) .graphwiz .pytest_cache .ruff_cache .mypy_cache
