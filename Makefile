@@ -24,7 +24,8 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	scripts/ensure-binaries.sh
 	$(VENV)/bin/ruff check graphwiz_monitoring workers tests bench
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	# Two processes, one test file each at a time: most tests wait on real worker processes.
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check graphwiz_monitoring workers tests bench

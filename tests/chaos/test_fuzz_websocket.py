@@ -123,7 +123,8 @@ def test_random_client_messages_never_break_the_server(realtime_server, store, k
         listener.close()
 
 
-@pytest.mark.parametrize("name, data, code", [
+# Frames carry random mask keys: ids must be the names, or xdist workers collect different tests.
+BROKEN_FRAMES = [
     ("unmasked client frame", frame(TEXT, b'{"subscribe": "*"}', masked=False), PROTOCOL_ERROR),
     ("reserved opcode", frame(0x3, b"x"), PROTOCOL_ERROR),
     ("reserved bits", frame(TEXT, b"{}", rsv=0b100), PROTOCOL_ERROR),
@@ -133,7 +134,10 @@ def test_random_client_messages_never_break_the_server(realtime_server, store, k
     ("invalid UTF-8 text", frame(TEXT, b"\xc3\x28"), INVALID_DATA),
     ("bad close code", frame(0x8, (999).to_bytes(2, "big")), PROTOCOL_ERROR),
     ("too big", frame(TEXT, b"[" * (MAX_CLIENT_MESSAGE_BYTES + 1)), TOO_BIG),
-])
+]
+
+
+@pytest.mark.parametrize("name, data, code", BROKEN_FRAMES, ids=[case[0] for case in BROKEN_FRAMES])
 def test_broken_frames_close_only_that_connection(realtime_server, store, keys, name, data, code) -> None:
     server = realtime_server()
     with connect(server.ws_url, open_timeout=10) as bystander:
