@@ -9,29 +9,25 @@ started when the first custom rule is registered; a Redis outage is logged and r
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..background import BackgroundLoop
 from ..errors import GraphwizError
 from .manager import AlertManager
 
 log = logging.getLogger(__name__)
 
 
-class CustomRuleLoop:
+class CustomRuleLoop(BackgroundLoop):
+    thread_name = "graphwiz-custom-rules"
+
     def __init__(self, manager: AlertManager, snapshot: Callable[[], Mapping[str, Any]], interval: float) -> None:
+        super().__init__()
         self.manager, self.snapshot, self.interval = manager, snapshot, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     def ensure_started(self, *_: Any) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="graphwiz-custom-rules", daemon=True)
-                self._thread.start()
+        self.start()
 
     def run_once(self) -> None:
         if self.manager.custom_rules:
@@ -47,8 +43,3 @@ class CustomRuleLoop:
                 log.exception("custom alert rules: evaluation failed")
             self._stop.wait(self.interval)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)

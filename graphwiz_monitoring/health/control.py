@@ -27,10 +27,10 @@ methods are awaited on the trader's loop):
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
+from ..background import BackgroundLoop
 from ..errors import GraphwizError, StateError
 from ..state import KeySpace, Store
 from ..state.dead_letters import add_dead_letter
@@ -83,8 +83,10 @@ class _Calls:
         return SUCCEEDED, "; ".join(c["call"] for c in self.log)[:MAX_REASON_CHARS]
 
 
-class ControlListener:
+class ControlListener(BackgroundLoop):
     """Executes control-stream commands in the trader process (one daemon thread)."""
+
+    thread_name = "graphwiz-control-listener"
 
     def __init__(self, store: Store, keys: KeySpace, deps: Dependencies, *, identity: str,
                  action_timeout: float = 10.0, consumer: str = "trader", block_ms: int = BLOCK_MS) -> None:
@@ -97,8 +99,7 @@ class ControlListener:
         self.block_ms = block_ms  # how long one read blocks, hence how quickly stop() returns
         self._pending = True  # after a (re)start, our own unacknowledged entries come first
         self._group_ready = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # ------------------------------------------------------------------ stream plumbing
 
@@ -264,16 +265,3 @@ class ControlListener:
             except Exception:
                 log.exception("control listener error")
                 self._stop.wait(1.0)
-
-    def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="graphwiz-control-listener", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-        self._thread = None

@@ -26,12 +26,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..background import BackgroundLoop
 from ..errors import GraphwizError
 from ..state import KeySpace, Store
 from .dependencies import Dependencies, call, has_method
@@ -195,8 +195,10 @@ class StatusPoller:
                 "trading": self.trading()}
 
 
-class StatusReporter:
+class StatusReporter(BackgroundLoop):
     """The trader's reporting thread: heartbeat + status snapshot every ``interval`` seconds."""
+
+    thread_name = "graphwiz-status-reporter"
 
     def __init__(self, store: Store, keys: KeySpace, deps: Dependencies, interval: float, *,
                  host: str, on_exchange_status: ExchangeStatusSink | None = None) -> None:
@@ -207,8 +209,7 @@ class StatusReporter:
         self.host = host
         self.on_exchange_status = on_exchange_status
         self.started_at = time.time()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def report_once(self) -> dict[str, Any]:
         """Poll and write one heartbeat; returns the snapshot written."""
@@ -251,19 +252,6 @@ class StatusReporter:
             except Exception:
                 log.exception("trader status poll failed")
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-
-    def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="graphwiz-status-reporter", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-        self._thread = None
 
 
 # ------------------------------------------------------------------ reading it back (worker side)
