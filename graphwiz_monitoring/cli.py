@@ -22,10 +22,7 @@ def _load(ctx: click.Context) -> Settings:
     if path:
         os.environ[CONFIG_ENV_VAR] = os.path.abspath(path)
         context.reset()
-    try:
-        return context.get_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    return context.get_settings()  # a ConfigError becomes a clean exit through _Main
 
 
 def _fail(exc: GraphwizError) -> None:
@@ -42,7 +39,17 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         click.echo("  " + "  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
 
 
-@click.group()
+class _Main(click.Group):
+    """Every library error ends the command with its message (exit 1), never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GraphwizError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main)
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help=f"monitoring.yaml to use (default: ${CONFIG_ENV_VAR}, then ./monitoring.yaml)")
 @click.pass_context
@@ -79,10 +86,7 @@ def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
     from .supervisor import run_all
 
     settings = _load(ctx)
-    try:
-        code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir))
-    except GraphwizError as exc:
-        _fail(exc)
+    code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir))
     sys.exit(code)
 
 
@@ -118,10 +122,7 @@ def metrics_snapshot(ctx: click.Context) -> None:
     from .metrics.snapshot import build_snapshot
 
     settings = _load(ctx)
-    try:
-        click.echo(_json(build_snapshot(get_store(settings), get_keys(settings), settings)))
-    except GraphwizError as exc:
-        _fail(exc)
+    click.echo(_json(build_snapshot(get_store(settings), get_keys(settings), settings)))
 
 
 # ------------------------------------------------------------------ alerting (issue 4 adds commands here)
@@ -171,14 +172,11 @@ def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | N
     if duration and until:
         raise click.UsageError("give --duration or --until, not both")
     settings = _load(ctx)
-    try:
-        start = parse_time(starts) if starts else None
-        base = start if start is not None else time.time()
-        end = parse_time(until) if until else base + parse_duration(duration or "1h")
-        created = add_silence(context.get_store(settings), context.get_keys(settings), _matchers(matchers),
-                              ends_at=end, starts_at=start, author=author, reason=reason)
-    except GraphwizError as exc:
-        _fail(exc)
+    start = parse_time(starts) if starts else None
+    base = start if start is not None else time.time()
+    end = parse_time(until) if until else base + parse_duration(duration or "1h")
+    created = add_silence(context.get_store(settings), context.get_keys(settings), _matchers(matchers),
+                          ends_at=end, starts_at=start, author=author, reason=reason)
     click.echo(created.id)
 
 
@@ -191,10 +189,7 @@ def silence_list(ctx: click.Context, as_json: bool) -> None:
     from .alerting.silences import list_silences
 
     settings = _load(ctx)
-    try:
-        found = list_silences(context.get_store(settings), context.get_keys(settings), settings)
-    except GraphwizError as exc:
-        _fail(exc)
+    found = list_silences(context.get_store(settings), context.get_keys(settings), settings)
     if as_json:
         click.echo(_json([s.to_dict() for s in found]))
         return
@@ -213,10 +208,7 @@ def silence_remove(ctx: click.Context, silence_id: str) -> None:
     from .alerting.silences import remove_silence
 
     settings = _load(ctx)
-    try:
-        removed = remove_silence(context.get_store(settings), context.get_keys(settings), silence_id)
-    except GraphwizError as exc:
-        _fail(exc)
+    removed = remove_silence(context.get_store(settings), context.get_keys(settings), silence_id)
     if not removed:
         raise click.ClickException(f"no silence with id {silence_id}")
     click.echo(f"removed {silence_id}")
@@ -245,11 +237,8 @@ def alerts_list(ctx: click.Context, history: bool, hours: float, severity: str |
         wanted = AlertSeverity.parse(severity) if severity else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--severity") from None
-    try:
-        found = (get_alert_history(store, keys, hours=hours, severity=wanted) if history
-                 else [a for a in get_active_alerts(store, keys) if wanted is None or a.severity is wanted])
-    except GraphwizError as exc:
-        _fail(exc)
+    found = (get_alert_history(store, keys, hours=hours, severity=wanted) if history
+             else [a for a in get_active_alerts(store, keys) if wanted is None or a.severity is wanted])
     if as_json:
         click.echo(_json([a.to_dict() for a in found]))
         return
@@ -280,11 +269,8 @@ def dlq_list(ctx: click.Context, limit: int, kind: str | None, as_json: bool) ->
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
-    try:
-        entries = list_dead_letters(store, keys, limit=limit, kind=kind)
-        total = dead_letter_count(store, keys)
-    except GraphwizError as exc:
-        _fail(exc)
+    entries = list_dead_letters(store, keys, limit=limit, kind=kind)
+    total = dead_letter_count(store, keys)
     if as_json:
         click.echo(_json(entries))
         return
@@ -412,13 +398,10 @@ def health(ctx: click.Context, run_now: bool, as_json: bool) -> None:
     from .health.checker import HealthChecker
 
     settings, store, keys = _health_env(ctx)
-    try:
-        checker = HealthChecker(settings, store, keys)
-        if run_now:
-            asyncio.run(checker.run_all_health_checks())
-        summary = checker.get_health_summary()
-    except GraphwizError as exc:
-        _fail(exc)
+    checker = HealthChecker(settings, store, keys)
+    if run_now:
+        asyncio.run(checker.run_all_health_checks())
+    summary = checker.get_health_summary()
     if as_json:
         click.echo(_json(summary))
         return
@@ -444,10 +427,7 @@ def breaker_list(ctx: click.Context, as_json: bool) -> None:
     from .health.breaker import list_breakers
 
     settings, store, keys = _health_env(ctx)
-    try:
-        found = list_breakers(store, keys, settings.circuit_breakers)
-    except GraphwizError as exc:
-        _fail(exc)
+    found = list_breakers(store, keys, settings.circuit_breakers)
     if as_json:
         click.echo(_json([b.to_dict() for b in found]))
         return
@@ -464,10 +444,7 @@ def breaker_reset(ctx: click.Context, name: str) -> None:
     from .health.breaker import reset_circuit_breaker
 
     settings, store, keys = _health_env(ctx)
-    try:
-        status = reset_circuit_breaker(store, keys, name, settings.circuit_breakers)
-    except GraphwizError as exc:
-        _fail(exc)
+    status = reset_circuit_breaker(store, keys, name, settings.circuit_breakers)
     click.echo(f"{name}: {status.state.value}")
 
 
@@ -495,12 +472,9 @@ def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
     from .health.pause import set_trading_paused
 
     _, store, keys = _health_env(ctx)
-    try:
-        set_trading_paused(store, keys, True, reason=reason, by=f"cli:{os.environ.get('USER', '?')}")
-        click.echo("trading paused")
-        _tell_trader(store, keys, "pause_trading", wait, {"reason": reason})
-    except GraphwizError as exc:
-        _fail(exc)
+    set_trading_paused(store, keys, True, reason=reason, by=f"cli:{os.environ.get('USER', '?')}")
+    click.echo("trading paused")
+    _tell_trader(store, keys, "pause_trading", wait, {"reason": reason})
 
 
 @trading_group.command("resume")
@@ -512,12 +486,9 @@ def trading_resume(ctx: click.Context, wait: float) -> None:
     from .health.pause import set_trading_paused
 
     _, store, keys = _health_env(ctx)
-    try:
-        set_trading_paused(store, keys, False, reason="resumed", by=f"cli:{os.environ.get('USER', '?')}")
-        click.echo("trading resumed")
-        _tell_trader(store, keys, RESUME_TRADING, wait, {})
-    except GraphwizError as exc:
-        _fail(exc)
+    set_trading_paused(store, keys, False, reason="resumed", by=f"cli:{os.environ.get('USER', '?')}")
+    click.echo("trading resumed")
+    _tell_trader(store, keys, RESUME_TRADING, wait, {})
 
 
 @trading_group.command("status")
@@ -528,10 +499,7 @@ def trading_status(ctx: click.Context, as_json: bool) -> None:
     from .health.pause import trading_pause_status
 
     _, store, keys = _health_env(ctx)
-    try:
-        status = trading_pause_status(store, keys)
-    except GraphwizError as exc:
-        _fail(exc)
+    status = trading_pause_status(store, keys)
     if as_json:
         click.echo(_json(status))
         return
@@ -593,10 +561,7 @@ def realtime(ctx: click.Context) -> None:
 
     settings = _load(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        run_realtime(settings, context.get_store(settings), context.get_keys(settings))
-    except GraphwizError as exc:
-        _fail(exc)
+    run_realtime(settings, context.get_store(settings), context.get_keys(settings))
 
 
 @main.command("status")

@@ -43,26 +43,20 @@ local function bucket(value, bounds)
 end
 
 -- Cardinality bounds: a new exchange/agent beyond the limit is refused (its records rejected).
-local ex_ok = {}
-for e = 1, nex do
-  local name = h.exchanges[e]
-  if redis.call('SISMEMBER', KEYS[7], name) == 1 then
-    ex_ok[e] = true
-  elseif redis.call('SCARD', KEYS[7]) < h.max_exchanges then
-    redis.call('SADD', KEYS[7], name)
-    ex_ok[e] = true
+local function admit(set_key, names, limit)
+  local ok = {}
+  for i = 1, #names do
+    if redis.call('SISMEMBER', set_key, names[i]) == 1 then
+      ok[i] = true
+    elseif redis.call('SCARD', set_key) < limit then
+      redis.call('SADD', set_key, names[i])
+      ok[i] = true
+    end
   end
+  return ok
 end
-local ag_ok = {}
-for a = 1, #h.agents do
-  local name = h.agents[a]
-  if redis.call('SISMEMBER', KEYS[8], name) == 1 then
-    ag_ok[a] = true
-  elseif redis.call('SCARD', KEYS[8]) < h.max_agents then
-    redis.call('SADD', KEYS[8], name)
-    ag_ok[a] = true
-  end
-end
+local ex_ok = admit(KEYS[7], h.exchanges, h.max_exchanges)
+local ag_ok = admit(KEYS[8], h.agents, h.max_agents)
 
 -- Running trading state.
 local agg = redis.call('HMGET', KEYS[4], 'pnl_total', 'pnl_peak', 'max_drawdown', 'pv_peak', 'pv_max_drawdown')
