@@ -26,6 +26,12 @@ class ValidationError(GraphwizError, ValueError):
     """Raised when a record (trade, prediction, portfolio, ...) is malformed; names the field and value."""
 
 
+class BackpressureError(GraphwizError, RuntimeError):
+    """Raised by ``record_*`` when the trader's client refuses a record: the broker is unreachable, memory
+    holds ``trader.buffer_max_records`` and the journal is at ``trader.journal_max_bytes`` (or cannot be
+    written). The record was not accepted; records accepted before are kept and delivered."""
+
+
 class DeliveryFailed(GraphwizError):
     """Raised by a notification channel when a send did not succeed.
 

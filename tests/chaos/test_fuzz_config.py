@@ -93,7 +93,9 @@ def test_one_bad_value_in_a_full_config_is_reported_at_its_key_path() -> None:
             path, result.problems)
 
     run()
-    assert seen["error"] > 50 and seen["ok"] > 10
+    # Both outcomes exercised. The split shifts whenever a setting is added (the examples are derandomized
+    # over the schema), so the bound for valid mutations is loose on purpose.
+    assert seen["error"] > 50 and seen["ok"] >= 3
 
 
 def test_config_files_of_any_content_give_settings_or_config_error(tmp_path: Path) -> None:

@@ -133,3 +133,20 @@ def test_monitoring_yaml_documents_every_setting():
     undocumented = [path for path in _leaf_keys(parse_settings({}, env={}))
                     if not re.search(rf"(^|[\s{{,]){re.escape(path.rsplit('.', 1)[-1])}\b", text, re.M)]
     assert undocumented == []
+
+
+def test_journal_max_bytes_defaults_to_one_gib_in_code_and_in_monitoring_yaml():
+    from tests.conftest import ROOT
+
+    assert parse_settings({}, env={}).trader.journal_max_bytes == 1024**3
+    assert load_settings(ROOT / "monitoring.yaml", env={}).trader.journal_max_bytes == 1024**3
+
+
+@pytest.mark.parametrize("value", [0, -1, "abc", None, [1], 1.5])
+def test_journal_max_bytes_must_be_a_positive_integer(value):
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"trader": {"journal_max_bytes": value}}, env={})
+    [problem] = err.value.problems
+    assert problem.startswith("trader.journal_max_bytes: ")
+    # pydantic's own wording for 1.5 ("got a number with a fractional part") is kept as is, without the value.
+    assert repr(value) in problem or "fractional part" in problem

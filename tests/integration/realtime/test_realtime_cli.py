@@ -84,12 +84,15 @@ def test_status_command_prints_readable_tables(tmp_path, redis_url, settings, st
     for _ in range(settings.circuit_breakers.failure_threshold):
         breaker.record_failure("refused", breaker.allow())
     set_trading_paused(store, keys, True, reason="portfolio breach")
+    seconds, _ = store.r.time()
+    store.r.zadd(keys.notify_outbox, {"lost-alert|firing": seconds - 40})  # a handoff nobody swept yet
     config = write_config(tmp_path / "monitoring.yaml", redis_url)
     env = child_env(config, redis_url, tmp_path / "state")
     done = subprocess.run([*CLI, "status"], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    for title in ("Trading", "Health checks", "Circuit breakers", "Active alerts", "Queues", "Dead letters"):
+    for title in ("Trading", "Health checks", "Circuit breakers", "Active alerts", "Queues", "Dead letters",
+                  "Notification outbox"):
         assert f"\n{title}" in out, title
     lines = out.splitlines()
     assert any(line.split() == ["ingest", "1"] for line in lines), out
@@ -99,11 +102,13 @@ def test_status_command_prints_readable_tables(tmp_path, redis_url, settings, st
     assert any(line.split()[:3] == ["exchange_connectivity", "open", "3"] for line in lines), out
     assert any(line.split()[:4] == ["CRITICAL", "large_loss", "Large", "loss:"] for line in lines), out
     assert any(line.split()[:2] == ["disk_space", "not"] for line in lines), out  # health: not run yet
+    outbox = lines[lines.index("Notification outbox") + 2].split()
+    assert outbox[0] == "1" and 40 <= float(outbox[1]) < 70 and outbox[2] == "s", out
 
     as_json = subprocess.run([*CLI, "status", "--json"], cwd=str(ROOT), env=env, capture_output=True, text=True,
                              timeout=60)
     data = json.loads(as_json.stdout)
-    assert data["queues"]["ingest"] == 1 and data["dead_letters"] == 1
+    assert data["queues"]["ingest"] == 1 and data["dead_letters"] == 1 and data["notify_outbox"]["entries"] == 1
 
 
 def test_status_command_fails_clearly_when_redis_is_down(tmp_path):

@@ -1,0 +1,121 @@
+"""Alert rules and lifecycle: silence add|list|remove, alerts list."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from . import main
+from .common import _json, _load, _print_table, _when
+
+
+def _matchers(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected label=value, got {item!r}", param_hint="--matcher")
+        out[name.strip()] = value.strip()
+    return out
+
+
+@main.group("silence")
+def silence() -> None:
+    """Mute alerts by rule, label or severity for a while (shared by every worker)."""
+
+
+@silence.command("add")
+@click.option("--matcher", "-m", "matchers", multiple=True, required=True,
+              help="label=value (repeatable; shell patterns allowed; labels include rule and severity)")
+@click.option("--duration", default=None, help="how long, e.g. 30m, 2h, 1d (default 1h)")
+@click.option("--until", "until", default=None, help="end time, ISO-8601 (instead of --duration)")
+@click.option("--starts", default=None, help="start time, ISO-8601 (default now)")
+@click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+@click.option("--reason", default="", help="why (shown in silence list)")
+@click.pass_context
+def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | None, until: str | None,
+                starts: str | None, author: str, reason: str) -> None:
+    """Add a silence; prints its id."""
+    import time
+
+    from .. import context
+    from ..alerting.silences import add_silence, parse_duration, parse_time
+
+    if duration and until:
+        raise click.UsageError("give --duration or --until, not both")
+    settings = _load(ctx)
+    start = parse_time(starts) if starts else None
+    base = start if start is not None else time.time()
+    end = parse_time(until) if until else base + parse_duration(duration or "1h")
+    created = add_silence(context.get_store(settings), context.get_keys(settings), _matchers(matchers),
+                          ends_at=end, starts_at=start, author=author, reason=reason)
+    click.echo(created.id)
+
+
+@silence.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def silence_list(ctx: click.Context, as_json: bool) -> None:
+    """Current and upcoming silences (runtime and from the config file)."""
+    from .. import context
+    from ..alerting.silences import list_silences
+
+    settings = _load(ctx)
+    found = list_silences(context.get_store(settings), context.get_keys(settings), settings)
+    if as_json:
+        click.echo(_json([s.to_dict() for s in found]))
+        return
+    _print_table([{"id": s.id, "matchers": ",".join(f"{k}={v}" for k, v in s.matchers.items()),
+                   "starts": _when(s.starts_at), "ends": _when(s.ends_at), "author": s.author,
+                   "reason": s.reason[:60], "source": s.source} for s in found],
+                 ["id", "matchers", "starts", "ends", "author", "reason", "source"])
+
+
+@silence.command("remove")
+@click.argument("silence_id")
+@click.pass_context
+def silence_remove(ctx: click.Context, silence_id: str) -> None:
+    """End a runtime silence now."""
+    from .. import context
+    from ..alerting.silences import remove_silence
+
+    settings = _load(ctx)
+    removed = remove_silence(context.get_store(settings), context.get_keys(settings), silence_id)
+    if not removed:
+        raise click.ClickException(f"no silence with id {silence_id}")
+    click.echo(f"removed {silence_id}")
+
+
+@main.group("alerts")
+def alerts_group() -> None:
+    """Inspect alerts (active ones, history)."""
+
+
+@alerts_group.command("list")
+@click.option("--history", is_flag=True, help="alerts created in the last --hours, not only active ones")
+@click.option("--hours", default=24.0, show_default=True, help="history window")
+@click.option("--severity", default=None, help="only this severity (info, warning, critical, emergency)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def alerts_list(ctx: click.Context, history: bool, hours: float, severity: str | None, as_json: bool) -> None:
+    """Active alerts (newest first), or with --history every alert of the window."""
+    from .. import context
+    from ..alerting.manager import get_active_alerts, get_alert_history
+    from ..alerting.models import AlertSeverity
+
+    settings = _load(ctx)
+    store, keys = context.get_store(settings), context.get_keys(settings)
+    try:
+        wanted = AlertSeverity.parse(severity) if severity else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--severity") from None
+    found = (get_alert_history(store, keys, hours=hours, severity=wanted) if history
+             else [a for a in get_active_alerts(store, keys) if wanted is None or a.severity is wanted])
+    if as_json:
+        click.echo(_json([a.to_dict() for a in found]))
+        return
+    _print_table([{"id": a.alert_id[:12], "severity": a.severity.value.upper(), "rule": a.rule_name,
+                   "labels": ",".join(f"{k}={v}" for k, v in a.labels.items()), "state": a.state.value,
+                   "created": _when(a.created_at), "title": a.title[:60]} for a in found],
+                 ["id", "severity", "rule", "labels", "state", "created", "title"])

@@ -1,0 +1,141 @@
+"""Health and recovery: health summary, breaker list|reset, trading pause|resume|status."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from ..config import Settings
+from . import main
+from .common import _json, _load, _print_table, _when
+
+
+def _health_env(ctx: click.Context) -> tuple[Settings, Any, Any]:
+    from .. import context
+
+    settings = _load(ctx)
+    return settings, context.get_store(settings), context.get_keys(settings)
+
+
+@main.command("health")
+@click.option("--run", "run_now", is_flag=True, help="run every check now (from this host) before printing")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def health(ctx: click.Context, run_now: bool, as_json: bool) -> None:
+    """Health summary: each check's latest result, breakers, trader heartbeat, trading-paused flag."""
+    import asyncio
+
+    from ..health.checker import HealthChecker
+
+    settings, store, keys = _health_env(ctx)
+    checker = HealthChecker(settings, store, keys)
+    if run_now:
+        asyncio.run(checker.run_all_health_checks())
+    summary = checker.get_health_summary()
+    if as_json:
+        click.echo(_json(summary))
+        return
+    trader = summary["trader"]
+    click.echo(f"overall: {summary['status']}   trading paused: {summary['trading']['paused']}   trader: "
+               + (f"{trader['host']} pid {trader['pid']}, seen {trader['age_seconds']:.0f}s ago"
+                  + (" (STALE)" if trader["stale"] else "") if trader else "never reported"))
+    _print_table([{"check": n, "status": c["status"] or "-", "breaker": c["breaker"]["state"],
+                   "at": _when(c.get("timestamp")), "message": (c["message"] or "")[:70]}
+                  for n, c in summary["checks"].items()], ["check", "status", "breaker", "at", "message"])
+
+
+@main.group("breaker")
+def breaker_group() -> None:
+    """Circuit breakers of health checks and notification channels."""
+
+
+@breaker_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def breaker_list(ctx: click.Context, as_json: bool) -> None:
+    """Every breaker that has been used, with its state."""
+    from ..health.breaker import list_breakers
+
+    settings, store, keys = _health_env(ctx)
+    found = list_breakers(store, keys, settings.circuit_breakers)
+    if as_json:
+        click.echo(_json([b.to_dict() for b in found]))
+        return
+    _print_table([{"name": b.name, "state": b.state.value, "failures": b.failures, "retry_at": _when(b.retry_at),
+                   "last_error": b.last_error[:60]} for b in found], ["name", "state", "failures", "retry_at",
+                                                                     "last_error"])
+
+
+@breaker_group.command("reset")
+@click.argument("name")
+@click.pass_context
+def breaker_reset(ctx: click.Context, name: str) -> None:
+    """Close breaker NAME by hand (its next call runs normally)."""
+    from ..health.breaker import reset_circuit_breaker
+
+    settings, store, keys = _health_env(ctx)
+    status = reset_circuit_breaker(store, keys, name, settings.circuit_breakers)
+    click.echo(f"{name}: {status.state.value}")
+
+
+@main.group("trading")
+def trading_group() -> None:
+    """The persistent trading-paused flag (survives restarts; only resume clears it)."""
+
+
+def _tell_trader(store: Any, keys: Any, action: str, wait: float, params: dict[str, Any]) -> None:
+    from ..health.commands import ask_trader
+
+    result = ask_trader(store, keys, action, timeout=wait, params=params) if wait > 0 else None
+    if result is None:
+        click.echo(f"trader: no answer within {wait:g}s (the flag applies when it next starts or checks it)")
+    else:
+        click.echo(f"trader: {result['outcome']}: {result['reason']}")
+
+
+@trading_group.command("pause")
+@click.option("--reason", default="paused by hand", show_default=True)
+@click.option("--wait", default=5.0, show_default=True, help="seconds to wait for the trader to pause its engine")
+@click.pass_context
+def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
+    """Set the flag and ask the trader to pause its engine."""
+    from ..health.pause import set_trading_paused
+
+    _, store, keys = _health_env(ctx)
+    set_trading_paused(store, keys, True, reason=reason, by=f"cli:{os.environ.get('USER', '?')}")
+    click.echo("trading paused")
+    _tell_trader(store, keys, "pause_trading", wait, {"reason": reason})
+
+
+@trading_group.command("resume")
+@click.option("--wait", default=5.0, show_default=True, help="seconds to wait for the trader to resume its engine")
+@click.pass_context
+def trading_resume(ctx: click.Context, wait: float) -> None:
+    """Clear the flag and ask the trader to resume its engine."""
+    from ..health.commands import RESUME_TRADING
+    from ..health.pause import set_trading_paused
+
+    _, store, keys = _health_env(ctx)
+    set_trading_paused(store, keys, False, reason="resumed", by=f"cli:{os.environ.get('USER', '?')}")
+    click.echo("trading resumed")
+    _tell_trader(store, keys, RESUME_TRADING, wait, {})
+
+
+@trading_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def trading_status(ctx: click.Context, as_json: bool) -> None:
+    """Is trading paused, since when, by whom, why."""
+    from ..health.pause import trading_pause_status
+
+    _, store, keys = _health_env(ctx)
+    status = trading_pause_status(store, keys)
+    if as_json:
+        click.echo(_json(status))
+        return
+    if status["paused"]:
+        click.echo(f"PAUSED since {_when(status['since'])} by {status['by']}: {status['reason']}")
+    else:
+        click.echo("running" + (f" (resumed {_when(status['since'])} by {status['by']})" if status["since"] else ""))

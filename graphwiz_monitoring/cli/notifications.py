@@ -1,0 +1,141 @@
+"""Notification channels and delivery: dlq list|retry, test-alert."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..errors import GraphwizError
+from . import main
+from .common import _fail, _json, _load, _print_table
+
+
+@main.group("dlq")
+def dlq() -> None:
+    """The dead-letter list: notifications that exhausted their retries, rejected payloads."""
+
+
+@dlq.command("list")
+@click.option("--limit", default=50, show_default=True, help="newest entries to show")
+@click.option("--kind", default=None, help="only this kind (e.g. notification)")
+@click.option("--json", "as_json", is_flag=True, help="print the entries as JSON")
+@click.pass_context
+def dlq_list(ctx: click.Context, limit: int, kind: str | None, as_json: bool) -> None:
+    """Show dead-lettered items, newest first."""
+    from datetime import datetime, timezone
+
+    from .. import context
+    from ..state.dead_letters import dead_letter_count, list_dead_letters
+
+    settings = _load(ctx)
+    store, keys = context.get_store(settings), context.get_keys(settings)
+    entries = list_dead_letters(store, keys, limit=limit, kind=kind)
+    total = dead_letter_count(store, keys)
+    if as_json:
+        click.echo(_json(entries))
+        return
+    rows = [{"id": e["id"], "time": datetime.fromtimestamp(e["time"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+             "kind": e["kind"], "channel": (e.get("payload") or {}).get("channel", ""),
+             "alert": (e.get("payload") or {}).get("alert_id", ""), "reason": str(e["reason"])[:80]} for e in entries]
+    click.echo(f"dead letters: {total} in total")
+    _print_table(rows, ["id", "time", "kind", "channel", "alert", "reason"])
+
+
+@dlq.command("retry")
+@click.argument("entry_id", required=False)
+@click.option("--all", "retry_all", is_flag=True, help="re-queue every dead-lettered notification")
+@click.pass_context
+def dlq_retry(ctx: click.Context, entry_id: str | None, retry_all: bool) -> None:
+    """Re-queue dead-lettered notifications (one ID, or --all) to the workers."""
+    from .. import context
+    from ..alerting.delivery import DEAD_LETTER_KIND, requeue_dead_letter
+    from ..celery import create_app, send
+    from ..state.dead_letters import list_dead_letters
+
+    if bool(entry_id) == retry_all:
+        raise click.UsageError("give one entry ID or --all")
+    settings = _load(ctx)
+    store, keys = context.get_store(settings), context.get_keys(settings)
+    app = create_app(settings)
+
+    def enqueue(alert_id: str, channel: str, kind: str) -> None:
+        send("workers.notify.deliver", alert_id, channel, kind, celery_app=app)
+
+    try:
+        entries = list_dead_letters(store, keys, limit=settings.retention.dead_letters_max,
+                                    kind=DEAD_LETTER_KIND if retry_all else None)
+        if entry_id:
+            entries = [e for e in entries if e.get("id") == entry_id]
+            if not entries:
+                raise click.ClickException(f"no dead letter with id {entry_id}")
+        problems = [p for p in (requeue_dead_letter(store, keys, e, enqueue) for e in entries) if p]
+    except GraphwizError as exc:
+        _fail(exc)
+    except Exception as exc:  # broker unreachable: kombu's own errors
+        raise click.ClickException(f"could not queue: {type(exc).__name__}") from None
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    click.echo(f"re-queued {len(entries) - len(problems)} notification(s)")
+    from ..health.breaker import BreakerState, CircuitBreaker
+
+    channels = {c for e in entries if (c := (e.get("payload") or {}).get("channel")) is not None}
+    for channel in sorted(channels):
+        status = CircuitBreaker(store, keys, f"channel.{channel}", settings.circuit_breakers).status()
+        if status.state is BreakerState.OPEN:  # the retries wait for the breaker's trial
+            click.echo(f"note: circuit channel.{channel} is open; its retries wait for the half-open trial",
+                       err=True)
+    if entry_id and problems:
+        sys.exit(1)
+
+
+@main.command("test-alert")
+@click.option("--channel", "channels", multiple=True, required=True,
+              help="channel to test (repeatable), or 'all' for every active channel")
+@click.option("--severity", default="info", show_default=True)
+@click.option("--message", default="This is a test notification. If you can read it, the channel works.")
+@click.option("--queue", "via_queue", is_flag=True,
+              help="deliver through the workers (with their retries) instead of from this process")
+@click.pass_context
+def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, message: str, via_queue: bool) -> None:
+    """Send a test notification. By default it is delivered from this process, once, and the outcome
+    printed (rate limits are waited out, a failure is reported, not retried); --queue hands it to the
+    workers instead."""
+    from .. import context
+    from ..alerting.delivery import SENT, deliver_now
+    from ..alerting.models import Alert, AlertChannel, AlertSeverity
+
+    settings = _load(ctx)
+    store, keys = context.get_store(settings), context.get_keys(settings)
+    try:
+        names = ([c.value for c in AlertChannel if settings.notifications.for_channel(c).active]
+                 if "all" in [c.lower() for c in channels] else [AlertChannel.parse(c).value for c in channels])
+        level = AlertSeverity.parse(severity)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    alert = Alert(rule_name="test_alert", title="Test notification from graphwiz-monitoring", message=message,
+                  severity=level, channels=[AlertChannel(n) for n in names],
+                  labels={"source": "cli"}, metadata={"host": context.hostname()})
+    failed = 0
+    try:
+        store.r.set(keys.alert(alert.alert_id), json.dumps(alert.to_dict()),
+                    ex=int(settings.alerts.history_retention_hours * 3600))
+        if via_queue:
+            from ..celery import create_app, send
+
+            app = create_app(settings)
+            for name in names:
+                send("workers.notify.deliver", alert.alert_id, name, "firing", celery_app=app)
+                click.echo(f"{name}: queued (alert {alert.alert_id})")
+            return
+        for name in names:
+            result = deliver_now(store, keys, settings, alert.alert_id, name)
+            failed += result.outcome != SENT
+            click.echo(f"{name}: {result.outcome}" + (f" ({result.reason})" if result.reason else ""))
+    except GraphwizError as exc:
+        _fail(exc)
+    except Exception as exc:  # broker unreachable: kombu's own errors
+        raise click.ClickException(f"could not queue: {type(exc).__name__}") from None
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,77 @@
+"""Long-running services in the foreground: run (everything), exporter, realtime, flower."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..config import CONFIG_ENV_VAR
+from ..errors import ConfigError
+from . import main
+from .common import _load
+
+
+@main.command("run")
+@click.option("--demo", is_flag=True, help="add a clearly labelled synthetic trader feed")
+@click.option("--state-dir", default=".graphwiz", show_default=True, type=click.Path(file_okay=False),
+              help="where a locally started Redis keeps its data (AOF) and beat its schedule")
+@click.pass_context
+def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
+    """Run the whole system on this machine: Redis (reused or started), worker + beat, exporter, realtime."""
+    from pathlib import Path
+
+    from ..supervisor import run_all
+
+    settings = _load(ctx)
+    code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir))
+    sys.exit(code)
+
+
+@main.command("exporter")
+@click.option("--host", default=None, help="bind address (default: monitoring.prometheus_host)")
+@click.option("--port", type=int, default=None, help="port (default: monitoring.prometheus_port)")
+@click.pass_context
+def exporter(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve /metrics (read from Redis at scrape time) and /healthz in the foreground until SIGTERM/Ctrl-C."""
+    from ..metrics.exporter import serve_forever
+
+    settings = _load(ctx)
+    if not settings.monitoring.enable_prometheus:
+        click.echo("note: monitoring.enable_prometheus is false; starting the exporter anyway", err=True)
+    try:
+        serve_forever(settings, host, port, announce=lambda line: click.echo(line, err=True))
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host or settings.monitoring.prometheus_host}:"
+                                   f"{port or settings.monitoring.prometheus_port}: {exc.strerror}") from None
+
+
+@main.command("flower", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("flower_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def flower(ctx: click.Context, flower_args: tuple[str, ...]) -> None:
+    """Run Flower with auth, address and port from the config (extra arguments go to Flower)."""
+    from ..flower import flower_command, flower_options
+
+    try:
+        flower_options(_load(ctx))  # fail here, readably, rather than inside Flower
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    argv = flower_command(flower_args)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # Flower becomes this process: signals and exit code are its own
+
+
+@main.command("realtime")
+@click.pass_context
+def realtime(ctx: click.Context) -> None:
+    """Serve the live WebSocket stream and status page (websocket.host/port) until SIGTERM or Ctrl-C."""
+    import logging
+
+    from .. import context
+    from ..realtime.server import run_realtime
+
+    settings = _load(ctx)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_realtime(settings, context.get_store(settings), context.get_keys(settings))

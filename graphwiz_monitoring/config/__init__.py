@@ -1,0 +1,110 @@
+"""Validated settings: one schema for monitoring.yaml, loaded once by ``load_settings()``.
+
+Lookup order for the file: explicit path (``--config``), then ``$GRAPHWIZ_CONFIG``, then
+``./monitoring.yaml``; no file at all means defaults. ``${VAR}`` and ``${VAR:-default}`` in string
+values are replaced from the environment so secrets stay out of files. ``$GRAPHWIZ_REDIS_URL``
+overrides ``redis.url``. Every problem is reported at once in one ``ConfigError``, with its key path
+and the offending value (secrets masked).
+
+Modules: ``fields`` (base model, field types), ``channels``, ``alerts``, ``health``, ``runtime``
+(the sections), ``settings`` (the root model), ``masking`` (secrets), ``loading`` (files, env, errors).
+"""
+
+from __future__ import annotations
+
+from .alerts import (
+    AlertsSettings,
+    Channels,
+    CooldownSettings,
+    CustomRuleSettings,
+    InhibitSettings,
+    RuleOverride,
+    Severity,
+    SilenceSettings,
+)
+from .channels import (
+    ChannelSettings,
+    DiscordSettings,
+    EmailSettings,
+    LogSettings,
+    NotificationsSettings,
+    RateLimit,
+    SlackSettings,
+    TelegramSettings,
+    WebhookSettings,
+)
+from .fields import Port, PositiveSeconds
+from .health import (
+    DEFAULT_CHECKS,
+    CircuitBreakerSettings,
+    HealthCheckSettings,
+    HealthChecksSettings,
+    Neo4jProbeSettings,
+    ProbeSettings,
+    Recovery,
+    RecoverySettings,
+)
+from .loading import (
+    CONFIG_ENV_VAR,
+    DEFAULT_CONFIG_FILE,
+    REDIS_URL_ENV_VAR,
+    find_config_file,
+    load_settings,
+    parse_settings,
+)
+from .masking import MASK, SECRET_KEYS, mask_url
+from .runtime import (
+    FlowerSettings,
+    MonitoringSettings,
+    RedisSettings,
+    RetentionSettings,
+    TraderSettings,
+    WebsocketSettings,
+)
+from .settings import Settings
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_CHECKS",
+    "DEFAULT_CONFIG_FILE",
+    "MASK",
+    "REDIS_URL_ENV_VAR",
+    "SECRET_KEYS",
+    "AlertsSettings",
+    "ChannelSettings",
+    "Channels",
+    "CircuitBreakerSettings",
+    "CooldownSettings",
+    "CustomRuleSettings",
+    "DiscordSettings",
+    "EmailSettings",
+    "FlowerSettings",
+    "HealthCheckSettings",
+    "HealthChecksSettings",
+    "InhibitSettings",
+    "LogSettings",
+    "MonitoringSettings",
+    "Neo4jProbeSettings",
+    "NotificationsSettings",
+    "Port",
+    "PositiveSeconds",
+    "ProbeSettings",
+    "RateLimit",
+    "Recovery",
+    "RecoverySettings",
+    "RedisSettings",
+    "RetentionSettings",
+    "RuleOverride",
+    "Settings",
+    "Severity",
+    "SilenceSettings",
+    "SlackSettings",
+    "TelegramSettings",
+    "TraderSettings",
+    "WebhookSettings",
+    "WebsocketSettings",
+    "find_config_file",
+    "load_settings",
+    "mask_url",
+    "parse_settings",
+]

@@ -1,0 +1,122 @@
+"""Alerting settings: cooldowns, built-in rule overrides, custom rules, silences and inhibitions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from ..alerting.models import AlertChannel, AlertSeverity
+from .fields import PositiveSeconds, StrictModel
+
+
+def _severity(value: Any) -> AlertSeverity:
+    return AlertSeverity.parse(value)
+
+
+def _channels(value: Any) -> list[AlertChannel]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of channels, got {value!r}")
+    return [AlertChannel.parse(v) for v in value]
+
+
+Severity = Annotated[AlertSeverity, BeforeValidator(_severity)]
+Channels = Annotated[list[AlertChannel], BeforeValidator(_channels)]
+
+
+class CooldownSettings(StrictModel):
+    info: PositiveSeconds = 600
+    warning: PositiveSeconds = 300
+    critical: PositiveSeconds = 60
+    emergency: PositiveSeconds = 10
+
+    def for_severity(self, severity: AlertSeverity) -> float:
+        return getattr(self, severity.value)
+
+
+class RuleOverride(StrictModel):
+    """Overrides for one built-in rule; unset fields keep the built-in default."""
+
+    enabled: bool = True
+    threshold: float | None = None
+    severity: Severity | None = None
+    channels: Channels | None = None
+    cooldown_seconds: PositiveSeconds | None = None
+    for_seconds: float = Field(0, ge=0)
+
+
+class CustomRuleSettings(StrictModel):
+    """A YAML rule: a safe expression over the metrics snapshot (never eval'd)."""
+
+    condition: str
+    severity: Severity = AlertSeverity.WARNING
+    channels: Channels = Field(default_factory=lambda: [AlertChannel.LOG])
+    title: str
+    message: str
+    cooldown_seconds: PositiveSeconds | None = None
+    for_seconds: float = Field(0, ge=0)
+    enabled: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _compile(self) -> CustomRuleSettings:
+        from ..alerting.rules import check_custom_rule  # lazy: rules imports config types
+
+        check_custom_rule(self)  # RuleError is a ValueError: reported with this rule's key path
+        return self
+
+
+class SilenceSettings(StrictModel):
+    """Mute matching alerts between ``starts_at`` and ``ends_at`` (ISO-8601); matchers are label=value."""
+
+    matchers: dict[str, str]
+    starts_at: str | None = None
+    ends_at: str
+    author: str = "config"
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _times(self) -> SilenceSettings:
+        from ..alerting.silences import check_silence_settings
+
+        check_silence_settings(self)
+        return self
+
+
+class InhibitSettings(StrictModel):
+    """While an alert matching ``source`` fires, alerts matching ``target`` with equal ``equal`` labels are muted."""
+
+    source: dict[str, str]
+    target: dict[str, str]
+    target_rules: list[str] = Field(default_factory=list)
+    equal: list[str] = Field(default_factory=list)
+
+
+def _default_inhibit() -> list[InhibitSettings]:
+    return [
+        InhibitSettings(source={"rule": "exchange_disconnect"}, target={}, target_rules=["high_latency", "rate_limit"],
+                        equal=["exchange"]),
+    ]
+
+
+class AlertsSettings(StrictModel):
+    cooldowns: CooldownSettings = Field(default_factory=CooldownSettings)
+    rules: dict[str, RuleOverride] = Field(default_factory=dict)
+    custom_rules: dict[str, CustomRuleSettings] = Field(default_factory=dict)
+    rule_modules: list[str] = Field(default_factory=list)
+    silences: list[SilenceSettings] = Field(default_factory=list)
+    inhibit: list[InhibitSettings] = Field(default_factory=_default_inhibit)
+    history_retention_hours: PositiveSeconds = 168
+    history_max_entries: int = Field(10_000, gt=0)
+    # Fast path: ingested data re-evaluates the affected rules at most this often.
+    fast_evaluation_min_interval_seconds: float = Field(0.05, ge=0)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, RuleOverride]) -> dict[str, RuleOverride]:
+        from ..alerting.rules import check_overrides
+
+        check_overrides(value)
+        return value

@@ -1,0 +1,37 @@
+"""Shared building blocks of the settings models: the strict base model and validated field types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+
+def _port(value: Any) -> Any:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be 1..65535, got {value!r}") from None
+    if isinstance(value, bool) or not 1 <= port <= 65535 or (isinstance(value, float) and value != port):
+        raise ValueError(f"must be 1..65535, got {value!r}")
+    return port
+
+
+def _positive(value: Any) -> Any:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a positive number, got {value!r}") from None
+    if isinstance(value, bool) or not number > 0 or number != number or number == float("inf"):
+        raise ValueError(f"must be a positive number, got {value!r}")
+    return number
+
+
+Port = Annotated[int, BeforeValidator(_port)]
+PositiveSeconds = Annotated[float, BeforeValidator(_positive)]
+
+
+class StrictModel(BaseModel):
+    """Base of every settings section: unknown keys are errors, ``from`` style aliases accepted by name too."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)

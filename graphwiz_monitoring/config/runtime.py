@@ -1,0 +1,83 @@
+"""Settings of the running parts: metrics loop, Redis, WebSocket server, retention, trader client, Flower."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from .fields import Port, PositiveSeconds, StrictModel
+
+
+class MonitoringSettings(StrictModel):
+    prometheus_port: Port = 8000
+    prometheus_host: str = "127.0.0.1"  # loopback by default; expose on purpose
+    prometheus_url: str = "http://localhost:9090"
+    enable_prometheus: bool = True
+    metrics_interval_seconds: PositiveSeconds = 15
+    health_check_interval_seconds: PositiveSeconds = 30
+    rule_evaluation_interval_seconds: PositiveSeconds = 5
+    enable_realtime: bool = True
+    # Equity before the first trade: the trade-based equity curve (drawdown, Sharpe) starts here when no
+    # portfolio snapshots are reported; None leaves those metrics unset in that case.
+    initial_capital_usd: float | None = Field(None, gt=0)
+
+
+class RedisSettings(StrictModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field("graphwiz", pattern=r"^[A-Za-z0-9_.-]+$")
+    # How long an unacknowledged task (its worker was killed) waits before Redis hands it out again;
+    # retry countdowns are capped at half of it so that waiting retries are never redelivered early.
+    visibility_timeout_seconds: PositiveSeconds = 1200
+    socket_timeout_seconds: PositiveSeconds = 5
+
+
+class WebsocketSettings(StrictModel):
+    host: str = "127.0.0.1"
+    port: Port = 8765
+    token: SecretStr | None = None  # required whenever host is not loopback
+    allowed_origins: list[str] = Field(default_factory=list)  # empty: same-host origins only
+    client_queue_size: int = Field(256, gt=0)
+    ping_interval_seconds: PositiveSeconds = 20
+
+
+class RetentionSettings(StrictModel):
+    trades_max_count: int = Field(100_000, gt=0)
+    trades_max_age_hours: PositiveSeconds = 168
+    snapshots_max_age_hours: PositiveSeconds = 192  # > 7 d so the 7 d return has data
+    latency_samples_per_exchange: int = Field(1000, gt=0)
+    predictions_per_agent: int = Field(1000, gt=0)
+    dead_letters_max: int = Field(10_000, gt=0)
+    trade_pnl_samples: int = Field(10_000, gt=0)  # last n trade P&Ls kept for VaR
+    snapshot_interval_seconds: PositiveSeconds = 60  # portfolio history keeps at most one snapshot per interval
+    daily_pnl_days: int = Field(400, gt=0)
+    rate_window_seconds: PositiveSeconds = 3600  # fill rate / error rate look back this far
+    agent_failure_window_seconds: PositiveSeconds = 300  # "recent" agent failures
+    host_stale_seconds: PositiveSeconds = 600  # a host that stopped reporting disappears after this
+    max_exchanges: int = Field(200, gt=0)  # cardinality bounds: Redis keys and Prometheus series
+    max_agents: int = Field(500, gt=0)
+
+
+class TraderSettings(StrictModel):
+    """The in-process client inside the trader."""
+
+    buffer_max_records: int = Field(100_000, gt=0)  # in memory; beyond this records spill to the journal
+    batch_max_records: int = Field(1000, gt=0)
+    flush_interval_seconds: PositiveSeconds = 0.05
+    journal_dir: str = ".graphwiz/journal"
+    # Disk bound of the journal; with memory full as well, record_* raises BackpressureError.
+    journal_max_bytes: int = Field(1024**3, gt=0)
+    poll_interval_seconds: PositiveSeconds = 5  # how often dependency objects are polled
+    host_metrics_interval_seconds: PositiveSeconds = 15
+    heartbeat_interval_seconds: PositiveSeconds = 5
+    stop_timeout_seconds: PositiveSeconds = 10  # stop() delivers for this long, then journals the rest
+    # A sent batch that no worker has recorded by then (lost by the broker) is sent again (metrics/inflight.py).
+    resend_unconfirmed_after_seconds: PositiveSeconds = 30
+
+
+class FlowerSettings(StrictModel):
+    """`graphwiz-monitoring flower`: basic auth is required whenever host is not loopback."""
+
+    host: str = "127.0.0.1"
+    port: Port = 5555
+    basic_auth_user: str = Field("admin", min_length=1, pattern=r"^[^:]+$")  # no ':' (user:password)
+    basic_auth_password: SecretStr | None = None
+    max_tasks: int = Field(10_000, gt=0)  # tasks Flower keeps in memory

@@ -1,0 +1,41 @@
+"""The root settings model: one section per top-level key of monitoring.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from .alerts import AlertsSettings
+from .channels import NotificationsSettings
+from .fields import StrictModel
+from .health import CircuitBreakerSettings, HealthChecksSettings, RecoverySettings
+from .masking import mask_url
+from .runtime import (
+    FlowerSettings,
+    MonitoringSettings,
+    RedisSettings,
+    RetentionSettings,
+    TraderSettings,
+    WebsocketSettings,
+)
+
+
+class Settings(StrictModel):
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    health_checks: HealthChecksSettings = Field(default_factory=HealthChecksSettings)
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
+    circuit_breakers: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
+    websocket: WebsocketSettings = Field(default_factory=WebsocketSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    trader: TraderSettings = Field(default_factory=TraderSettings)
+    flower: FlowerSettings = Field(default_factory=FlowerSettings)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data with every secret masked."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["redis"]["url"] = mask_url(self.redis.url)
+        return data
