@@ -14,12 +14,14 @@ import logging
 from json import JSONDecodeError
 from typing import Any
 
+import redis
 from celery import Celery, Task
 from celery.app.amqp import AMQP
 from celery.exceptions import InvalidTaskError
 from kombu import Connection
 from kombu.transport import redis as redis_transport
 
+from . import consumer_liveness
 from .redaction import task_argsrepr
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,57 @@ def _envelope_problem(message: Any, queue: str) -> str | None:
 # Delivery tags this process held unacknowledged when its broker connection was lost (the requeue on
 # close failed): the next channel, once Redis answers, puts them back on their queues.
 _ORPHANED_TAGS: set[str] = set()
+# Messages popped (BRPOP) whose entry in kombu's unacked hash could not be confirmed because Redis died
+# in between: kombu drops them and the worker never sees them, while the entry may or may not have been
+# written (its reply may be what got lost). tag -> (raw message, exchange, routing key); the next channel
+# puts each back on its queue exactly once.
+_POPPED_UNRECORDED: dict[str, tuple[Any, str, str]] = {}
+
+
+class _GuardedQoS(redis_transport.QoS):
+    """kombu's QoS, plus: popped-but-unrecorded messages are kept, and each unacknowledged message has
+    an owner whose death requeues it within seconds (consumer_liveness.py)."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        try:
+            super().append(message, delivery_tag)
+        except self.channel.connection_errors:
+            info = message.delivery_info
+            _POPPED_UNRECORDED[delivery_tag] = (message._raw, info["exchange"], info["routing_key"])
+            log.warning("broker: connection lost while taking a message; it goes back on %s after reconnect",
+                        info["routing_key"])
+            raise
+        try:
+            owner = consumer_liveness.consumer_id(lambda: redis.Redis(
+                connection_pool=redis.ConnectionPool(**self.channel._connparams())))
+            with self.channel.conn_or_acquire() as client:
+                client.hset(consumer_liveness.OWNERS_KEY, delivery_tag, owner)
+        except self.channel.connection_errors as exc:  # no owner: the visibility timeout still applies
+            log.debug("broker: owner of %s not recorded: %s", delivery_tag, type(exc).__name__)
+
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
+        # Used by ack, reject and every restore: the owner entry goes with kombu's own.
+        return super()._remove_from_indices(delivery_tag, pipe).hdel(consumer_liveness.OWNERS_KEY, delivery_tag)
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        # Called at start-up and every unacked_restore_interval (10 s); kombu's own pass (messages
+        # older than the visibility timeout) is throttled further inside.
+        with self.channel.conn_or_acquire() as client:
+            tags = consumer_liveness.dead_owners_tags(client)
+            for tag in tags:
+                self.restore_by_tag(tag, client)
+        if tags:
+            log.warning("broker: requeued %d message(s) held by a worker that stopped (no heartbeat)", len(tags))
+        super().restore_visible(start, num, interval)
 
 
 class _GuardedChannel(redis_transport.Channel):
+    QoS = _GuardedQoS
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # pings Redis: it answers from here on
-        if _ORPHANED_TAGS:
+        consumer_liveness.beat_now()  # before any restore pass could take this worker for dead
+        if _ORPHANED_TAGS or _POPPED_UNRECORDED:
             self._requeue_orphans()
 
     def close(self) -> None:
@@ -73,15 +120,28 @@ class _GuardedChannel(redis_transport.Channel):
 
     def _requeue_orphans(self) -> None:
         done = 0
-        for tag in list(_ORPHANED_TAGS):
-            try:
+        try:
+            for tag in list(_ORPHANED_TAGS):
                 self.qos.restore_by_tag(tag, client=self.client)  # no-op if acked or requeued meanwhile
-            except Exception as exc:  # lost again: the next channel tries
-                log.warning("broker: requeueing after reconnect stopped: %s", type(exc).__name__)
-                break
-            _ORPHANED_TAGS.discard(tag)
-            done += 1
+                _ORPHANED_TAGS.discard(tag)
+                done += 1
+            for tag, (raw, exchange, routing_key) in list(_POPPED_UNRECORDED.items()):
+                self._put_back(tag, raw, exchange, routing_key)
+                del _POPPED_UNRECORDED[tag]
+                done += 1
+        except Exception as exc:  # lost again: the next channel tries the rest
+            log.warning("broker: requeueing after reconnect stopped: %s", type(exc).__name__)
         log.warning("broker: requeued %d message(s) left unacknowledged by the lost connection", done)
+
+    def _put_back(self, tag: str, raw: Any, exchange: str, routing_key: str) -> None:
+        """Requeue a popped message and drop its unacked entry, if written, in one transaction."""
+
+        def put_back(pipe: Any) -> None:
+            pipe.multi()
+            self.qos._remove_from_indices(tag, pipe)
+            self._do_restore_message(raw, exchange, routing_key, pipe, leftmost=True)
+
+        self.client.transaction(put_back, self.unacked_key)
 
     def _brpop_read(self, **options: Any) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graphwiz_monitoring.alerting.outbox import GRACE_SECONDS
 from graphwiz_monitoring.celery import (
     ALL_QUEUES,
     MAX_RETRY_COUNTDOWN_SECONDS,
@@ -43,6 +44,7 @@ def test_routes_by_module_and_channel():
     assert route_task("workers.ingest.ingest_batch", (), {}, {}) == {"queue": "ingest"}
     assert route_task("workers.metrics.collect_system_metrics", (), {}, {}) == {"queue": "metrics"}
     assert route_task("workers.rules.evaluate", (), {}, {}) == {"queue": "rules"}
+    assert route_task("workers.rules.sweep_outbox", (), {}, {}) == {"queue": "rules"}
     assert route_task("workers.health.run_check", ("disk_space",), {}, {}) == {"queue": "health"}
     assert route_task("workers.recovery.run_recovery", (), {}, {}) == {"queue": "recovery"}
     assert route_task("workers.notify.deliver", ("a1", "Discord"), {}, {}) == {"queue": "notify.discord"}
@@ -59,6 +61,8 @@ def test_beat_schedule_from_config():
     assert schedule["health.disk_space"]["schedule"] == 120
     assert schedule["health.disk_space"]["args"] == ("disk_space",)
     assert "health.agent_health" not in schedule
+    assert schedule["rules.sweep_outbox"]["task"] == "workers.rules.sweep_outbox"
+    assert schedule["rules.sweep_outbox"]["schedule"] < GRACE_SECONDS  # owed ones wait < grace + interval
     assert schedule["health.exchange_connectivity"]["schedule"] == DEFAULT_CHECKS["exchange_connectivity"][0]
     for name, entry in schedule.items():
         every, options = entry["schedule"], entry["options"]
