@@ -1,15 +1,25 @@
 """The trader-side shipper: an in-process buffer, batches, one Celery task per batch, a journal.
 
-``add()`` is the whole cost a ``record_*`` call pays after validation: a deque append (thread-safe
-in CPython). Two daemon threads do the rest, so a slow or dead broker never reaches the caller:
+``add()`` is the whole cost a ``record_*`` call pays after validation: a flag read and a deque append
+(thread-safe in CPython). Two daemon threads do the rest, so a slow or dead broker never reaches the caller:
 
 - the batcher, every ``trader.flush_interval_seconds``: cuts the buffer into batches of at most
   ``trader.batch_max_records`` and queues them in memory (the outbox) while fewer than
   ``trader.buffer_max_records`` records wait there; beyond that, and for as long as the journal
   holds anything (to keep the order), batches go to the journal file. It also adds the heartbeat
+  (which carries this client's journal size, refusals, re-sends and send failures: ``client_stats()``)
   and, every ``trader.host_metrics_interval_seconds``, this host's system metrics.
+  When the journal takes nothing more (``trader.journal_max_bytes`` reached, or it cannot be written),
+  the records stay in the buffer, in order, and are retried every ``JOURNAL_RETRY_SECONDS`` and as soon
+  as the sender frees journal space.
 - the sender: delivers the outbox, then the journal, oldest first, as ``workers.ingest.ingest_batch``
   tasks; on failure it waits (exponential backoff up to ``MAX_BACKOFF_SECONDS``) and tries again.
+  Sent batches that no worker records in time (the broker lost them) are sent again (inflight.py).
+
+Backpressure: while the journal takes nothing more, ``add()`` also checks memory, and once the buffer
+and outbox hold ``trader.buffer_max_records`` it raises ``BackpressureError`` instead of accepting the
+record; so a record is either accepted (and delivered) or refused at the call, and neither memory nor
+disk grows without bound. Acceptance resumes by itself as the backlog drains.
 
 ``stop()`` delivers what is left for up to ``trader.stop_timeout_seconds``; whatever is still
 undelivered is written to the journal and sent by the next client started on the same journal_dir.
@@ -30,8 +40,9 @@ from typing import Any
 
 from ..config import Settings
 from ..context import hostname
-from ..errors import ValidationError
+from ..errors import BackpressureError, ValidationError
 from .codec import to_columns
+from .inflight import Confirm, InFlight, redis_confirm
 from .journal import Journal
 from .models import new_id, parse
 
@@ -40,6 +51,8 @@ log = logging.getLogger(__name__)
 INGEST_TASK = "workers.ingest.ingest_batch"
 MIN_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+CONFIRM_INTERVAL_SECONDS = 1.0  # how often sent batches are looked up among those workers recorded
+JOURNAL_RETRY_SECONDS = 1.0  # a full or failing journal is tried again this often (and when space is freed)
 
 Sender = Callable[[dict[str, Any]], None]
 
@@ -76,17 +89,30 @@ def celery_sender(settings: Settings) -> Sender:
 class MetricsClient:
     """Buffer + batcher + sender; see the module docstring."""
 
-    def __init__(self, settings: Settings, sender: Sender | None = None, host: str | None = None) -> None:
+    def __init__(self, settings: Settings, sender: Sender | None = None, host: str | None = None,
+                 confirm: Confirm | None = None) -> None:
+        """``confirm`` defaults to Redis when ``sender`` does (the Celery app); a custom sender passes its own."""
         self.settings = settings
         trader = settings.trader
         self._sender = sender or celery_sender(settings)
+        if confirm is None and sender is None:
+            confirm = redis_confirm(settings)
+        self._inflight = (InFlight(confirm, trader.resend_unconfirmed_after_seconds, trader.buffer_max_records)
+                          if confirm is not None else None)
+        self._next_check = 0.0
         self._host = host or hostname()
         self._batch_max = trader.batch_max_records
         self._memory_max = trader.buffer_max_records
         self._buffer: deque[tuple[str, dict[str, Any]]] = deque()
         self._outbox: deque[tuple[dict[str, Any], int]] = deque()  # (batch, records in it)
         self._outbox_records = 0
-        self._journal = Journal(trader.journal_dir)
+        self._journal = Journal(trader.journal_dir, trader.journal_max_bytes)
+        # _gated: the journal takes no batch now (full, or _journal_error); add() then checks the memory bound.
+        self._journal_error: str | None = None
+        self._gated = False
+        self._retry_at = 0.0  # monotonic time of the next journal attempt while gated
+        self._refusing = False  # between the first refusal and the resume log
+        self._down_since: float | None = None  # monotonic time of the first failed send of the current outage
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -96,12 +122,19 @@ class MetricsClient:
         self._cutting = False
         self._start_lock = threading.Lock()
         self.heartbeat_info: dict[str, Any] = {}  # small status fields the heartbeat carries (health area)
-        self.stats = {"accepted": 0, "batches_sent": 0, "records_sent": 0, "send_failures": 0,
-                      "journaled_batches": 0, "last_error": None}
+        # Counters (int) and last_error (text or None); client_stats() is what the heartbeat reports of them.
+        self.stats: dict[str, Any] = {"accepted": 0, "batches_sent": 0, "records_sent": 0, "send_failures": 0,
+                                      "journaled_batches": 0, "journal_bytes": 0, "refused": 0, "resent_batches": 0,
+                                      "last_error": None}
 
     # ------------------------------------------------------------ hot path
     def add(self, kind: str, data: dict[str, Any]) -> None:
-        """Queue one validated record; never blocks on the network, never raises for Redis."""
+        """Queue one validated record; never blocks on the network.
+
+        Raises BackpressureError when memory and the journal are both at their bounds (see the module docstring).
+        """
+        if self._gated:
+            self._admit()
         self._buffer.append((kind, data))
         if not self._started:
             self.start()
@@ -114,10 +147,12 @@ class MetricsClient:
             # Fresh events per run: a sender still stuck in a send from a previous run stays stopped.
             self._stopping, self._sender_done = threading.Event(), threading.Event()
             with self._lock:
+                self._journal_ok()
                 try:
                     self._journal.open()  # adopt undelivered batches of earlier processes
-                except OSError as exc:  # unwritable journal_dir: keep going; overflow then stays in memory
-                    log.error("journal %s unusable: %s", self.settings.trader.journal_dir, exc)
+                except OSError as exc:  # unwritable journal_dir: keep going; memory is then the only bound
+                    self._journal_failed(f"{type(exc).__name__}: {exc}")
+                self.stats["journal_bytes"] = self._journal.size
             self._threads = [
                 threading.Thread(target=self._batch_loop, args=(self._stopping,), name="graphwiz-batcher", daemon=True),
                 threading.Thread(target=self._send_loop, args=(self._stopping, self._sender_done),
@@ -144,17 +179,19 @@ class MetricsClient:
                 leftover = [batch for batch, _ in self._outbox]
                 self._outbox.clear()
                 self._outbox_records = 0
-                for batch in leftover:
-                    self._journal.append(batch)
-                    self.stats["journaled_batches"] += 1
-                delivered = self._journal.pending == 0
+                # Accepted records: into the journal over its bound rather than lost.
+                lost = sum(count_records(batch) for batch in leftover if not self._spill(batch, force=True))
+                if lost:
+                    log.error("%d accepted record(s) lost at stop: the journal %s", lost,
+                              self._journal_state(self._journal_error))
+                journaled = self._journal.pending
                 self._journal.close()
             self._threads[1].join(timeout=max(1.0, self.settings.redis.socket_timeout_seconds + 1))
             self._started = False
-            if not delivered:
-                log.warning("monitoring client stopped with undelivered batches journaled in %s",
-                            self.settings.trader.journal_dir)
-            return delivered
+            if journaled:
+                log.warning("monitoring client stopped with %d undelivered batch(es) journaled in %s",
+                            journaled, self.settings.trader.journal_dir)
+            return not journaled and not lost
 
     @property
     def pending_records(self) -> int:
@@ -185,18 +222,29 @@ class MetricsClient:
         while True:
             stopping = stop.wait(trader.flush_interval_seconds)
             now = time.monotonic()
+            room = not (self._gated and self.pending_records >= self._memory_max)  # status obeys the bound too
             if now >= next_heartbeat or stopping:
                 next_heartbeat = now + trader.heartbeat_interval_seconds
-                self._add_heartbeat()
+                if room:
+                    self._add_heartbeat()
             if now >= next_host and not stopping:
                 next_host = now + trader.host_metrics_interval_seconds
-                self._add_host_sample()
-            self._cut_batches()
+                if room:
+                    self._add_host_sample()
+            self._cut_batches(force=stopping)  # stopping: the journal takes the rest, over its bound if need be
             if stopping:
                 return
 
+    def client_stats(self) -> dict[str, int]:
+        """What the heartbeat reports of this client (models.ClientStats; exported as graphwiz_trader_*)."""
+        stats = self.stats
+        return {"journal_bytes": stats["journal_bytes"], "journal_max_bytes": self.settings.trader.journal_max_bytes,
+                "refused": stats["refused"], "resent_batches": stats["resent_batches"],
+                "send_failures": stats["send_failures"], "pending_records": self.pending_records}
+
     def _add_heartbeat(self) -> None:
-        data = {"host": self._host, "pid": os.getpid(), "timestamp": time.time(), "info": dict(self.heartbeat_info)}
+        data = {"host": self._host, "pid": os.getpid(), "timestamp": time.time(), "info": dict(self.heartbeat_info),
+                "client": self.client_stats()}
         try:
             self._buffer.append(("heartbeat", parse("heartbeat", data).wire()))
         except ValidationError as exc:  # bad info fields: still report liveness, without them
@@ -212,45 +260,115 @@ class MetricsClient:
         except Exception as exc:  # host metrics are best effort; trades are not
             log.warning("host metrics not collected: %s", exc)
 
-    def _cut_batches(self) -> None:
+    def _cut_batches(self, force: bool = False) -> None:
         buffer = self._buffer
         self._cutting = True  # records popped but not yet queued still count as pending for flush()
         try:
-            self._cut(buffer)
+            self._cut(buffer, force)
         finally:
             self._cutting = False
 
-    def _cut(self, buffer: deque[tuple[str, dict[str, Any]]]) -> None:
+    def _cut(self, buffer: deque[tuple[str, dict[str, Any]]], force: bool) -> None:
         while buffer:
             n = min(len(buffer), self._batch_max)
-            popleft = buffer.popleft
+            if self._gated and not force:
+                with self._lock:
+                    if self._needs_journal(n) and time.monotonic() < self._retry_at:
+                        return  # the journal refused a moment ago: the records wait in the buffer, in order
+            items = [buffer.popleft() for _ in range(n)]
             records: list[dict[str, Any]] = []
             trades: list[dict[str, Any]] = []
-            for _ in range(n):
-                kind, data = popleft()
+            for kind, data in items:
                 if kind == "trade":
                     trades.append(data)
                 else:
                     records.append({"kind": kind, "data": data})
             if trades:  # one columnar record: a third of the JSON cost of one dict per trade
                 records.insert(0, {"kind": "trades", "data": to_columns(trades)})
-            self._enqueue({"batch_id": new_id(), "records": records}, n)
+            if not self._enqueue({"batch_id": new_id(), "records": records}, n, force):
+                buffer.extendleft(reversed(items))  # back in front, in order: accepted records are never dropped
+                return
 
-    def _enqueue(self, batch: dict[str, Any], n: int) -> None:
+    def _needs_journal(self, n: int) -> bool:
+        """Whether n more records must go to the journal (caller holds the lock): memory full or journal in use."""
+        return bool(self._journal.pending) or self._outbox_records + n > self._memory_max
+
+    def _enqueue(self, batch: dict[str, Any], n: int, force: bool = False) -> bool:
+        """Queue a cut batch in order; False when it needs the journal and the journal takes nothing."""
         with self._work:
-            self.stats["accepted"] += n
-            if self._journal.pending or self._outbox_records + n > self._memory_max:
-                try:
-                    self._journal.append(batch)
-                    self.stats["journaled_batches"] += 1
-                except OSError as exc:  # disk full / unwritable: keep it in memory rather than lose it
-                    log.error("journal write failed (%s); keeping the batch in memory", exc)
-                    self._outbox.append((batch, n))
-                    self._outbox_records += n
-            else:
+            to_memory = not self._needs_journal(n)
+            if not to_memory and not self._spill(batch, force):
+                if not force:
+                    return False
+                to_memory = True  # stopping with an unwritable journal: stop() tries it once more
+            if to_memory:
                 self._outbox.append((batch, n))
                 self._outbox_records += n
+            self.stats["accepted"] += n
             self._work.notify()
+            return True
+
+    # ------------------------------------------------------------ journal bound and backpressure
+    def _spill(self, batch: dict[str, Any], force: bool) -> bool:
+        """Append a batch to the journal (caller holds the lock); False when it is full or cannot be written."""
+        try:
+            written = self._journal.append(batch, force)
+        except OSError as exc:
+            self._journal_failed(f"{type(exc).__name__}: {exc}")
+            return False
+        if not written:
+            self._journal_failed(None)
+            return False
+        self._journal_ok()
+        self.stats["journaled_batches"] += 1
+        self.stats["journal_bytes"] = self._journal.size
+        return True
+
+    def _journal_failed(self, error: str | None) -> None:
+        """The journal took nothing (``error`` None: it is full); gate add() until it takes batches again."""
+        if not self._gated:
+            log.error("journal %s; records wait in memory, then are refused", self._journal_state(error))
+        self._journal_error = error
+        self._gated = True
+        self._retry_at = time.monotonic() + JOURNAL_RETRY_SECONDS
+
+    def _journal_ok(self) -> None:
+        self._journal_error = None
+        self._gated = False
+        self._resume()
+
+    def _journal_state(self, error: str | None) -> str:
+        journal = self._journal
+        used = f"{journal.size} of trader.journal_max_bytes={journal.max_bytes} bytes"
+        if error is not None:
+            return f"in {journal.directory} cannot be written ({error}; {used} used)"
+        return f"in {journal.directory} is full ({used})"
+
+    def _admit(self) -> None:
+        """add() while the journal takes nothing: refuse once memory holds trader.buffer_max_records."""
+        held = self.pending_records
+        if held >= self._memory_max:
+            self.stats["refused"] += 1
+            error = BackpressureError(self._refusal_message())
+            if not self._refusing:  # once per episode, not per call
+                self._refusing = True
+                log.error("%s", error)
+            raise error
+        if self._refusing and held <= self._memory_max // 2:  # half-way drained: not just one batch of room
+            self._resume()
+
+    def _resume(self) -> None:
+        if self._refusing:
+            self._refusing = False
+            log.warning("accepting records again (%d refused so far)", self.stats["refused"])
+
+    def _refusal_message(self) -> str:
+        down = self._down_since
+        broker = (f"the broker has been unreachable for {time.monotonic() - down:.0f} s" if down is not None
+                  else "the sender has not delivered the backlog yet")
+        return (f"record refused: trader.buffer_max_records={self._memory_max} records wait in memory and the journal "
+                f"{self._journal_state(self._journal_error)}; {broker}. This record was not kept; those accepted "
+                "before are kept and delivered, and records are accepted again as the backlog drains")
 
     # ------------------------------------------------------------ sender
     def _next(self) -> tuple[dict[str, Any] | None, bool]:
@@ -262,6 +380,7 @@ class MetricsClient:
     def _send_loop(self, stopping: threading.Event, done: threading.Event) -> None:
         backoff = MIN_BACKOFF_SECONDS
         while not done.is_set():
+            self._resend_lost()
             with self._work:
                 batch, in_memory = self._next()
                 if batch is None:
@@ -273,17 +392,45 @@ class MetricsClient:
             try:
                 self._sender(batch)
             except Exception as exc:  # broker down, timeout, ...: keep the batch, wait, retry
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
                 self.stats["send_failures"] += 1
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"[:300]
                 done.wait(backoff)
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
                 continue
             backoff = MIN_BACKOFF_SECONDS
+            self._down_since = None
             with self._work:
                 if in_memory:
                     if self._outbox and self._outbox[0][0] is batch:
                         self._outbox_records -= self._outbox.popleft()[1]
                 else:
+                    size = self._journal.size
                     self._journal.consume()
+                    self.stats["journal_bytes"] = self._journal.size
+                    if self._gated and self._journal_error is None and not self._journal.pending:
+                        self._journal_ok()  # was full, now empty: it takes any batch
+                    elif self._journal.size < size:
+                        self._retry_at = 0.0  # disk space freed: the batcher may journal again at once
+                n = count_records(batch)
                 self.stats["batches_sent"] += 1
-                self.stats["records_sent"] += count_records(batch)
+                self.stats["records_sent"] += n
+            if self._inflight is not None:
+                self._inflight.add(batch, n)
+
+    def _resend_lost(self) -> None:
+        """Put batches the broker accepted but lost (see inflight.py) back in front of the outbox."""
+        now = time.monotonic()
+        if self._inflight is None or not self._inflight or now < self._next_check:
+            return
+        self._next_check = now + CONFIRM_INTERVAL_SECONDS
+        lost = self._inflight.check()
+        if not lost:
+            return
+        log.warning("%d batch(es) sent %.0f s ago or more were never recorded by a worker (lost by the broker); "
+                    "sending them again", len(lost), self.settings.trader.resend_unconfirmed_after_seconds)
+        with self._work:
+            self._outbox.extendleft(reversed(lost))
+            self._outbox_records += sum(n for _, n in lost)
+            self.stats["resent_batches"] += len(lost)

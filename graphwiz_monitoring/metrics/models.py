@@ -248,16 +248,35 @@ class SystemSample(_Record):
 
 
 Scalar = str | float | int | bool | None
+Count = Annotated[int, Field(strict=True, ge=0)]
+
+
+class ClientStats(_Record):
+    """The trader client's delivery state (metrics/client.py); counters are cumulative per process."""
+
+    journal_bytes: Count = 0
+    journal_max_bytes: Count = 0
+    refused: Count = 0  # records refused with BackpressureError
+    resent_batches: Count = 0  # batches sent again because the broker lost them
+    send_failures: Count = 0
+    pending_records: Count = 0  # held in memory (buffer + outbox)
 
 
 class Heartbeat(_Record):
-    """The trader is alive; ``info`` carries small status fields (pid, dependency states, ...)."""
+    """The trader is alive; ``info`` carries small status fields (pid, dependency states, ...), ``client``
+    the shipping client's own state."""
 
     host: Name
     pid: Annotated[int, Field(strict=True, ge=0)] = 0
     timestamp: Epoch = Field(default_factory=time.time)
     info: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[Scalar, BeforeValidator(
         lambda v: v[:MAX_TEXT_CHARS] if isinstance(v, str) else v)]], Field(max_length=MAX_MAP_ENTRIES)] = {}
+    client: ClientStats | None = None
+
+    def wire(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["client"] = self.client.wire() if self.client is not None else None
+        return data
 
 
 RECORD_MODELS: dict[str, type[_Record]] = {

@@ -122,9 +122,10 @@ def prepare(records: list[Any]) -> Prepared:
                                                             f"got {type(raw).__name__}"))
             continue
         kind, data = raw.get("kind"), raw.get("data")
-        if kind == "trade":
+        label = _label(kind)  # untrusted kind as a known name (str), or "unknown"
+        if label == "trade":
             add_row(i, data)
-        elif kind == "trades":
+        elif label == "trades":
             data = unpack_columns(data)
             if data is None:
                 out.rejected.append(Rejected(i, "trades", raw, "invalid trades: data must be a dict of columns; "
@@ -143,19 +144,19 @@ def prepare(records: list[Any]) -> Prepared:
             first = len(out._rows) + sum(r[1] for r in out._ranges)
             out._ranges.append((first, n, i, data))
             parts.append(pack_columns(data, first, [ex(name) for name in data["exchange"]]))
-        elif _label(kind) == "unknown":
+        elif label == "unknown":
             text = repr(kind)[:40]
             out.rejected.append(Rejected(i, "unknown", raw, f"unknown record kind {text}; known: {sorted(KINDS)}"))
         elif not isinstance(data, dict):
-            out.rejected.append(Rejected(i, kind, raw, f"invalid {kind}: data must be a dict, "
-                                                       f"got {type(data).__name__}"))
+            out.rejected.append(Rejected(i, label, raw, f"invalid {label}: data must be a dict, "
+                                                        f"got {type(data).__name__}"))
         else:
             try:
-                record = MODELS[kind].model_validate(data)
+                record = MODELS[label].model_validate(data)
             except PydanticValidationError as exc:
-                out.rejected.append(Rejected(i, kind, raw, f"invalid {kind}: " + "; ".join(describe_errors(exc))))
+                out.rejected.append(Rejected(i, label, raw, f"invalid {label}: " + "; ".join(describe_errors(exc))))
                 continue
-            _compact(out, i, kind, record, ex, agents)
+            _compact(out, i, label, record, ex, agents)
     out.blob = b"".join(parts)
     out.exchanges, out.agents = list(exchanges), list(agents)
     return out

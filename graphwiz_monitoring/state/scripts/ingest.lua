@@ -255,9 +255,19 @@ for _, r in ipairs(recs) do
     local last = tonumber(redis.call('HGET', KEYS[12], 'last_seen') or '0')
     if ts >= last then
       redis.call('HSET', KEYS[12], 'last_seen', fmt(ts), 'host', d.host, 'pid', d.pid)
+    end
+    -- What only ingested heartbeats carry (info fields, client stats) keeps its own clock: the
+    -- trader's status reporter moves last_seen directly, so a heartbeat arriving after it would
+    -- otherwise never update them; an older (journaled) heartbeat must not overwrite newer ones.
+    local at = tonumber(redis.call('HGET', KEYS[12], 'heartbeat_at') or '0')
+    if ts >= at then
+      redis.call('HSET', KEYS[12], 'heartbeat_at', fmt(ts))
       for k, v in pairs(d.info) do
         if v == null then redis.call('HDEL', KEYS[12], 'info:' .. k)
         else redis.call('HSET', KEYS[12], 'info:' .. k, tostring(v)) end
+      end
+      if d.client ~= nil and d.client ~= null then
+        redis.call('HSET', KEYS[12], 'client', cjson.encode(d.client))
       end
     end
   end

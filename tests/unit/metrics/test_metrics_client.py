@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.errors import BackpressureError
 from graphwiz_monitoring.metrics.client import MetricsClient
+from graphwiz_monitoring.metrics.models import parse
 
 
 class Receiver:
@@ -123,20 +125,95 @@ def test_trades_ship_as_one_columnar_record_per_batch(tmp_path: Path) -> None:
     client.stop()
 
 
-def test_an_unwritable_journal_never_reaches_the_caller(tmp_path: Path) -> None:
+def _fill_until_refused(client: MetricsClient, limit: int = 100_000, pause: float = 0.0) -> tuple[list[int], str]:
+    """Add items until add() refuses one; the accepted numbers and the refusal message."""
+    accepted: list[int] = []
+    with pytest.raises(BackpressureError) as err:
+        for n in range(limit):
+            client.add("item", {"n": n})
+            accepted.append(n)
+            time.sleep(pause)
+    return accepted, str(err.value)
+
+
+def _accept_again(client: MetricsClient, accepted: list[int], timeout: float = 20.0) -> None:
+    """Retry add() until it accepts the next item (the backlog drained)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.add("item", {"n": accepted[-1] + 1})
+            accepted.append(accepted[-1] + 1)
+            return
+        except BackpressureError:
+            assert time.monotonic() < deadline, "never accepted again"
+            time.sleep(0.01)
+
+
+def _refusal_logs(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
+    messages = [r.getMessage() for r in caplog.records if r.name == "graphwiz_monitoring.metrics.client"]
+    return (sum(m.startswith("record refused") for m in messages),
+            sum(m.startswith("accepting records again") for m in messages))
+
+
+def test_full_journal_and_memory_refuse_records_until_the_backlog_drains(tmp_path: Path, caplog) -> None:
+    receiver = Receiver()
+    receiver.down = True
+    journal = tmp_path / "journal"
+    client = MetricsClient(_settings(tmp_path, buffer_max_records=30, journal_max_bytes=2000,
+                                     heartbeat_interval_seconds=0.02), sender=receiver, host="h")
+    accepted, message = _fill_until_refused(client, pause=0.0005)  # about one batch per flush interval
+    assert "trader.journal_max_bytes=2000" in message and str(journal) in message and "is full" in message
+    assert "trader.buffer_max_records=30" in message
+    assert client.stats["journal_bytes"] > 1000  # both bounds were used before refusing
+    on_disk = lambda: sum(f.stat().st_size for f in journal.glob("journal-*.jsonl"))  # noqa: E731
+    assert on_disk() <= 2000
+    held = client.pending_records  # the memory bound, plus what arrived in the interval the journal filled up in
+    assert held >= 30
+    _wait(lambda: client.stats["send_failures"] > 0)
+    time.sleep(0.2)  # several flush and heartbeat intervals: nothing grows while refusing
+    for _ in range(5):
+        with pytest.raises(BackpressureError, match=r"unreachable for \d+ s"):
+            client.add("item", {"n": -1})
+    assert client.pending_records <= held and on_disk() <= 2000
+    assert client.stats["refused"] == 6
+    assert _refusal_logs(caplog) == (1, 0)  # logged once, not per call
+
+    receiver.down = False
+    _accept_again(client, accepted)
+    assert client.flush(20)
+    assert receiver.trades() == accepted  # every accepted record exactly once, in order; refused ones never
+    assert _refusal_logs(caplog) == (1, 1)
+    assert client.stats["journal_bytes"] == 0 and client.stop() is True
+    # The heartbeat reports it (exported as graphwiz_trader_*): the one added at stop carries the final counts.
+    beats = [parse("heartbeat", r["data"]) for b in receiver.batches for r in b["records"] if r["kind"] == "heartbeat"]
+    last = beats[-1].client
+    assert last is not None and last.refused == client.stats["refused"] >= 6
+    assert last.send_failures == client.stats["send_failures"] > 0
+    assert last.journal_max_bytes == 2000 and last.journal_bytes == 0
+
+
+def test_an_unwritable_journal_bounds_memory_and_refuses(tmp_path: Path, caplog) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     receiver = Receiver()
     receiver.down = True
-    client = MetricsClient(_settings(tmp_path, journal_dir=str(blocker / "journal"), buffer_max_records=5),
+    client = MetricsClient(_settings(tmp_path, journal_dir=str(blocker / "journal"), buffer_max_records=30),
                            sender=receiver, host="h")
-    for n in range(30):
-        client.add("item", {"n": n})  # must not raise although the journal cannot be created
+    accepted, message = _fill_until_refused(client)  # as fast as it goes: the bound is counted, not timed
+    assert "cannot be written" in message and "NotADirectoryError" in message
+    assert "trader.journal_max_bytes" in message and str(blocker / "journal") in message
+    assert len(accepted) <= 30 and client.pending_records <= 30 + 10
     _wait(lambda: client.stats["send_failures"] > 0)
+    time.sleep(0.2)
+    with pytest.raises(BackpressureError):
+        client.add("item", {"n": -1})
+    assert client.pending_records <= 30 + 10 and client.stats["journaled_batches"] == 0
     receiver.down = False
+    _accept_again(client, accepted)
     assert client.flush(10)
-    assert receiver.trades() == list(range(30))  # kept in memory instead
-    client.stop()
+    assert receiver.trades() == accepted  # kept in memory, delivered once the broker is back
+    assert _refusal_logs(caplog) == (1, 1)
+    assert client.stop() is True
 
 
 def test_restart_after_stop_keeps_one_sender(tmp_path: Path) -> None:

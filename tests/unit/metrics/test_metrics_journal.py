@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import resource
+import time
 from pathlib import Path
 
-from graphwiz_monitoring.metrics.journal import Journal
+import pytest
+
+from graphwiz_monitoring.metrics.journal import SEGMENTS_PER_BOUND, Journal
 
 
 def _batch(n: int) -> dict:
@@ -73,4 +78,74 @@ def test_corrupt_lines_are_skipped(tmp_path: Path) -> None:
     assert journal.peek()["batch_id"] == "b1"
     journal.consume()
     assert journal.peek() is None
+    journal.close()
+
+
+def _line_bytes(n: int) -> int:
+    return len(json.dumps(_batch(n), separators=(",", ":"))) + 1
+
+
+def _on_disk(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("journal-*.jsonl"))
+
+
+def test_the_bound_refuses_a_batch_that_does_not_fit(tmp_path: Path) -> None:
+    line = _line_bytes(1)
+    journal = Journal(tmp_path, max_bytes=2 * line + line // 2)
+    assert journal.append(_batch(1)) and journal.append(_batch(2))
+    assert journal.append(_batch(3)) is False  # nothing written
+    assert journal.size == _on_disk(tmp_path) == 2 * line and journal.pending == 2
+    assert journal.append(_batch(4), force=True)  # stop(): accepted records go over the bound
+    assert journal.pending == 3
+    journal.close()
+    small = Journal(tmp_path / "small", max_bytes=1)
+    assert small.append(_batch(5))  # an empty journal takes one batch larger than the bound
+    assert small.append(_batch(6)) is False
+    small.close()
+
+
+def test_delivered_segments_free_disk_space_and_the_rest_is_adopted_in_order(tmp_path: Path) -> None:
+    line = _line_bytes(1)
+    journal = Journal(tmp_path, max_bytes=SEGMENTS_PER_BOUND * 2 * line)  # two lines per segment
+    for n in range(6):
+        assert journal.append(_batch(n))
+        time.sleep(0.01)  # distinct mtimes (the clock of file times is coarse): the order must come from them
+    assert len(list(tmp_path.glob("journal-*.jsonl"))) == 3
+    assert journal.size == _on_disk(tmp_path) == 6 * line
+    for expected in ("b0", "b1", "b2"):
+        assert journal.peek()["batch_id"] == expected
+        journal.consume()
+    # The first segment is gone; the second is half delivered (its bytes still on disk until it is done).
+    assert journal.size == _on_disk(tmp_path) == 4 * line and journal.pending == 3
+    journal.close()  # drops the delivered line of the second segment, keeps the files' order
+    successor = Journal(tmp_path)
+    successor.open()
+    order = []
+    while (batch := successor.peek()) is not None:
+        order.append(batch["batch_id"])
+        successor.consume()
+    assert order == ["b3", "b4", "b5"]
+    assert successor.size == 0
+    successor.close()
+    assert not list(tmp_path.glob("journal-*.jsonl"))
+
+
+def test_a_failed_write_leaves_no_partial_line(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    assert journal.append(_batch(0))
+    size = journal.size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 10, hard))  # like a disk that fills up mid-line
+    try:
+        with pytest.raises(OSError):
+            journal.append(_batch(1))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert journal.size == _on_disk(tmp_path) == size and journal.pending == 1
+    assert journal.append(_batch(2))
+    seen = []
+    while (batch := journal.peek()) is not None:
+        seen.append(batch["batch_id"])
+        journal.consume()
+    assert seen == ["b0", "b2"]  # b2 intact: not glued to a fragment of b1
     journal.close()

@@ -108,3 +108,13 @@ def test_latency_status_system_heartbeat() -> None:
         parse("system", {"host": "h1", "cpu_percent": 101})
     with pytest.raises(ValidationError, match="info"):
         parse("heartbeat", {"host": "h1", "info": {"deep": {"x": 1}}})
+
+
+def test_heartbeat_client_stats_are_typed_counts() -> None:
+    beat = parse("heartbeat", {"host": "h1", "client": {"journal_bytes": 10, "refused": 2, "unknown": 1}})
+    assert beat.wire()["client"] == {"journal_bytes": 10, "journal_max_bytes": 0, "refused": 2, "resent_batches": 0,
+                                     "send_failures": 0, "pending_records": 0}
+    assert parse("heartbeat", {"host": "h1"}).wire()["client"] is None  # other reporters: no stats, not zeros
+    for bad in ({"refused": -1}, {"refused": True}, {"journal_bytes": "10"}, {"journal_bytes": 1.5}, [1]):
+        with pytest.raises(ValidationError, match="client"):
+            parse("heartbeat", {"host": "h1", "client": bad})
