@@ -17,6 +17,7 @@ from celery import Celery
 from kombu import Queue
 
 from .alerting.models import AlertChannel
+from .alerting.outbox import SWEEP_INTERVAL_SECONDS
 from .celery_hardening import HardenedApp, HardenedTask
 from .config import Settings
 from .context import get_settings
@@ -70,6 +71,7 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "metrics.collect_system": entry("workers.metrics.collect_system_metrics", mon.metrics_interval_seconds),
         "metrics.trim_history": entry("workers.metrics.trim_history", 60),
         "rules.evaluate": entry("workers.rules.evaluate", mon.rule_evaluation_interval_seconds),
+        "rules.sweep_outbox": entry("workers.rules.sweep_outbox", SWEEP_INTERVAL_SECONDS),
     }
     for name, check in settings.health_checks.checks.items():
         if check.enabled:

@@ -28,6 +28,8 @@ def deliver(self, alert_id: str, channel: str, kind: str = "firing") -> str:
         wait = backoff_seconds(self.request.retries + 1, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_MAX_SECONDS)
         raise self.retry(countdown=retry_countdown(wait, settings), exc=StateError(str(exc))) from None
     if result.retry_in is not None:
+        # A reserved rate-limit slot may lie beyond the countdown cap: the task then comes back early,
+        # finds its slot (kept in Redis) not yet due and waits the rest, without taking another.
         raise self.retry(countdown=retry_countdown(result.retry_in, settings),
                          exc=DeliveryFailed(result.reason or result.outcome, retryable=True))
     return result.outcome

@@ -1,4 +1,4 @@
-"""Celery tasks for the rules queue: periodic and fast (coalesced) rule evaluation.
+"""Celery tasks for the rules queue: periodic and fast (coalesced) rule evaluation, the outbox sweep.
 
 ``request_fast_evaluation()`` is a plain function the ingest task calls after each batch. It queues at
 most one ``evaluate_fast`` at a time (SET NX on ``rules:fast:pending``); the task clears that flag
@@ -98,3 +98,12 @@ def evaluate_fast(self: Any) -> dict[str, Any]:
         return _evaluate(fast=True)
     except StateError as exc:
         raise self.retry(exc=exc) from None
+
+
+@app.task(name="workers.rules.sweep_outbox", bind=True, max_retries=0)
+def sweep_outbox(self: Any, grace_seconds: float | None = None) -> dict[str, Any]:
+    """Periodic: hand over notifications whose alert was stored but whose tasks were never enqueued."""
+    from graphwiz_monitoring.alerting import outbox
+
+    grace = outbox.GRACE_SECONDS if grace_seconds is None else float(grace_seconds)
+    return outbox.sweep(_manager(id(get_settings())), grace_seconds=grace).summary()

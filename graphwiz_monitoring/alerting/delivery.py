@@ -10,7 +10,12 @@ Steps of one attempt, each decided in Redis so any number of workers cooperate:
    log channel once and the attempt counts as failed (retried later, so an outage that outlasts
    every retry still ends in the dead-letter list).
 3. **Rate limit**: a cluster-wide token bucket per channel (``token_bucket.lua``), paused for
-   everybody while a 429's Retry-After runs. Waiting for a token does not count as a failure.
+   everybody while a 429's Retry-After runs. A notification that finds no token reserves the next
+   free slot, kept in its delivery record, and runs again when the slot is due (or later: a late
+   task keeps its turn), sending without another token: a backlog costs ~2 task runs per
+   notification, not one per waiter per token. Waiting does not count as a failure. A slot whose
+   task ends otherwise (duplicate, dead letter, open circuit) is simply wasted: the channel idles
+   for that 1/rate; cheaper than tracking and handing slots back.
 4. **Send**; then mark done (``delivery_finish.lua``).
 
 Duplicate window: a crash (or Redis failure) *after* the API accepted the message and *before* the
@@ -58,6 +63,15 @@ LEASE_TIMEOUTS = 6
 # A finished record must outlive every redelivery of its task (visibility timeout + countdown).
 RECORD_TTL_MIN_SECONDS = 24 * 3600
 BREAKER_PREFIX = "channel."
+# No slot is reserved further ahead than this: the bucket's debt (and what a 429 voids or an ended
+# task wastes) stays within an hour of sending; beyond it a notification looks again once half the
+# horizon has drained. Not tied to the retry countdown cap: a task woken before its slot (see
+# workers/notify.py) just waits the rest, keeping its slot.
+RESERVE_AHEAD_MAX_SECONDS = 3600.0
+# A task comes back this much after its slot: a hair early would cost it another run.
+SLOT_MARGIN_SECONDS = 0.01
+# token_bucket.lua verdicts that mean "this notification has its own slot": no herd to spread.
+OWN_SLOT = frozenset({"reserved", "early"})
 MAX_REASON_CHARS = 300
 
 
@@ -101,19 +115,26 @@ def load_alert(store: Store, keys: KeySpace, alert_id: str) -> Alert | None:
         return None
 
 
-def take_token(store: Store, keys: KeySpace, channel: str, rate: RateLimit | None) -> float:
-    """0 when this send may go now, else the seconds to wait (token bucket + 429 hold, cluster-wide)."""
+def take_token(store: Store, keys: KeySpace, channel: str, rate: RateLimit | None,
+               record: str) -> tuple[str, float]:
+    """(verdict, seconds to wait) of ``token_bucket.lua`` for the notification whose record is ``record``.
+
+    Wait 0 ("go", "slot"): send now. Otherwise "held" (429 pause), "reserved"/"early" (its own slot
+    is that far ahead, kept in ``record``), "full" (no slot within the horizon).
+    """
     if rate is None:  # unlimited, but a 429's Retry-After still pauses the channel
-        hold_ms = store.r.pttl(keys.channel_hold(channel))
-        return max(0, int(hold_ms or 0)) / 1000.0
-    wait_ms = store.run_script("token_bucket", [keys.channel_bucket(channel), keys.channel_hold(channel)],
-                               [repr(rate.count / rate.per_seconds), rate.burst or rate.count])
-    return int(wait_ms) / 1000.0
+        hold_ms = int(store.r.pttl(keys.channel_hold(channel)) or 0)
+        return ("held", hold_ms / 1000.0) if hold_ms > 0 else ("go", 0.0)
+    verdict, wait_ms = store.run_script(
+        "token_bucket", [keys.channel_bucket(channel), keys.channel_hold(channel), record],
+        [repr(rate.count / rate.per_seconds), rate.burst or rate.count, int(RESERVE_AHEAD_MAX_SECONDS * 1000)])
+    return str(verdict), int(wait_ms) / 1000.0
 
 
 def hold_channel(store: Store, keys: KeySpace, channel: str, seconds: float) -> None:
-    """Pause ``channel`` for every worker (after a 429 with Retry-After)."""
-    store.run_script("notify_hold", [keys.channel_hold(channel)], [max(1, int(seconds * 1000))])
+    """Pause ``channel`` for every worker (after a 429 with Retry-After); voids reserved slots."""
+    store.run_script("notify_hold", [keys.channel_hold(channel), keys.channel_bucket(channel)],
+                     [max(1, int(seconds * 1000))])
 
 
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:
@@ -182,10 +203,12 @@ class _Attempt:
             return self.give_up("alert record not found (expired or never stored)", int(value))
 
         # Before the breaker: a half-open trial must not be spent waiting for a token.
-        wait = take_token(self.store, self.keys, self.name, self.cs.rate_limit)
+        verdict, wait = take_token(self.store, self.keys, self.name, self.cs.rate_limit, self.record)
         if wait > 0:
-            self.finish("released", "rate limited")
-            return DeliveryResult(DEFERRED, wait + self.rng.uniform(0, 0.1 * wait + 0.02), "rate limited")
+            self.finish("released", "rate limited")  # a reserved slot stays in the record
+            # Its own slot: back just after it. Held or full: everybody got the same wait, so spread them.
+            late = SLOT_MARGIN_SECONDS if verdict in OWN_SLOT else self.rng.uniform(0, 0.1 * wait + 0.02)
+            return DeliveryResult(DEFERRED, wait + late, f"rate limited: {verdict}")
 
         breaker = None
         if self.name != AlertChannel.LOG.value:

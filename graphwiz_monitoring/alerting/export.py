@@ -12,10 +12,12 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..state import KeySpace, Store
+from .outbox import backlog
 
 
 def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterable[Metric]:
-    """graphwiz_alert_active, graphwiz_alert_total, graphwiz_notifications_total, graphwiz_dead_letters."""
+    """graphwiz_alert_active, graphwiz_alert_total, graphwiz_notifications_total, graphwiz_dead_letters,
+    graphwiz_notify_outbox_entries, graphwiz_notify_outbox_oldest_age_seconds."""
     pipe = store.r.pipeline(transaction=False)
     pipe.hgetall(keys.alerts_active)
     pipe.hgetall(keys.alert_counts)
@@ -51,3 +53,10 @@ def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterab
     yield notifications
 
     yield GaugeMetricFamily("graphwiz_dead_letters", "Entries in the dead-letter list", value=int(dead or 0))
+
+    entries, age = backlog(store, keys)
+    yield GaugeMetricFamily("graphwiz_notify_outbox_entries",
+                            "Notifications recorded but not yet handed to the notify queues", value=entries)
+    yield GaugeMetricFamily("graphwiz_notify_outbox_oldest_age_seconds",
+                            "Age of the oldest outbox entry since recorded or last retried (0 when empty)",
+                            value=age)

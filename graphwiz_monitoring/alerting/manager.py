@@ -3,10 +3,12 @@
 pending (``for_seconds``) -> firing -> resolved, per (rule, fingerprint); the fingerprint names what
 the alert is about (e.g. ``{"exchange": "binance"}``). Each decision is one Lua script
 (state/scripts/alert_*.lua) timed by the Redis clock, so however many processes evaluate the same
-breach, exactly one creates the alert per cooldown, and exactly one resolves it. Only that process
-stores the alert JSON, publishes the ALERT event and hands one notification per channel to
-``dispatch(alert_id, channel, kind)``; the library never imports Celery (workers pass a dispatcher,
-the default one imports ``graphwiz_monitoring.celery`` lazily).
+breach, exactly one creates the alert per cooldown, and exactly one resolves it. The same script
+records the notification in the outbox (alerting/outbox.py); then only that process publishes the
+ALERT event and hands one notification per channel to ``dispatch(alert_id, channel, kind)``, and the
+outbox entry goes once all are enqueued (if it dies first, the outbox sweep hands them over). The
+library never imports Celery (workers pass a dispatcher, the default one imports
+``graphwiz_monitoring.celery`` lazily).
 
 A breach still there after its cooldown creates a new alert (repeating the notification); the old
 record is closed with ``metadata.superseded_by``. A breach that comes back within the cooldown after
@@ -29,7 +31,7 @@ from ..config import Settings
 from ..errors import RuleError
 from ..realtime.events import EventType, publish
 from ..state import KeySpace, Store
-from ..state.dead_letters import add_dead_letter
+from . import outbox
 from .models import Alert, AlertChannel, AlertSeverity, AlertState
 from .rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
 from .silences import Silence, alert_labels, config_silences, inhibited, list_silences, muting_silence
@@ -183,10 +185,10 @@ class AlertManager:
         outcome, other, now = self.store.run_script(
             "alert_fire",
             [k.alert_state(rule.name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
-             k.alerts_history, k.alert_counts],
+             k.alerts_history, k.alert_counts, k.notify_outbox],
             [rule.for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
              f"{rule.name}|{fp}", f"{rule.name}|{alert.severity.value}", self._state_ttl(cooldown, rule.for_seconds),
-             self._alert_ttl, alerts.history_max_entries])
+             self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, FIRING)])
         if outcome != "created":
             return outcome, None
         if other:
@@ -219,20 +221,29 @@ class AlertManager:
 
     def _resolve_member(self, member: str, *, silences: list[Silence], now: float) -> Alert | None:
         rule_name, fp = member.split("|", 1)
-        alert_id = self.store.run_script("alert_resolve", [self.keys.alert_state(rule_name, fp),
-                                                           self.keys.alerts_active, self.keys.alerts_tracked],
-                                         [member, ""])
+        k = self.keys
+        alert_id = self.store.run_script("alert_resolve", [k.alert_state(rule_name, fp), k.alerts_active,
+                                                           k.alerts_tracked, k.notify_outbox],
+                                         [member, "", RESOLVED])
         if not alert_id:
             return None
         alert = self._close(alert_id)
-        if alert is None:
+        if alert is None:  # its record expired: nothing to tell
+            outbox.remove(self.store, k, alert_id, RESOLVED)
             return None
         log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
-        if muting_silence(silences, alert_labels(alert.rule_name, alert.severity, alert.labels), now):
+        if self.muted(alert, silences, now):
+            outbox.remove(self.store, k, alert.alert_id, RESOLVED)
             publish(self.store, self.keys, EventType.ALERT, {"event": RESOLVED, **alert.to_dict()})
         else:
             self._announce(alert, RESOLVED)
         return alert
+
+    def muted(self, alert: Alert, silences: list[Silence] | None = None, now: float | None = None) -> bool:
+        """True when a silence mutes ``alert`` now (its resolution is then not notified)."""
+        now = time.time() if now is None else now
+        silences = self._silences(now) if silences is None else silences
+        return muting_silence(silences, alert_labels(alert.rule_name, alert.severity, alert.labels), now) is not None
 
     def _close(self, alert_id: str, superseded_by: str | None = None) -> Alert | None:
         alert = self._load(alert_id)
@@ -248,7 +259,7 @@ class AlertManager:
 
     def _announce(self, alert: Alert, kind: str) -> None:
         publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
-        self._notify(alert, kind)
+        self.notify(alert, kind)
 
     def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
         out = []
@@ -258,22 +269,23 @@ class AlertManager:
                 out.append(channel)
         return out
 
-    def _notify(self, alert: Alert, kind: str) -> bool:
-        """One ``deliver(alert_id, channel, kind)`` per active channel, once per (alert, kind)."""
-        if not self.store.r.set(self.keys.alert_notified(alert.alert_id, kind), "1", nx=True, ex=self._alert_ttl):
-            return True  # already handed over (e.g. check_alert followed by send_alert)
+    def notify(self, alert: Alert, kind: str) -> bool:
+        """One ``deliver(alert_id, channel, kind)`` per active channel; True when all were enqueued.
+
+        Only then does the alert's outbox entry go: after a failure it stays for the outbox sweep,
+        which calls this again (a task enqueued twice still sends once, see alerting/outbox.py).
+        """
         dispatch = self._dispatch or self._default_dispatch()
         ok = True
         for channel in self._channels(alert.channels, kind):
             try:
                 dispatch(alert.alert_id, channel.value, kind)
-            except Exception as exc:  # broker down: park it where `dlq retry` finds it, never drop it
+            except Exception as exc:  # broker down: the outbox keeps it; the exception text may hold a URL
                 ok = False
-                log.error("alert %s: could not enqueue %s notification: %s", alert.alert_id, channel.value,
-                          type(exc).__name__)
-                add_dead_letter(self.store, self.keys, "notification",
-                                {"alert_id": alert.alert_id, "channel": channel.value, "kind": kind},
-                                f"enqueue failed: {type(exc).__name__}", self.settings.retention.dead_letters_max)
+                log.error("alert %s: could not enqueue %s %s notification (%s); the outbox sweep retries it",
+                          alert.alert_id, kind, channel.value, type(exc).__name__)
+        if ok:
+            outbox.remove(self.store, self.keys, alert.alert_id, kind)
         return ok
 
     def _default_dispatch(self) -> Dispatch:
@@ -281,13 +293,20 @@ class AlertManager:
         return self._dispatch
 
     async def send_alert(self, alert: Alert) -> bool:
-        """Store ``alert`` if new and hand it to its channels (idempotent per alert id and kind)."""
+        """Store ``alert`` if new and hand it to its channels (idempotent per alert id and kind).
+
+        A known alert is sent again only when it is reported resolved and its record is not resolved
+        yet; the record then takes the resolved state. False when an enqueue failed (the outbox
+        sweep retries it).
+        """
         kind = RESOLVED if alert.state is AlertState.RESOLVED else FIRING
-        if self.store.r.set(self.keys.alert(alert.alert_id), json.dumps(alert.to_dict()), nx=True,
-                            ex=self._alert_ttl):
+        stored, queued = self._store(alert, kind)
+        if stored:
             self._record_history(alert)
-            publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
-        return self._notify(alert, kind)
+        if not queued:
+            return True  # already handed over (e.g. check_alert followed by send_alert)
+        publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
+        return self.notify(alert, kind)
 
     def create_manual_alert(self, title: str, message: str, severity: AlertSeverity | str = AlertSeverity.INFO,
                             channels: Iterable[AlertChannel | str] | None = None,
@@ -298,10 +317,17 @@ class AlertManager:
                       severity=AlertSeverity.parse(severity), channels=chosen,
                       metadata=json.loads(json.dumps(dict(metadata or {}), default=str)))
         alert.fingerprint = alert.alert_id[:16]
-        self.store.r.set(self.keys.alert(alert.alert_id), json.dumps(alert.to_dict()), ex=self._alert_ttl)
+        self._store(alert, FIRING)
         self._record_history(alert)
         self._announce(alert, FIRING)
         return alert
+
+    def _store(self, alert: Alert, kind: str) -> tuple[bool, bool]:
+        """(stored, queued): the record if new, and its outbox entry, in one step (alert_store.lua)."""
+        stored, queued = self.store.run_script(
+            "alert_store", [self.keys.alert(alert.alert_id), self.keys.notify_outbox],
+            [json.dumps(alert.to_dict()), self._alert_ttl, kind, outbox.entry(alert.alert_id, kind)])
+        return bool(stored), bool(queued)
 
     def _record_history(self, alert: Alert) -> None:
         alerts, now = self.settings.alerts, time.time()

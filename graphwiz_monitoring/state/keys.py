@@ -26,10 +26,9 @@ Keep this docstring's table in step with the methods below.
 | {ns}:ingest:stats                     | hash   | records/rejected/duplicates per kind (bounded)     |
 | {ns}:dead_letters                     | list   | rejected payloads / undeliverable notifications    |
 | {ns}:events                           | pubsub | channel for realtime events                        |
-| {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status)  |
+| {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON) |
 | {ns}:trading:paused                   | hash   | persistent trading-paused flag (no TTL)            |
 | {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
-| {ns}:alert:{id}:notified:{kind}       | string | set once notifications were enqueued; same TTL     |
 | {ns}:alerts:active                    | hash   | "rule|fp" -> alert id of firing alerts; HDEL on resolve |
 | {ns}:alerts:tracked                   | set    | "rule|fp" with lifecycle state; SREM when cleared  |
 | {ns}:alert_state:{rule}:{fp}          | hash   | pending_since, alert_id, cooldown_until; TTL       |
@@ -39,6 +38,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:delivery:{alert}:{channel}:{kind}| hash   | idempotency record: state, lease, failures; TTL    |
 | {ns}:notify:{channel}:bucket          | hash   | token bucket (tokens, ts); PEXPIRE time-to-full    |
 | {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
+| {ns}:notify:outbox                    | zset   | "alert_id|kind" -> Redis time; ZREM once enqueued |
 | {ns}:silences                         | hash   | silence id -> JSON; expired ones purged on read    |
 | {ns}:rules:fast:pending               | string | one queued fast evaluation; PX safety TTL          |
 | {ns}:rules:fast:throttle              | string | spaces fast evaluations; PX min interval           |
@@ -161,9 +161,6 @@ class KeySpace:
     def alert(self, alert_id: str) -> str:
         return self._k("alert", alert_id)
 
-    def alert_notified(self, alert_id: str, kind: str) -> str:
-        return self._k("alert", alert_id, "notified", kind)
-
     @property
     def alerts_active(self) -> str:
         return self._k("alerts", "active")
@@ -208,6 +205,11 @@ class KeySpace:
 
     def channel_hold(self, channel: str) -> str:
         return self._k("notify", channel, "hold")
+
+    @property
+    def notify_outbox(self) -> str:
+        """Notifications recorded with their alert, not yet handed to the notify queues (alerting/outbox.py)."""
+        return self._k("notify", "outbox")
 
     # ----------------------------------------------------------- health / recovery / breakers (issue 5 adds here)
 

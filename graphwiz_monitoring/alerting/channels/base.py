@@ -64,7 +64,7 @@ class Channel(ABC):
 
     @classmethod
     def default_rate_limit(cls) -> RateLimit | None:
-        """The API's published limit (the settings model's default; see config.py)."""
+        """The API's published limit (the settings model's default; see config/channels.py)."""
         return cls.settings_model.model_fields["rate_limit"].default
 
     @property

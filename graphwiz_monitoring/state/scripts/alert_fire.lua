@@ -3,10 +3,13 @@
 --
 -- KEYS[1] state hash (pending_since, alert_id, cooldown_until)   KEYS[2] active hash ("rule|fp" -> id)
 -- KEYS[3] tracked set ("rule|fp")   KEYS[4] alert JSON key (the candidate id)   KEYS[5] history zset
--- KEYS[6] counts hash ("rule|severity" -> created)
+-- KEYS[6] counts hash ("rule|severity" -> created)   KEYS[7] notification outbox zset
 -- ARGV[1] for_seconds   ARGV[2] cooldown seconds   ARGV[3] candidate alert id   ARGV[4] alert JSON
 -- ARGV[5] alert TTL (s)   ARGV[6] member "rule|fp"   ARGV[7] counts field   ARGV[8] state TTL (s)
--- ARGV[9] history retention (s)   ARGV[10] history max entries
+-- ARGV[9] history retention (s)   ARGV[10] history max entries   ARGV[11] outbox entry "id|firing"
+--
+-- A created alert's firing notification is recorded in the outbox in the same step, so a process
+-- dying before it enqueued the notification tasks loses nothing (alerting/outbox.py sweeps it).
 --
 -- Returns {outcome, id, now}: outcome created (id = previous alert it supersedes, or '') | pending |
 -- firing (id = the active alert, still within its cooldown) | cooldown (resolved recently).
@@ -56,4 +59,5 @@ redis.call('ZADD', KEYS[5], now, ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[9]))
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -(tonumber(ARGV[10]) + 1))
 redis.call('HINCRBY', KEYS[6], ARGV[7], 1)
+redis.call('ZADD', KEYS[7], now, ARGV[11])
 return {'created', active or '', tostring(now)}

@@ -3,7 +3,9 @@
 -- once the lease has run out (timed by the Redis clock). The token is the Celery task id: a task
 -- redelivered after its worker died carries the same id and takes its own lease back at once.
 --
--- KEYS[1]  delivery record hash {state, token, lease_until (ms), failures, reason, fallback_logged}
+-- KEYS[1]  delivery record hash {state, token, lease_until (ms), failures, reason, fallback_logged,
+--          slot_at (ms), slot_gen}: slot_* is a rate-limit reservation (token_bucket.lua); it is not
+--          part of the lease, so it outlives a released claim and the task's re-queue.
 -- ARGV[1]  caller token   ARGV[2]  lease (ms)   ARGV[3]  record TTL (s)
 --
 -- Returns {verdict, n}:

@@ -7,7 +7,8 @@
 --   done      sent: never send again (kept for the TTL, longer than any redelivery can come)
 --   dead      dead-lettered: never send again unless `dlq retry` deletes the record
 --   failed    this attempt failed: failures + 1, lease released for the retry
---   released  not attempted (rate limit, open circuit): lease released, failures unchanged
+--   released  not attempted (rate limit, open circuit): lease released, failures unchanged; a
+--             reserved rate-limit slot (slot_at, token_bucket.lua) is kept for the task's return
 --   fallback  mark that the alert was copied to the log channel (once per notification)
 -- done/dead apply even if the lease was lost (the send happened / the decision is final);
 -- failed/released only by the lease holder. Returns the failure count, or -1 if the lease was lost.
@@ -22,7 +23,8 @@ local h = redis.call('HMGET', KEYS[1], 'token', 'failures')
 local failures = tonumber(h[2]) or 0
 if outcome == 'done' or outcome == 'dead' then
   redis.call('HSET', KEYS[1], 'state', outcome, 'reason', ARGV[3])
-  redis.call('HDEL', KEYS[1], 'token', 'lease_until')
+  -- A slot still reserved is wasted: that 1/rate of the channel passes unused (see delivery.py).
+  redis.call('HDEL', KEYS[1], 'token', 'lease_until', 'slot_at', 'slot_gen')
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   return failures
 end

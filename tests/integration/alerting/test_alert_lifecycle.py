@@ -11,6 +11,7 @@ import pytest
 
 from graphwiz_monitoring.alerting.manager import AlertManager, get_active_alerts
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity, AlertState
+from graphwiz_monitoring.alerting.outbox import pending
 from graphwiz_monitoring.alerting.rules import AlertRule
 from graphwiz_monitoring.alerting.silences import add_silence, list_silences, remove_silence, silence_alert
 from graphwiz_monitoring.errors import RuleError
@@ -230,18 +231,20 @@ def test_every_key_is_bounded(make_manager, store, keys) -> None:
             continue  # bounded by count/rules, see KeySpace
         assert store.r.ttl(key) > 0, key
     assert store.r.scard(keys.alerts_tracked) == 0 and store.r.hlen(keys.alerts_active) == 0
+    assert not store.r.exists(keys.notify_outbox)  # every entry left once its tasks were enqueued
 
 
-def test_enqueue_failure_goes_to_dead_letters_without_secrets(make_manager, store, keys) -> None:
+def test_enqueue_failure_stays_in_the_outbox_without_secrets(make_manager, store, keys, caplog) -> None:
     def broken(alert_id, channel, kind):
         raise ConnectionError("broker at redis://:hunter2@host down")
 
     manager, _ = make_manager(loss_rules(), WEBHOOK, dispatch=broken)
     alert = manager.evaluate(LOSS).created[0]
-    letters = list_dead_letters(store, keys, kind="notification")
-    assert sorted(e["payload"]["channel"] for e in letters) == ["log", "webhook"]
-    assert all(e["payload"]["alert_id"] == alert.alert_id and e["payload"]["kind"] == "firing" for e in letters)
-    assert "hunter2" not in json.dumps(letters) and "s3cr3t" not in json.dumps(letters)
+    assert pending(store, keys) == [f"{alert.alert_id}|firing"]  # the sweep retries it (test_alert_outbox.py)
+    assert list_dead_letters(store, keys) == []
+    failures = [r.getMessage() for r in caplog.records if "could not enqueue" in r.getMessage()]
+    assert len(failures) == 2 and all("ConnectionError" in m for m in failures)
+    assert "hunter2" not in caplog.text and "s3cr3t" not in caplog.text
 
 
 def test_threads_with_separate_managers_create_exactly_one_alert(make_manager, store, keys) -> None:
@@ -286,6 +289,5 @@ def test_no_secret_in_logs_records_or_events(make_manager, store, keys, caplog) 
     pubsub.close()
     records = {k: store.r.get(k) for k in store.r.keys("*") if store.r.type(k) == "string"}
     everything = caplog.text + "".join(seen) + json.dumps(records)
-    everything += json.dumps(list_dead_letters(store, keys, limit=100))
     assert "TOPSECRET" not in everything
-    assert len(list_dead_letters(store, keys, limit=100)) >= 3  # the failed enqueues are kept, not dropped
+    assert len(pending(store, keys)) == 3  # the failed enqueues are kept (firing, resolved, manual), not dropped
