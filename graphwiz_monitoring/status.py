@@ -1,8 +1,9 @@
 """`graphwiz-monitoring status`: one terminal summary of the whole system, in plain tables.
 
-Health checks, circuit breakers, active alerts, Celery queue lengths, dead letters and whether trading
-is paused. Every section is read on its own (see realtime/sources.py): a section whose area is not
-available, or that Redis fails to answer, prints why instead of taking the others down.
+Health checks, circuit breakers, active alerts, Celery queue lengths, dead letters, the notification
+outbox and whether trading is paused. Every section is read on its own (see realtime/sources.py): a
+section whose area is not available, or that Redis fails to answer, prints why instead of taking the
+others down.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from .alerting.outbox import backlog
 from .config import Settings
 from .errors import StateError
 from .realtime.sources import collect_snapshot
@@ -27,7 +29,7 @@ MESSAGE_MAX_CHARS = 60
 def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """Everything the summary shows, as plain data (also what ``status --json`` prints)."""
     data = collect_snapshot(store, keys, settings, ("health", "breakers", "alerts", "trading"))
-    data["queues"], data["dead_letters"] = None, None
+    data["queues"], data["dead_letters"], data["notify_outbox"] = None, None, None
     try:
         data["queues"] = queue_lengths(store)
     except StateError as exc:
@@ -36,6 +38,11 @@ def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str,
         data["dead_letters"] = dead_letter_count(store, keys)
     except StateError as exc:
         data["unavailable"]["dead_letters"] = f"Redis unavailable: {exc}"
+    try:
+        entries, age = backlog(store, keys)
+        data["notify_outbox"] = {"entries": entries, "oldest_age_seconds": round(age, 1)}
+    except StateError as exc:
+        data["unavailable"]["notify_outbox"] = f"Redis unavailable: {exc}"
     data["generated_at"] = time.time()
     return data
 
@@ -75,6 +82,11 @@ def render_status(data: dict[str, Any]) -> str:
     dead = data.get("dead_letters")
     out += _section("Dead letters", unavailable.get("dead_letters"),
                     [{"list": "dead letters", "entries": dead}] if dead is not None else [], ["list", "entries"])
+    outbox = data.get("notify_outbox")
+    # Entries normally leave within milliseconds; ones older than alerting.outbox.GRACE_SECONDS wait for a sweep.
+    out += _section("Notification outbox", unavailable.get("notify_outbox"),
+                    [{"entries": outbox["entries"], "oldest": f"{outbox['oldest_age_seconds']:g} s"}] if outbox else [],
+                    ["entries", "oldest"])
     return "\n".join(out).rstrip() + "\n"
 
 

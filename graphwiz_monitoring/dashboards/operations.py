@@ -24,7 +24,11 @@ from .model import (
     table,
     timeseries,
 )
-from .prometheus_rules import SCRAPE_JOB
+from .prometheus_rules import (
+    JOURNAL_FILLING_FRACTION,
+    SCRAPE_JOB,
+    journal_fill_expr,
+)
 from .promql import Regex, gauge, increase, rate, sum_
 
 ALERTS_UID, HEALTH_UID, QUEUES_UID = "graphwiz-alerts", "graphwiz-health", "graphwiz-queues"
@@ -68,7 +72,8 @@ def alerts_dashboard(settings: Settings | None = None) -> Dashboard:
     return Dashboard(
         uid=ALERTS_UID,
         title="GraphWiz Alerts & Notifications",
-        description="Firing alerts by severity and rule, alert history, notification delivery and dead letters.",
+        description="Firing alerts by severity and rule, alert history, notification delivery, the outbox and "
+                    "dead letters.",
         rows=(
             Row("Alerts", (
                 *severities,
@@ -93,20 +98,27 @@ def alerts_dashboard(settings: Settings | None = None) -> Dashboard:
                            q(sum_(rate("graphwiz_notifications_total", outcome=Regex("failed|dead_lettered")),
                                   ("channel", "outcome")), "{{channel}} {{outcome}}", condition_only=NO_FAILURE),
                            unit="ops", thresholds=above(0.001, _W)),
+                timeseries("Notification outbox", q(gauge("graphwiz_notify_outbox_entries"), "entries"),
+                           decimals=0, description="Notifications recorded with their alert but not yet handed to "
+                                                   "the notify queues; normally empty within milliseconds."),
+                timeseries("Oldest outbox entry", q(gauge("graphwiz_notify_outbox_oldest_age_seconds"), "age"),
+                           unit="s", description="Since recorded or last retried by the outbox sweep (every 15 s); "
+                                                 "graphwiz_notification_outbox_stuck fires when entries stay 2 min."),
             )),
         ),
     )
 
 
 def health_dashboard(settings: Settings | None = None) -> Dashboard:
-    """Health checks, circuit breakers, recovery actions, trading paused, trader heartbeat."""
+    """Health checks, circuit breakers, recovery actions, trading paused, trader heartbeat and client."""
     settings = settings or Settings()
     stale = settings.health_checks.trader_stale_seconds
     failures = settings.circuit_breakers.failure_threshold
     return Dashboard(
         uid=HEALTH_UID,
         title="GraphWiz Health & Recovery",
-        description="Health check results, circuit breakers, recovery actions and whether trading is paused.",
+        description="Health check results, circuit breakers, recovery actions, whether trading is paused and "
+                    "the trader client's delivery state.",
         rows=(
             Row("Health checks", (
                 stat("Trading", q(gauge("graphwiz_trading_paused"), "paused"), width=6,
@@ -138,8 +150,32 @@ def health_dashboard(settings: Settings | None = None) -> Dashboard:
                            q(sum_(increase("graphwiz_recovery_actions_total", "1h"), ("action", "outcome")),
                              "{{action}} {{outcome}}", condition_only=NO_RECOVERY), width=24),
             )),
+            _trader_client(settings),
         ),
     )
+
+
+def _trader_client(settings: Settings) -> Row:
+    """The trader-side client's delivery state, from its heartbeat (metrics/client.py)."""
+    memory = settings.trader.buffer_max_records
+    refused = increase("graphwiz_trader_records_refused_total")
+    return Row("Trader client", (
+        stat("Records refused (5m)", q(refused, "refused"), width=6, decimals=0, thresholds=above(1, _C),
+             description="record_* calls that raised BackpressureError: the trader lost these records."),
+        stat("Journal used", q(journal_fill_expr(), "journal"), unit="percentunit", width=6, decimals=1,
+             thresholds=above(JOURNAL_FILLING_FRACTION, _W, (1, _C)),
+             description="Undelivered batches on disk / trader.journal_max_bytes; refusals start when full."),
+        stat("Records in memory", q(gauge("graphwiz_trader_pending_records"), "records"), width=6, decimals=0,
+             thresholds=above(memory, _W),
+             description=f"Not yet delivered; beyond trader.buffer_max_records ({memory}) batches go to the journal."),
+        stat("Send failures (5m)", q(increase("graphwiz_trader_send_failures_total"), "failures"), width=6,
+             decimals=0, thresholds=above(1, _W), description="Failed attempts to hand a batch to the broker."),
+        timeseries("Journal size", q(gauge("graphwiz_trader_journal_bytes"), "journal"),
+                   q(gauge("graphwiz_trader_journal_max_bytes"), "bound"), unit="bytes"),
+        timeseries("Delivery problems per 5 minutes", q(refused, "refused records"),
+                   q(increase("graphwiz_trader_batches_resent_total"), "batches re-sent (lost by the broker)"),
+                   q(increase("graphwiz_trader_send_failures_total"), "send failures"), decimals=0),
+    ))
 
 
 def queues_dashboard(settings: Settings | None = None) -> Dashboard:

@@ -5,7 +5,8 @@ Thresholds, severities, channels and ``for`` come from the built-in rule definit
 file and the Celery rule engine never disagree; a disabled rule is left out. Two built-ins read
 snapshot values that are not exported one-to-one and are approximated from the health checks'
 status (see ``APPROXIMATIONS``). A second group watches the pipeline itself: when the exporter is
-down every graphwiz series vanishes and no built-in rule could fire.
+down every graphwiz series vanishes and no built-in rule could fire; when the trader client refuses
+records or its journal fills; when notifications stay in the outbox.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from ..alerting.models import AlertChannel, AlertSeverity
 from ..alerting.rules import BUILTIN_RULES, builtin_rule
 from ..config import Settings
 from ..errors import DashboardError
-from .promql import gauge, quantile
+from .promql import gauge, increase, quantile
 
 BUILTIN_GROUP = "graphwiz-builtin"
 META_GROUP = "graphwiz-meta"
 SCRAPE_JOB = "graphwiz"
 EXPORTER_DOWN_FOR_SECONDS = 60
+JOURNAL_FILLING_FRACTION = 0.5  # of trader.journal_max_bytes: half-way to refusing records
+JOURNAL_FILLING_FOR_SECONDS = 300
+OUTBOX_STUCK_FOR_SECONDS = 120
 # graphwiz_health_status values (health/models.py HealthStatus.severity_rank)
 HEALTH_DEGRADED, HEALTH_UNHEALTHY = 1, 2
 
@@ -120,18 +124,47 @@ def builtin_prometheus_rules(settings: Settings | None = None) -> list[dict[str,
     return rules
 
 
+def _meta(alert: str, expr: str, for_seconds: float, severity: AlertSeverity, summary: str,
+          description: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"alert": alert, "expr": expr}
+    if for_seconds:
+        entry["for"] = prometheus_duration(for_seconds)
+    entry["labels"] = {"severity": severity.value, "rule": alert}
+    entry["annotations"] = {"summary": summary, "description": description}
+    return entry
+
+
+def journal_fill_expr() -> str:
+    """The trader client's journal use as a fraction of its bound (rule and dashboard)."""
+    return f"{gauge('graphwiz_trader_journal_bytes')} / {gauge('graphwiz_trader_journal_max_bytes')}"
+
+
 def meta_prometheus_rules() -> list[dict[str, Any]]:
     """Rules about the monitoring pipeline itself."""
-    return [{
-        "alert": "graphwiz_exporter_down",
-        "expr": f'{gauge("up", job=SCRAPE_JOB)} == 0',
-        "for": prometheus_duration(EXPORTER_DOWN_FOR_SECONDS),
-        "labels": {"severity": "critical", "rule": "graphwiz_exporter_down"},
-        "annotations": {
-            "summary": "graphwiz exporter {{ $labels.instance }} is down",
-            "description": "Prometheus cannot scrape {{ $labels.instance }}: no graphwiz metrics, so no built-in rule can fire",
-        },
-    }]
+    critical, warning = AlertSeverity.CRITICAL, AlertSeverity.WARNING
+    return [
+        _meta("graphwiz_exporter_down", f'{gauge("up", job=SCRAPE_JOB)} == 0', EXPORTER_DOWN_FOR_SECONDS, critical,
+              "graphwiz exporter {{ $labels.instance }} is down",
+              "Prometheus cannot scrape {{ $labels.instance }}: no graphwiz metrics, so no built-in rule can fire"),
+        # No `for`: each refusal is a record the trader lost; the 5 m increase keeps it firing for 5 minutes.
+        _meta("graphwiz_trader_records_refused", f"{increase('graphwiz_trader_records_refused_total')} > 0", 0, critical,
+              "Monitoring is refusing the trader's records",
+              '{{ $value | printf "%.0f" }} record_* call(s) raised BackpressureError in the last 5 minutes: the '
+              "trader client's memory and journal are full because batches are not delivered (broker unreachable "
+              "or ingest workers not keeping up). Refused records are not kept."),
+        _meta("graphwiz_trader_journal_filling", f"{journal_fill_expr()} > {JOURNAL_FILLING_FRACTION:g}",
+              JOURNAL_FILLING_FOR_SECONDS, warning, "Trader journal {{ $value | humanizePercentage }} full",
+              "The trader client's journal holds {{ $value | humanizePercentage }} of trader.journal_max_bytes: "
+              "batches are not being delivered. Once it and the memory buffer are full, record_* calls are refused."),
+        _meta("graphwiz_notification_outbox_stuck",
+              # Entries leave within milliseconds when the broker takes the tasks; the oldest entry's age
+              # restarts at every sweep retry, so the count staying above zero is the signal.
+              f"{gauge('graphwiz_notify_outbox_entries')} > 0",
+              OUTBOX_STUCK_FOR_SECONDS, warning, "Notifications stuck in the outbox",
+              "{{ $value }} notification(s) have waited in the outbox for over 2 minutes without reaching the "
+              "notify queues: the broker refuses the enqueues, or the outbox sweep (beat, rules worker) is not "
+              "running."),
+    ]
 
 
 def prometheus_rule_file(settings: Settings | None = None) -> dict[str, Any]:

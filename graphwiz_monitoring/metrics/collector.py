@@ -13,6 +13,7 @@ earlier provider is dropped (and logged) so the exposition never carries a dupli
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import time
@@ -91,7 +92,7 @@ class GraphwizCollector(Collector):
             ("queues", lambda: queue_families(self.store, self._queue_names()))]
         try:
             for name, provider in self._providers():
-                sources.append((name, lambda p=provider: p(self.store, self.keys, self.settings)))
+                sources.append((name, functools.partial(provider, self.store, self.keys, self.settings)))
         except Exception:  # an area's module fails to import: keep exporting the rest
             log.exception("a metrics provider could not be loaded")
             self._errors["import"] = self._errors.get("import", 0) + 1

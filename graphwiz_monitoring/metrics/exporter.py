@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.exposition import ThreadingWSGIServer
@@ -71,7 +71,10 @@ class ExporterServer:
         self.server: WSGIServer = make_server(host or mon.prometheus_host, mon.prometheus_port if port is None else port,
                                               make_app(self.collector), ThreadingWSGIServer,
                                               handler_class=_QuietHandler)
-        self.host, self.port = self.server.server_address[:2]
+        bound_host, self.port = self.server.server_address[:2]
+        # bind() stored getsockname() here, whose host is a str for AF_INET/AF_INET6; the stub types the
+        # attribute as any address a caller may pass in (str | bytes | bytearray).
+        self.host = cast(str, bound_host)
         self._thread: threading.Thread | None = None
 
     @property

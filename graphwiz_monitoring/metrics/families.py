@@ -1,4 +1,5 @@
-"""Prometheus families of the metrics area (system, trading, exchange, agent, risk, portfolio, ingest, queues).
+"""Prometheus families of the metrics area (system, trading, exchange, agent, risk, portfolio, trader client,
+ingest, queues).
 
 Built at scrape time from one ``load_state`` read plus the snapshot computed from it, so the exported
 numbers are exactly the ones rules and checks see. A value that is unknown (None) has no sample,
@@ -150,6 +151,32 @@ def _risk_portfolio_trader(snapshot: dict[str, Any]) -> Iterable[Metric]:
                  snapshot["trader"]["last_seen"])
 
 
+# (family, help, stats key, counter?): the trader client's delivery state from its heartbeat (models.ClientStats).
+# Unlabelled like graphwiz_trader_last_seen_timestamp_seconds: one heartbeat hash holds the last trader's
+# report, and the counters are per process, so a trader restart is a counter reset, which rate() handles.
+_CLIENT_SPECS = (
+    ("graphwiz_trader_journal_bytes", "Bytes in the trader client's journal (undelivered batches on disk)",
+     "journal_bytes", False),
+    ("graphwiz_trader_journal_max_bytes", "The journal's bound (trader.journal_max_bytes)", "journal_max_bytes",
+     False),
+    ("graphwiz_trader_pending_records", "Records the trader client holds in memory, not yet delivered",
+     "pending_records", False),
+    ("graphwiz_trader_records_refused", "Records refused with BackpressureError (memory and journal full)",
+     "refused", True),
+    ("graphwiz_trader_batches_resent", "Batches sent again because the broker lost them", "resent_batches", True),
+    ("graphwiz_trader_send_failures", "Failed attempts to hand a batch to the broker", "send_failures", True),
+)
+
+
+def _trader_client(snapshot: dict[str, Any]) -> Iterable[Metric]:
+    stats = snapshot["trader"]["client"] or {}
+    for name, doc, key, counter in _CLIENT_SPECS:
+        family = (CounterMetricFamily if counter else GaugeMetricFamily)(name, doc)
+        if stats.get(key) is not None:  # no client ever reported: no sample, rather than a misleading 0
+            family.add_metric([], stats[key])
+        yield family
+
+
 def _ingest(raw: RawState) -> Iterable[Metric]:
     families = {
         "records": CounterMetricFamily("graphwiz_ingest_records", "Records ingested", labels=["kind"]),
@@ -174,6 +201,7 @@ def metrics_families(store: Store, keys: KeySpace, settings: Settings) -> Iterab
     yield from _exchanges(raw, snapshot)
     yield from _agents(snapshot)
     yield from _risk_portfolio_trader(snapshot)
+    yield from _trader_client(snapshot)
     yield from _ingest(raw)
 
 

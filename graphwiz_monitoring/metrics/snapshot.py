@@ -13,7 +13,8 @@ on data nobody reported. Shape (the contract in notes/COMMON.md, extra keys are 
     risk       var_95_usd, var_99_usd, exposure_usd, leverage, correlation_avg, position_count
     portfolio  value_usd, cash_usd, positions_value_usd, returns_1h, returns_24h, returns_7d
     neo4j      connected (from the trader's heartbeat info ``neo4j_connected``)
-    trader     last_seen, age_seconds, host, pid
+    trader     last_seen, age_seconds, host, pid, client (the shipping client's stats from its heartbeat, or None:
+               journal_bytes, journal_max_bytes, refused, resent_batches, send_failures, pending_records)
 """
 
 from __future__ import annotations
@@ -252,6 +253,17 @@ def _flag(value: str | None) -> bool | None:
     return value.strip().lower() in ("1", "true", "yes", "connected")
 
 
+def _client_stats(text: str | None) -> dict[str, float] | None:
+    """The client stats JSON the ingested heartbeat stored (ingest.lua), or None when none was reported."""
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
     """The snapshot dict from raw state (pure)."""
     portfolio, risk = _portfolio_and_risk(raw)
@@ -266,7 +278,8 @@ def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
         "portfolio": portfolio,
         "neo4j": {"connected": _flag(raw.heartbeat.get("info:neo4j_connected"))},
         "trader": {"last_seen": last_seen, "age_seconds": None if last_seen is None else max(0.0, raw.now - last_seen),
-                   "host": raw.heartbeat.get("host"), "pid": _i(raw.heartbeat.get("pid")) or None},
+                   "host": raw.heartbeat.get("host"), "pid": _i(raw.heartbeat.get("pid")) or None,
+                   "client": _client_stats(raw.heartbeat.get("client"))},
     }
 
 

@@ -91,9 +91,9 @@ def parse_host_fields(fields: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {name: _float(fields.get(name)) for name in (
         "cpu_percent", "memory_percent", "memory_used_bytes", "memory_available_bytes", "memory_total_bytes",
         "load1", "timestamp")}
-    for name, default in (("disks", {}), ("network", {})):
+    for name in ("disks", "network"):
         try:
-            out[name] = json.loads(fields.get(name) or "null") or default
+            out[name] = json.loads(fields.get(name) or "null") or {}
         except ValueError:
-            out[name] = default
+            out[name] = {}
     return out

@@ -90,6 +90,64 @@ def test_metrics_names_values_and_types(store, keys, settings) -> None:
     assert ("graphwiz_risk_var_95_usd", ()) not in s  # unknown (too few samples): no sample, not 0
 
 
+def _scrape(settings) -> tuple[dict[tuple[str, tuple], float], dict[str, str]]:
+    """(samples, family name -> type) of one /metrics scrape."""
+    exporter = ExporterServer(settings, host="127.0.0.1", port=0).start()
+    try:
+        text = requests.get(exporter.url + "/metrics", timeout=10).text
+    finally:
+        exporter.stop()
+    return _samples(text), {f.name: f.type for f in text_string_to_metric_families(text)}
+
+
+CLIENT_SERIES = {  # exposed name -> (ClientStats field, type)
+    "graphwiz_trader_journal_bytes": ("journal_bytes", "gauge"),
+    "graphwiz_trader_journal_max_bytes": ("journal_max_bytes", "gauge"),
+    "graphwiz_trader_pending_records": ("pending_records", "gauge"),
+    "graphwiz_trader_records_refused_total": ("refused", "counter"),
+    "graphwiz_trader_batches_resent_total": ("resent_batches", "counter"),
+    "graphwiz_trader_send_failures_total": ("send_failures", "counter"),
+}
+
+
+def _heartbeat(store, keys, settings, batch_id: str, timestamp: float, info: dict | None = None,
+               **client: int) -> None:
+    record = {"kind": "heartbeat", "data": {"host": "trader-1", "pid": 42, "timestamp": timestamp, "client": client,
+                                            "info": info or {}}}
+    result = ingest.ingest_batch(store, keys, settings, {"batch_id": batch_id, "records": [record]})
+    assert result.accepted == {"heartbeat": 1} and not result.rejected
+
+
+def test_trader_client_stats_from_the_heartbeat_and_the_outbox(store, keys, settings) -> None:
+    samples, _ = _scrape(settings)
+    assert not any((n, ()) in samples for n in CLIENT_SERIES)  # no client reported: no sample, not 0
+    assert samples[("graphwiz_notify_outbox_entries", ())] == 0
+    assert samples[("graphwiz_notify_outbox_oldest_age_seconds", ())] == 0
+
+    stats = {"journal_bytes": 2048, "journal_max_bytes": 1024**3, "refused": 3, "resent_batches": 2,
+             "send_failures": 5, "pending_records": 17}
+    _heartbeat(store, keys, settings, "hb-1", NOW, **stats)
+    # The trader's status reporter writes last_seen straight to Redis, ahead of the ingested heartbeats:
+    # a later heartbeat still updates the client stats, an earlier one (from a journal) does not.
+    store.r.hset(keys.trader_heartbeat, "last_seen", repr(NOW + 100))
+    stats.update(journal_bytes=4096, refused=4)
+    _heartbeat(store, keys, settings, "hb-2", NOW + 1, info={"strategy": "new"}, **stats)
+    _heartbeat(store, keys, settings, "hb-old", NOW - 10, info={"strategy": "old"},
+               **{**stats, "refused": 0, "journal_bytes": 1})
+    assert store.r.hget(keys.trader_heartbeat, "info:strategy") == "new"  # info fields: the same clock
+
+    seconds, micros = store.r.time()  # outbox scores are Redis time
+    redis_now = seconds + micros / 1e6
+    store.r.zadd(keys.notify_outbox, {"a1|firing": redis_now - 200, "a2|resolved": redis_now - 50})
+    samples, types = _scrape(settings)
+    for name, (field, kind) in CLIENT_SERIES.items():
+        assert samples[(name, ())] == stats[field], name
+        assert types[name.removesuffix("_total")] == kind, name
+    assert samples[("graphwiz_notify_outbox_entries", ())] == 2
+    assert 200 <= samples[("graphwiz_notify_outbox_oldest_age_seconds", ())] < 230
+    assert types["graphwiz_notify_outbox_entries"] == types["graphwiz_notify_outbox_oldest_age_seconds"] == "gauge"
+
+
 def test_broken_and_duplicate_providers_do_not_break_the_scrape(store, keys, settings) -> None:
     def duplicate(store, keys, settings):
         yield GaugeMetricFamily("graphwiz_trading_pnl_usd", "dup", value=123)

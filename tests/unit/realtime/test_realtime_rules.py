@@ -85,6 +85,8 @@ def test_status_tables_stay_readable():
     assert lines[0].split() == ["A", "B"] and lines[1].startswith("  x y")
     assert lines[1].endswith("…") and len(lines[1]) < 80
     text = render_status({"unavailable": {"health": "health area is down"}, "alerts": [], "queues": {"ingest": 3},
-                          "dead_letters": 0, "trading": {"paused": False}, "breakers": {}, "generated_at": 0})
+                          "dead_letters": 0, "trading": {"paused": False}, "breakers": {}, "generated_at": 0,
+                          "notify_outbox": {"entries": 2, "oldest_age_seconds": 75.5}})
     assert "Health checks\n  unavailable: health area is down" in text
+    assert "Notification outbox\n  ENTRIES  OLDEST\n  2        75.5 s" in text
     assert "Active alerts\n  (none)" in text and "  ingest  3" in text
