@@ -21,8 +21,9 @@ and outbox hold ``trader.buffer_max_records`` it raises ``BackpressureError`` in
 record; so a record is either accepted (and delivered) or refused at the call, and neither memory nor
 disk grows without bound. Acceptance resumes by itself as the backlog drains.
 
-``stop()`` delivers what is left for up to ``trader.stop_timeout_seconds``; whatever is still
-undelivered is written to the journal and sent by the next client started on the same journal_dir.
+``stop()`` delivers what is left for up to ``trader.stop_timeout_seconds`` and waits (up to
+``STOP_CONFIRM_SECONDS``) for workers to record the batches sent; whatever is still undelivered or
+unrecorded is written to the journal and sent by the next client started on the same journal_dir.
 Delivery is at-least-once; the worker makes it exactly-once in effect (batch and trade ids).
 """
 
@@ -52,6 +53,7 @@ INGEST_TASK = "workers.ingest.ingest_batch"
 MIN_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 CONFIRM_INTERVAL_SECONDS = 1.0  # how often sent batches are looked up among those workers recorded
+STOP_CONFIRM_SECONDS = 2.0  # stop() waits this long at most for workers to record the last batches sent
 JOURNAL_RETRY_SECONDS = 1.0  # a full or failing journal is tried again this often (and when space is freed)
 
 Sender = Callable[[dict[str, Any]], None]
@@ -163,7 +165,7 @@ class MetricsClient:
             self._started = True
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Deliver what is queued (up to ``timeout``), journal the rest; True when everything was delivered."""
+        """Deliver what is queued (up to ``timeout``), journal the rest; True when workers recorded everything."""
         with self._start_lock:
             if not self._started:
                 return True
@@ -173,10 +175,13 @@ class MetricsClient:
             self._threads[0].join()  # the batcher moves the last records into batches, then exits
             with self._work:
                 self._work.notify_all()
-            self._sender_done.wait(max(0.0, deadline - time.monotonic()))
+            delivered = self._sender_done.wait(max(0.0, deadline - time.monotonic()))
+            self._sender_done.set()  # the sender exits after its current attempt
+            self._threads[1].join(timeout=max(1.0, self.settings.redis.socket_timeout_seconds + 1))
+            unrecorded = self._unrecorded_at_stop(deadline if delivered else None)
             with self._lock:
-                self._sender_done.set()  # the sender exits after its current attempt
-                leftover = [batch for batch, _ in self._outbox]
+                # Oldest first: sent but unrecorded batches, then those never sent.
+                leftover = unrecorded + [batch for batch, _ in self._outbox]
                 self._outbox.clear()
                 self._outbox_records = 0
                 # Accepted records: into the journal over its bound rather than lost.
@@ -186,12 +191,26 @@ class MetricsClient:
                               self._journal_state(self._journal_error))
                 journaled = self._journal.pending
                 self._journal.close()
-            self._threads[1].join(timeout=max(1.0, self.settings.redis.socket_timeout_seconds + 1))
             self._started = False
             if journaled:
                 log.warning("monitoring client stopped with %d undelivered batch(es) journaled in %s",
                             journaled, self.settings.trader.journal_dir)
             return not journaled and not lost
+
+    def _unrecorded_at_stop(self, deadline: float | None) -> list[dict[str, Any]]:
+        """Sent batches no worker has recorded by ``deadline`` (at most STOP_CONFIRM_SECONDS away), to journal.
+
+        ``deadline`` None: the broker failed meanwhile, so Redis is not asked and every one is kept. A kept
+        batch that did arrive is recognised by its id when the next client sends it again.
+        """
+        if self._inflight is None or not self._inflight:
+            return []
+        wait = 0.0 if deadline is None else min(STOP_CONFIRM_SECONDS, max(0.0, deadline - time.monotonic()))
+        unrecorded = [batch for batch, _ in self._inflight.settle(wait)]
+        if unrecorded:
+            log.info("%d sent batch(es) not yet recorded by a worker are kept in the journal; the next client "
+                     "sends them again and workers skip those already recorded", len(unrecorded))
+        return unrecorded
 
     @property
     def pending_records(self) -> int:

@@ -8,8 +8,12 @@ and sends again any batch not recorded ``trader.resend_unconfirmed_after_seconds
 but only while the ingest queue is empty: a backlog is not mistaken for a loss. A re-sent batch that
 did arrive after all is recognised by its id and not counted twice.
 
+At ``stop()`` the client waits briefly for the batches still unrecorded (``settle``) and journals
+those that stay so: the next client started on the same journal_dir sends them again.
+
 Best effort by design: it needs Redis to answer, remembers at most ``trader.buffer_max_records``
-records (the oldest are forgotten first, they are in the broker), and is not kept across a stop.
+records (the oldest are forgotten first, they are in the broker), and a hard kill of the trader
+forgets the batches sent in its last seconds.
 """
 
 from __future__ import annotations
@@ -92,3 +96,22 @@ class InFlight:
                 if not done:
                     overdue.append((batch, n))
         return overdue
+
+    def settle(self, timeout: float, poll: float = 0.05) -> list[tuple[dict[str, Any], int]]:
+        """At stop: wait up to ``timeout`` s (real time) for workers to record every sent batch; forget them
+        all and return (batch, n) of those not recorded, oldest first. ``timeout`` 0: return them unasked."""
+        deadline = time.monotonic() + timeout
+        while self._batches and timeout > 0:
+            ids = list(self._batches)
+            answer = self._confirm(ids)
+            if answer is not None:
+                for batch_id, done in zip(ids, answer[0], strict=True):
+                    if done:
+                        del self._batches[batch_id]
+            if not self._batches or time.monotonic() + poll > deadline:
+                break
+            time.sleep(poll)
+        rest = [(batch, n) for batch, n, _ in self._batches.values()]
+        self._batches.clear()
+        self._records = 0
+        return rest

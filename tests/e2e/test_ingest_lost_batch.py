@@ -45,3 +45,32 @@ def test_a_batch_lost_by_the_broker_is_sent_again_and_counted_once(tmp_path, red
     finally:
         monitor.client.stop(timeout=1)
         store.close()
+
+
+def test_a_batch_lost_just_before_stop_is_journaled_and_sent_by_the_next_client(
+        tmp_path, redis_url, celery_processes) -> None:
+    trader = {"journal_dir": str(tmp_path / "journal"), "batch_max_records": 50, "flush_interval_seconds": 0.01}
+    monitor = create_monitor({"redis": {"url": redis_url}, "trader": trader})
+    store, keys = Store(redis_url), KeySpace()
+    total = lambda: int(store.r.hget(keys.trading_agg, "total_trades") or 0)  # noqa: E731
+    try:
+        for i in range(TRADES):
+            monitor.record_trade({**EXAMPLE, "pnl": float(i)})
+        assert monitor.client.flush(timeout=30)
+        wait_until(lambda: store.r.llen("ingest") >= 2, message="batches queued")
+        store.r.rpop("ingest")  # lost by the broker, long before the re-send time (30 s) is up
+        celery_processes("worker", "-Q", "ingest", "-c", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
+        wait_until(lambda: total() == TRADES - 50, timeout=30, message="all but the lost batch counted")
+        # stop() waits (2 s at most) for workers to record what was sent and journals the batch never recorded.
+        assert monitor.client.stop() is False
+        assert list((tmp_path / "journal").glob("journal-*.jsonl"))
+
+        successor = create_monitor({"redis": {"url": redis_url}, "trader": trader})
+        successor.client.start()
+        wait_until(lambda: total() == TRADES, timeout=30, message=f"all {TRADES} trades counted (have {total()})")
+        assert float(store.r.hget(keys.trading_agg, "pnl_total")) == sum(float(i) for i in range(TRADES))
+        assert successor.client.stop() is True
+        assert int(store.r.hget(keys.ingest_stats, "duplicates:trade") or 0) == 0
+    finally:
+        monitor.client.stop(timeout=1)
+        store.close()

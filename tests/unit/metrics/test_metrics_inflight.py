@@ -62,3 +62,30 @@ def test_memory_bound_forgets_the_oldest_batches() -> None:
 def test_empty_tracker_does_not_ask_redis() -> None:
     inflight, _, asked = make(lambda ids: ([], True))
     assert inflight.check() == [] and asked == []
+
+
+def test_settle_waits_for_late_records_then_hands_back_the_rest_oldest_first() -> None:
+    recorded: set[str] = set()
+    inflight, _, asked = make(lambda ids: ([i in recorded for i in ids], False))
+    for i in range(3):
+        inflight.add(batch(i), 10)
+
+    def answer(ids):  # b1 is recorded while settle waits; b0 and b2 never are
+        recorded.add("b1")
+        return [i in recorded for i in ids], False
+
+    inflight._confirm = answer
+    rest = inflight.settle(timeout=0.2, poll=0.05)
+    assert [b["batch_id"] for b, n in rest] == ["b0", "b2"] and len(inflight) == 0
+
+
+def test_settle_returns_early_once_everything_is_recorded_and_unasked_with_no_time() -> None:
+    inflight, _, asked = make(lambda ids: ([True] * len(ids), True))
+    inflight.add(batch(0), 10)
+    assert inflight.settle(timeout=5.0) == [] and len(asked) == 1  # one look, no waiting out the timeout
+    down, _, asked_down = make(lambda ids: None)  # Redis cannot tell: everything is kept
+    down.add(batch(0), 10)
+    assert [b["batch_id"] for b, _ in down.settle(timeout=0.1, poll=0.02)] == ["b0"] and len(asked_down) >= 2
+    unasked, _, asked_none = make(lambda ids: ([True] * len(ids), True))
+    unasked.add(batch(1), 10)
+    assert [b["batch_id"] for b, _ in unasked.settle(timeout=0)] == ["b1"] and asked_none == []
