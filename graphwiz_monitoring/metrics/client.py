@@ -41,7 +41,7 @@ from typing import Any
 
 from ..config import Settings
 from ..context import hostname
-from ..errors import BackpressureError, ValidationError
+from ..errors import BackpressureError
 from .codec import to_columns
 from .inflight import Confirm, InFlight, redis_confirm
 from .journal import Journal
@@ -123,7 +123,6 @@ class MetricsClient:
         self._started = False
         self._cutting = False
         self._start_lock = threading.Lock()
-        self.heartbeat_info: dict[str, Any] = {}  # small status fields the heartbeat carries (health area)
         # Counters (int) and last_error (text or None); client_stats() is what the heartbeat reports of them.
         self.stats: dict[str, Any] = {"accepted": 0, "batches_sent": 0, "records_sent": 0, "send_failures": 0,
                                       "journaled_batches": 0, "journal_bytes": 0, "refused": 0, "resent_batches": 0,
@@ -262,14 +261,8 @@ class MetricsClient:
                 "send_failures": stats["send_failures"], "pending_records": self.pending_records}
 
     def _add_heartbeat(self) -> None:
-        data = {"host": self._host, "pid": os.getpid(), "timestamp": time.time(), "info": dict(self.heartbeat_info),
-                "client": self.client_stats()}
-        try:
-            self._buffer.append(("heartbeat", parse("heartbeat", data).wire()))
-        except ValidationError as exc:  # bad info fields: still report liveness, without them
-            log.warning("heartbeat info dropped: %s", exc)
-            data["info"] = {}
-            self._buffer.append(("heartbeat", data))
+        data = {"host": self._host, "pid": os.getpid(), "timestamp": time.time(), "client": self.client_stats()}
+        self._buffer.append(("heartbeat", parse("heartbeat", data).wire()))
 
     def _add_host_sample(self) -> None:
         try:
