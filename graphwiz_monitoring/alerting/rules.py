@@ -3,7 +3,11 @@
 A rule's ``condition`` is either an expression string (see expressions.py) or a Python callable
 taking the metrics snapshot. A callable may return a bool, one label mapping, or an iterable of label
 mappings (one alert per mapping, e.g. ``[{"exchange": "binance"}]``); an exception from it skips the
-rule for that evaluation (logged), it never resolves or fires anything.
+rule for that evaluation (logged once per distinct error), it never resolves or fires anything.
+A callable sees only the values that are known: a metric that cannot be computed yet (drawdown with
+neither ``monitoring.initial_capital_usd`` nor portfolio snapshots, Sharpe before enough days, ...)
+is left out rather than given as None, so ``m.get("trading", {}).get("current_drawdown", 0)`` takes
+its default as the original description's example expects.
 
 Rule modules (``alerts.rule_modules``, imported by workers) expose ``RULES: list[AlertRule]`` and/or
 ``register(registry: RuleRegistry) -> None``.
@@ -60,6 +64,7 @@ class AlertRule:
     enabled: bool = True
     match_labels: Iterable[str] | None = None
     sections: Iterable[str] | None = None
+    _last_error: str | None = field(default=None, init=False, repr=False)  # of a callable condition
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not RULE_NAME.match(self.name):
@@ -109,10 +114,16 @@ class AlertRule:
         if self.expression is not None:
             return list(self.expression.evaluate(snapshot).matches)
         try:
-            result = self.condition(snapshot)  # type: ignore[operator]
-        except Exception:  # a user callable: log it, never let it break other rules
-            log.exception("alert rule %s: condition raised; rule skipped this round", self.name)
+            result = self.condition(known_values(snapshot))  # type: ignore[operator]
+        except Exception as exc:  # a user callable: log it, never let it break other rules
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self._last_error:  # the traceback once, not every few seconds while it persists
+                log.exception("alert rule %s: condition raised; rule skipped until it evaluates", self.name)
+            self._last_error = error
             return None
+        if self._last_error is not None:
+            log.info("alert rule %s: condition evaluates again", self.name)
+            self._last_error = None
         return _callable_matches(result)
 
     def render(self, match: Match, snapshot: Mapping[str, Any], extra: Mapping[str, Any] | None = None,
@@ -123,6 +134,13 @@ class AlertRule:
                       threshold=self.threshold, value=match.value, fingerprint=fingerprint)
         values.update(extra or {})
         return self.title.render(values), self.message.render(values)
+
+
+def known_values(value: Any) -> Any:
+    """``value`` with None entries left out of every mapping in it (what a callable condition sees)."""
+    if isinstance(value, Mapping):
+        return {k: known_values(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _finite(value: Any) -> bool:

@@ -183,6 +183,20 @@ def test_callable_may_return_label_sets_and_may_raise() -> None:
     assert broken.evaluate(QUIET) is None  # skipped, not "resolved"
 
 
+def test_callable_sees_unknown_values_left_out_so_the_original_example_takes_its_default(caplog) -> None:
+    caplog.set_level("INFO", logger="graphwiz_monitoring.alerting.rules")
+    example = AlertRule(name="custom_drawdown", condition=lambda m: m.get("trading", {}).get("current_drawdown", 0) > 0.05)
+    unknown = breach("trading.current_drawdown", None)  # no initial capital and no portfolio snapshot yet
+    assert example.evaluate(unknown) == [] and caplog.records == []
+    strict = AlertRule(name="strict", condition=lambda m: m["trading"]["current_drawdown"] > 0.05)
+    assert strict.evaluate(unknown) is None  # KeyError: skipped, with the traceback logged once
+    assert strict.evaluate(unknown) is None and strict.evaluate(unknown) is None
+    assert [r.levelname for r in caplog.records] == ["ERROR"] and caplog.records[0].exc_info
+    assert strict.evaluate(breach("trading.current_drawdown", 0.07))  # recovers, and says so
+    assert [r.getMessage() for r in caplog.records][-1] == "alert rule strict: condition evaluates again"
+    assert strict.evaluate(unknown) is None and len(caplog.records) == 3  # a new failure is logged again
+
+
 @pytest.mark.parametrize("kwargs, problem", [
     ({"name": "bad name"}, "rule name"),
     ({"name": "a|b"}, "rule name"),
