@@ -11,16 +11,13 @@ from graphwiz_monitoring.celery import app
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError, ValidationError
 from graphwiz_monitoring.health.checker import HealthChecker
+from graphwiz_monitoring.health.recovery import send_recovery
 
 log = logging.getLogger(__name__)
 
 
 def _dispatch_recovery(check: str, recovery_id: str, payload: dict[str, Any]) -> None:
-    settings = get_settings()
-    budget = settings.recovery.ack_timeout_seconds * max(1, len(settings.health_checks.checks[check].recovery))
-    app.send_task("workers.recovery.run_recovery", args=(check, recovery_id, payload), retry=False,
-                  expires=max(60.0, settings.health_checks.checks[check].interval_seconds),
-                  soft_time_limit=budget + 20, time_limit=budget + 30)
+    send_recovery(app, get_settings(), check, recovery_id, payload)
 
 
 @app.task(name="workers.health.run_check", ignore_result=True)

@@ -34,6 +34,18 @@ from .reporter import read_trader_report
 
 log = logging.getLogger(__name__)
 
+RECOVERY_TASK = "workers.recovery.run_recovery"
+
+
+def send_recovery(app: Any, settings: Settings, check: str, recovery_id: str, payload: dict[str, Any]) -> None:
+    """Enqueue ``workers.recovery.run_recovery`` with an expiry and time limits sized to the check's actions
+    (each may wait ``recovery.ack_timeout_seconds`` for the trader), from a worker or from the trader."""
+    config = settings.health_checks.checks[check]
+    budget = settings.recovery.ack_timeout_seconds * max(1, len(config.recovery))
+    app.send_task(RECOVERY_TASK, args=(check, recovery_id, payload), retry=False,
+                  expires=max(60.0, config.interval_seconds), soft_time_limit=budget + 20, time_limit=budget + 30)
+
+
 HISTORY_MAX = 1000
 RECORD_TTL_SECONDS = 24 * 3600
 LOCK_MARGIN_SECONDS = 30

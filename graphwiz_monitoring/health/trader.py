@@ -21,12 +21,10 @@ from .checker import HealthChecker
 from .control import ControlListener
 from .dependencies import Dependencies
 from .pause import is_trading_paused, set_trading_paused, trading_pause_status
+from .recovery import send_recovery
 from .reporter import StatusReporter
 
 log = logging.getLogger(__name__)
-
-RECOVERY_TASK = "workers.recovery.run_recovery"
-
 
 def celery_recovery_dispatcher(settings: Settings) -> Any:
     """Hands recovery to ``workers.recovery.run_recovery`` through an app built from ``settings``."""
@@ -38,7 +36,7 @@ def celery_recovery_dispatcher(settings: Settings) -> Any:
             from ..celery import create_app  # lazy: the trader needs Celery only when it dispatches
 
             app = create_app(settings)
-        app.send_task(RECOVERY_TASK, args=(check, recovery_id, payload), retry=False)
+        send_recovery(app, settings, check, recovery_id, payload)
 
     return dispatch
 

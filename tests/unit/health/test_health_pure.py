@@ -8,6 +8,7 @@ import time
 import pytest
 
 from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import RecoveryError
 from graphwiz_monitoring.health.alerts import transition_alert
 from graphwiz_monitoring.health.breaker import BreakerState
@@ -127,3 +128,25 @@ def test_poller_interprets_duck_typed_objects():
     assert poller.agents() == {"ok": {"healthy": True, "status": "Running", "failures": 2},
                                "bad": {"healthy": False, "status": "stopped", "failures": 2}}
     assert poller.exchanges() is None and poller.neo4j() is None
+
+
+def test_trader_and_worker_dispatch_recovery_with_an_expiry_and_time_limits_sized_to_the_actions(monkeypatch) -> None:
+    import graphwiz_monitoring.celery as celery_module
+    from graphwiz_monitoring.health.trader import celery_recovery_dispatcher
+
+    sent: list[tuple[str, dict]] = []
+
+    class App:
+        def send_task(self, name, **options):
+            sent.append((name, options))
+
+    monkeypatch.setattr(celery_module, "create_app", lambda settings: App())
+    settings = parse_settings({"recovery": {"ack_timeout_seconds": 40}}, env={})
+    celery_recovery_dispatcher(settings)("exchange_connectivity", "rid-1", {"status": "critical"})
+    ((name, options),) = sent
+    actions = len(settings.health_checks.checks["exchange_connectivity"].recovery)
+    assert name == "workers.recovery.run_recovery" and options["args"] == ("exchange_connectivity", "rid-1",
+                                                                            {"status": "critical"})
+    # Each action may wait 40 s for the trader: the task must not be killed by the 50/60 s defaults.
+    assert options["soft_time_limit"] == 40 * actions + 20 and options["time_limit"] == 40 * actions + 30
+    assert options["expires"] >= 60 and options["retry"] is False
