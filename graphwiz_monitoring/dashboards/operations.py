@@ -26,7 +26,7 @@ from .model import (
 )
 from .prometheus_rules import (
     JOURNAL_FILLING_FRACTION,
-    SCRAPE_JOB,
+    SCRAPE_JOBS,
     journal_fill_expr,
 )
 from .promql import Regex, gauge, increase, rate, sum_
@@ -180,7 +180,7 @@ def _trader_client(settings: Settings) -> Row:
 
 def queues_dashboard(settings: Settings | None = None) -> Dashboard:
     """Celery queue backlogs, ingest throughput and rejections, and the exporter scrape itself."""
-    up = gauge("up", job=SCRAPE_JOB)
+    up = gauge("up", job=SCRAPE_JOBS)
     return Dashboard(
         uid=QUEUES_UID,
         title="GraphWiz Celery & Ingest",
@@ -206,7 +206,7 @@ def queues_dashboard(settings: Settings | None = None) -> Dashboard:
                 timeseries("Records rejected per second",
                            q(sum_(rate("graphwiz_ingest_rejected_total"), ("kind",)), "{{kind}}",
                              condition_only=NO_REJECTION), unit="ops", thresholds=above(0.001, _W)),
-                timeseries("Exporter scrape duration", q(gauge("scrape_duration_seconds", job=SCRAPE_JOB),
+                timeseries("Exporter scrape duration", q(gauge("scrape_duration_seconds", job=SCRAPE_JOBS),
                                                           "{{instance}}"), unit="s", width=24),
             )),
         ),

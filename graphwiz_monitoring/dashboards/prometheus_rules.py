@@ -18,11 +18,13 @@ from ..alerting.models import AlertChannel, AlertSeverity
 from ..alerting.rules import BUILTIN_RULES, builtin_rule
 from ..config import Settings
 from ..errors import DashboardError
-from .promql import gauge, increase, quantile
+from .promql import Regex, gauge, increase, quantile
 
 BUILTIN_GROUP = "graphwiz-builtin"
 META_GROUP = "graphwiz-meta"
-SCRAPE_JOB = "graphwiz"
+SCRAPE_JOB = "graphwiz"  # the job name of the generated prometheus.yml
+# Rules and panels match both it and the original description's job name, "graphwiz-trader".
+SCRAPE_JOBS = Regex("graphwiz.*")
 EXPORTER_DOWN_FOR_SECONDS = 60
 JOURNAL_FILLING_FRACTION = 0.5  # of trader.journal_max_bytes: half-way to refusing records
 JOURNAL_FILLING_FOR_SECONDS = 300
@@ -143,7 +145,7 @@ def meta_prometheus_rules() -> list[dict[str, Any]]:
     """Rules about the monitoring pipeline itself."""
     critical, warning = AlertSeverity.CRITICAL, AlertSeverity.WARNING
     return [
-        _meta("graphwiz_exporter_down", f'{gauge("up", job=SCRAPE_JOB)} == 0', EXPORTER_DOWN_FOR_SECONDS, critical,
+        _meta("graphwiz_exporter_down", f'{gauge("up", job=SCRAPE_JOBS)} == 0', EXPORTER_DOWN_FOR_SECONDS, critical,
               "graphwiz exporter {{ $labels.instance }} is down",
               "Prometheus cannot scrape {{ $labels.instance }}: no graphwiz metrics, so no built-in rule can fire"),
         # No `for`: each refusal is a record the trader lost; the 5 m increase keeps it firing for 5 minutes.

@@ -57,7 +57,7 @@ def test_durations_and_the_meta_group() -> None:
     rules = {r["alert"]: r for r in meta["rules"]}
     assert list(rules) == ["graphwiz_exporter_down", "graphwiz_trader_records_refused", "graphwiz_trader_journal_filling",
                            "graphwiz_notification_outbox_stuck"]
-    assert rules["graphwiz_exporter_down"]["expr"] == 'up{job="graphwiz"} == 0'
+    assert rules["graphwiz_exporter_down"]["expr"] == 'up{job=~"graphwiz.*"} == 0'
     assert rules["graphwiz_trader_records_refused"]["expr"] == "increase(graphwiz_trader_records_refused_total[5m]) > 0"
     assert rules["graphwiz_trader_journal_filling"]["expr"] == ("graphwiz_trader_journal_bytes / "
                                                      "graphwiz_trader_journal_max_bytes > 0.5")
