@@ -13,6 +13,8 @@ class MonitoringSettings(StrictModel):
     prometheus_url: str = "http://localhost:9090"
     enable_prometheus: bool = True
     metrics_interval_seconds: PositiveSeconds = 15
+    # The original description's single health loop. Accepted (and validated) so its config loads, but each
+    # check is scheduled at its own interval: health_checks.checks.<name>.interval_seconds.
     health_check_interval_seconds: PositiveSeconds = 30
     rule_evaluation_interval_seconds: PositiveSeconds = 5
     enable_realtime: bool = True
