@@ -23,13 +23,14 @@ run: $(VENV)/.installed
 ## make test: install test tools and services, then lint and run every test
 test: $(VENV)/.installed-dev
 	scripts/ensure-binaries.sh
-	$(VENV)/bin/ruff check graphwiz_monitoring workers tests bench
+	$(VENV)/bin/ruff check graphwiz_monitoring graphwiz_trader workers tests bench
+	$(VENV)/bin/mypy graphwiz_monitoring graphwiz_trader
 	# Two processes, one test file each at a time: most tests wait on real worker processes.
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check graphwiz_monitoring workers tests bench
-	$(VENV)/bin/mypy graphwiz_monitoring
+	$(VENV)/bin/ruff check graphwiz_monitoring graphwiz_trader workers tests bench
+	$(VENV)/bin/mypy graphwiz_monitoring graphwiz_trader
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/ingest.py
