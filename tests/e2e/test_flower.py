@@ -36,16 +36,20 @@ def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
         return 0, b""
 
 
-@pytest.fixture
-def flower(tmp_path: Path, redis_url: str):
+GRAPHWIZ_COMMAND = [sys.executable, "-m", "graphwiz_monitoring.cli", "flower", "--logging=warning"]
+# The plain command README and DESIGN name, run from the project directory: Flower reads ./flowerconfig.py.
+CELERY_COMMAND = [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "flower", "--logging=warning"]
+
+
+@pytest.fixture(params=[GRAPHWIZ_COMMAND], ids=["graphwiz-monitoring-flower"])
+def flower(request, tmp_path: Path, redis_url: str):
     port = free_port()
     extra = (f"flower:\n  host: 127.0.0.1\n  port: {port}\n  basic_auth_user: ops\n"
              "  basic_auth_password: ${FLOWER_TEST_PASSWORD}\n")
     config = write_config(tmp_path / "flower.yaml", redis_url, extra)
     env = {**child_env(config, redis_url, tmp_path / "state"), "FLOWER_TEST_PASSWORD": PASSWORD}
     log = open(tmp_path / "flower.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "graphwiz_monitoring.cli", "flower", "--logging=warning"],
-                            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(request.param, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _get(base + "/")[0] == 401 or proc.poll() is not None, timeout=30,
@@ -86,3 +90,9 @@ def test_flower_requires_auth_and_shows_tasks_with_summarised_args(flower: str, 
     assert task["args"] == "({'batch_id': 'flower-b1', 'records': 20, 'kinds': {'trade': 20}},)"
     status, body = _get(f"{flower}/api/task/info/{result.id}", f"ops:{PASSWORD}")
     assert status == 200 and MARKER.encode() not in body and b"BTC/USDT" not in body
+
+
+@pytest.mark.parametrize("flower", [CELERY_COMMAND], ids=["celery-flower"], indirect=True)
+def test_plain_celery_flower_from_the_project_directory_takes_the_same_auth(flower: str) -> None:
+    assert _get(flower + "/api/tasks")[0] == 401
+    assert _get(flower + "/", f"ops:{PASSWORD}")[0] == 200
