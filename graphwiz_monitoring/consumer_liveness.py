@@ -32,7 +32,7 @@ import redis
 log = logging.getLogger(__name__)
 
 OWNERS_KEY = "unacked_owner"  # beside kombu's "unacked" / "unacked_index" (not namespaced either)
-ALIVE_PREFIX = "graphwiz:consumer:alive:"
+ALIVE_PREFIX = "graphwiz:consumer:alive:"  # broker-level like OWNERS_KEY: one per Redis database
 ALIVE_TTL_SECONDS = 15
 REFRESH_SECONDS = 5
 SCAN_SECONDS = 5  # at most one scan of the owners per process this often

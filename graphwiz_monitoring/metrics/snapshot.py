@@ -3,7 +3,7 @@
 Built from Redis in three round trips (``load_state``: a pipeline, the host hashes, and one Lua read of
 every exchange and agent), then computed by pure functions
 (``compute_snapshot``, definitions in calculations.py). Missing values are None, so a rule never fires
-on data nobody reported. Shape (the contract in notes/COMMON.md, extra keys are additive)::
+on data nobody reported. Shape (what rules, checks and dashboards rely on; extra keys are additive)::
 
     system     cpu_percent / memory_percent / disk_percent (max over hosts), hosts{host: {...}}
     trading    total/successful/failed trades, pnl_usd, pnl_daily_usd, win_rate, sharpe_ratio,
