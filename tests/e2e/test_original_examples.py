@@ -105,3 +105,41 @@ def test_the_description_examples_run_with_its_import_paths(tmp_path, redis_url,
     assert store.r.llen("ingest") >= 1
     for name in ("graphwiz-main.json", "graphwiz-alerts.json"):
         assert json.loads((tmp_path / name).read_text())["panels"]
+
+
+DESCRIPTION_CONFIG = '''
+monitoring:
+  prometheus_port: 8000
+  prometheus_url: "http://localhost:9090"
+  enable_prometheus: true
+  metrics_interval_seconds: 15
+  health_check_interval_seconds: 30
+  enable_realtime: true
+
+notifications:
+  discord:
+    webhook_url: "https://discord.com/api/webhooks/YOUR_WEBHOOK"
+  slack:
+    webhook_url: "https://hooks.slack.com/services/YOUR/WEBHOOK"
+  email:
+    enabled: true
+    smtp_server: "smtp.gmail.com"
+    smtp_port: 587
+    use_tls: true
+    from: "trading@example.com"
+    to:
+      - "trader@example.com"
+'''
+
+
+def test_the_description_configuration_block_loads_as_written(tmp_path) -> None:
+    from graphwiz_monitoring.config import load_settings
+
+    path = tmp_path / "monitoring.yaml"
+    path.write_text(DESCRIPTION_CONFIG)
+    settings = load_settings(str(path))
+    email = settings.notifications.email
+    assert email.enabled and email.smtp_server == "smtp.gmail.com" and email.smtp_port == 587
+    assert email.from_ == "trading@example.com" and email.to == ["trader@example.com"]
+    assert settings.notifications.discord.webhook_url.get_secret_value().endswith("YOUR_WEBHOOK")
+    assert settings.monitoring.prometheus_port == 8000 and settings.monitoring.metrics_interval_seconds == 15
