@@ -1,4 +1,5 @@
-"""The single-machine default (`graphwiz-monitoring run`): Redis, worker + beat, exporter, realtime, demo.
+"""The single-machine default (`graphwiz-monitoring run`): Redis, two workers (beat in the first), exporter,
+realtime, demo.
 
 Each part runs as a child process in its own process group, its output prefixed with its name. A child
 that dies is restarted (with backoff); Ctrl-C or SIGTERM stops every child — newest first, Redis last
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .celery import HEALTH, INGEST, METRICS, NOTIFY_QUEUES, RECOVERY, RULES
 from .config import Settings, mask_url
 from .errors import GraphwizError
 from .state import Store
@@ -97,9 +99,12 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
     redis = redis_child(settings, state_dir)
     if redis:
         children.append(redis)
-    children.append(ChildSpec("worker", [py, "-m", "celery", "-A", "graphwiz_monitoring", "worker", "-B",
-                                         "--concurrency", "2", "--loglevel", "INFO",
-                                         "--schedule", str(state_dir / "celerybeat-schedule")]))
+    # Detection (ingest, rules, checks) and sending (notifications, recovery: both wait on the network or
+    # the trader) in separate workers, so a hanging mail server or a slow recovery never delays an alert.
+    celery = [py, "-m", "celery", "-A", "graphwiz_monitoring", "worker", "--concurrency", "2", "--loglevel", "INFO"]
+    children.append(ChildSpec("worker", [*celery, "-n", "main@%h", "-Q", ",".join((INGEST, METRICS, RULES, HEALTH)),
+                                         "-B", "--schedule", str(state_dir / "celerybeat-schedule")]))
+    children.append(ChildSpec("notify", [*celery, "-n", "notify@%h", "-Q", ",".join((RECOVERY, *NOTIFY_QUEUES))]))
     mon, ws = settings.monitoring, settings.websocket
     if mon.enable_prometheus:
         children.append(ChildSpec("exporter", [py, "-m", "graphwiz_monitoring.cli", *config_args, "exporter"],

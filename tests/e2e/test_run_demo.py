@@ -61,7 +61,7 @@ trader:
         wait_until(lambda: "large_loss" in output() and "DEMO" in output(), timeout=90,
                    message="the demo's drawdown alert on the log channel")
         family = psutil.Process(proc.pid).children(recursive=True)
-        assert len(family) >= 5  # redis, worker (+ prefork children), exporter, realtime, demo
+        assert len(family) >= 6  # redis, two workers (+ prefork children), exporter, realtime, demo
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)

@@ -84,3 +84,17 @@ def _answers(client) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+def test_run_takes_every_queue_once_with_sending_apart_from_detection(redis_url, tmp_path):
+    from graphwiz_monitoring.celery import ALL_QUEUES
+
+    settings = parse_settings({"redis": {"url": redis_url}}, env={})
+    workers = [c for c in supervisor.build_children(settings, demo=False, config_args=[], state_dir=tmp_path)
+               if "worker" in c.argv]
+    queues = {c.name: c.argv[c.argv.index("-Q") + 1].split(",") for c in workers}
+    taken = [q for qs in queues.values() for q in qs]
+    assert sorted(taken) == sorted(ALL_QUEUES)  # each exactly once
+    assert set(queues["worker"]) == {"ingest", "metrics", "rules", "health"}  # no notify.* beside detection
+    assert [c.name for c in workers if "-B" in c.argv] == ["worker"]  # one beat
+    assert len({c.argv[c.argv.index("-n") + 1] for c in workers}) == len(workers)  # distinct node names
