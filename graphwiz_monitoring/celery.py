@@ -24,7 +24,7 @@ from .config import Settings
 from .context import get_settings
 
 INGEST, METRICS, RULES, HEALTH, RECOVERY = "ingest", "metrics", "rules", "health", "recovery"
-NOTIFY_QUEUES = tuple(f"notify.{c.value}" for c in AlertChannel)
+NOTIFY_QUEUES = tuple(c.queue for c in AlertChannel)
 ALL_QUEUES = (INGEST, METRICS, RULES, HEALTH, RECOVERY, *NOTIFY_QUEUES)
 
 TASK_MODULES = ["workers.ingest", "workers.metrics", "workers.rules", "workers.notify",
@@ -47,7 +47,7 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
     """Pick the queue from the task's module; notifications go to ``notify.<channel>``."""
     if name == "workers.notify.deliver":
         channel = (kwargs or {}).get("channel") or (args[1] if args and len(args) > 1 else "log")
-        return {"queue": f"notify.{AlertChannel.parse(channel).value}"}
+        return {"queue": AlertChannel.parse(channel).queue}
     module = name.rsplit(".", 1)[0]
     return {"queue": _QUEUE_BY_MODULE.get(module, METRICS)}
 

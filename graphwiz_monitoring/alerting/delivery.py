@@ -46,6 +46,7 @@ from ..errors import DeliveryFailed, StateError
 from ..health.breaker import CircuitBreaker
 from ..state import KeySpace, Store
 from ..state.dead_letters import add_dead_letter, remove_dead_letter
+from . import outbox
 from .channels import KINDS, Channel, ChannelRegistry
 from .channels import registry as default_registry
 from .channels.log import LogChannel
@@ -266,6 +267,7 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
                         max_entries=settings.retention.dead_letters_max)
         log.error("NOTIFICATION FAILED: %s for alert %s, moved to the dead-letter list", reason, shown_id)
         return DeliveryResult(DEAD_LETTERED, reason=reason)
+    outbox.started(store, keys, alert_id, kind, name)
     channel_settings = getattr(settings.notifications, name)
     if not channel_settings.active or (kind == "resolved" and not channel_settings.send_resolved):
         why = "resolved notifications off" if channel_settings.active else "channel disabled or not configured"

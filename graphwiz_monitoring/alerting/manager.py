@@ -273,20 +273,30 @@ class AlertManager:
         """One ``deliver(alert_id, channel, kind)`` per active channel; True when all were enqueued.
 
         Only then does the alert's outbox entry go: after a failure it stays for the outbox sweep,
-        which calls this again (a task enqueued twice still sends once, see alerting/outbox.py).
+        which calls this again (a task enqueued twice still sends once, see alerting/outbox.py). Each
+        task is marked handed first, so a task the broker loses after accepting it is enqueued again.
         """
-        dispatch = self._dispatch or self._default_dispatch()
-        ok = True
-        for channel in self._channels(alert.channels, kind):
-            try:
-                dispatch(alert.alert_id, channel.value, kind)
-            except Exception as exc:  # broker down: the outbox keeps it; the exception text may hold a URL
-                ok = False
-                log.error("alert %s: could not enqueue %s %s notification (%s); the outbox sweep retries it",
-                          alert.alert_id, kind, channel.value, type(exc).__name__)
-        if ok:
+        channels = [c.value for c in self._channels(alert.channels, kind)]
+        handed = [outbox.handed_entry(alert.alert_id, kind, c) for c in channels]
+        outbox.mark_handed(self.store, self.keys, handed)
+        unsent = [member for channel, member in zip(channels, handed, strict=True)
+                  if not self.dispatch_one(alert.alert_id, channel, kind)]
+        if unsent:  # not handed after all: the outbox entry stays and its sweep hands them over again
+            self.store.r.zrem(self.keys.notify_handed, *unsent)
+        else:
             outbox.remove(self.store, self.keys, alert.alert_id, kind)
-        return ok
+        return not unsent
+
+    def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
+        """Enqueue one ``deliver`` task; False (logged) when the broker refused it."""
+        dispatch = self._dispatch or self._default_dispatch()
+        try:
+            dispatch(alert_id, channel, kind)
+        except Exception as exc:  # broker down: the outbox keeps it; the exception text may hold a URL
+            log.error("alert %s: could not enqueue %s %s notification (%s); the outbox sweep retries it",
+                      alert_id, kind, channel, type(exc).__name__)
+            return False
+        return True
 
     def _default_dispatch(self) -> Dispatch:
         self._dispatch = celery_dispatch(self.settings)

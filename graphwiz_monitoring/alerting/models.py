@@ -54,6 +54,11 @@ class AlertChannel(str, Enum):
         """Accept an AlertChannel or its name/value in any case ("discord", "DISCORD")."""
         return _parse_member(cls, value, "channel")
 
+    @property
+    def queue(self) -> str:
+        """The Celery queue of this channel's notifications."""
+        return f"notify.{self.value}"
+
 
 DEFAULT_COOLDOWN_SECONDS: dict[AlertSeverity, int] = {
     AlertSeverity.INFO: 600,

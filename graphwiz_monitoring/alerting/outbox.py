@@ -7,6 +7,13 @@ sorted set ``notify:outbox``, scored by the Redis clock. ``AlertManager.notify``
 in between, or the broker refuses the enqueue, the entry stays, and ``sweep`` (the beat task
 ``workers.rules.sweep_outbox``) hands it over again once it is older than ``GRACE_SECONDS``.
 
+A task can also be lost after its enqueue: Redis killed as a worker's BRPOP takes it (the pop is on
+disk, the reply never arrives) or an AOF ``everysec`` loss. So each (alert, kind, channel) handed over
+is also marked in ``notify:handed`` (before the enqueue, so a task that starts at once finds its mark)
+and the task's first run removes the mark (``started``). The sweep enqueues again a task whose mark is
+older than ``GRACE_SECONDS`` while its channel's queue is empty (with a backlog it may still be in
+the queue: it waits). Retries after a first run are Celery's own messages and are not covered.
+
 A notification handed over twice this way (the original process was only slow, or two sweeps ran at
 once) is still sent once: delivery is idempotent per (alert, channel, kind) (``delivery_claim.lua``).
 """
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..state import KeySpace, Store
-from .models import AlertState
+from .models import AlertChannel, AlertState
 
 if TYPE_CHECKING:
     from .manager import AlertManager
@@ -37,6 +44,21 @@ KINDS = (AlertState.FIRING.value, AlertState.RESOLVED.value)
 def entry(alert_id: str, kind: str) -> str:
     """The outbox member of one notification (the Lua scripts build the same ``id|kind``)."""
     return f"{alert_id}|{kind}"
+
+
+def handed_entry(alert_id: str, kind: str, channel: str) -> str:
+    return f"{alert_id}|{kind}|{channel}"
+
+
+def mark_handed(store: Store, keys: KeySpace, members: list[str]) -> None:
+    """Record tasks about to be enqueued (``handed_entry`` members), by the Redis clock."""
+    if members:
+        store.run_script("zadd_now", [keys.notify_handed], members)
+
+
+def started(store: Store, keys: KeySpace, alert_id: str, kind: str, channel: str) -> None:
+    """The task of this notification runs: it was not lost (its retries are Celery's own business)."""
+    store.r.zrem(keys.notify_handed, handed_entry(alert_id, kind, channel))
 
 
 def remove(store: Store, keys: KeySpace, alert_id: str, kind: str) -> None:
@@ -70,9 +92,12 @@ class SweepResult:
     dropped: int = 0  # alert gone or entry unreadable: nothing left to send
     muted: int = 0  # resolutions a silence mutes, as the lifecycle does
     failed: int = 0  # enqueue failed again: kept, retried one grace period later
+    resent: int = 0  # tasks enqueued but never started (lost by the broker), enqueued again
+    waiting: int = 0  # tasks not started yet behind a backlog in their queue: looked at again later
 
     def summary(self) -> dict[str, Any]:
-        return {"dispatched": self.dispatched, "dropped": self.dropped, "muted": self.muted, "failed": self.failed}
+        return {"dispatched": self.dispatched, "dropped": self.dropped, "muted": self.muted, "failed": self.failed,
+                "resent": self.resent, "waiting": self.waiting}
 
 
 def sweep(manager: AlertManager, *, grace_seconds: float = GRACE_SECONDS, limit: int = SWEEP_LIMIT) -> SweepResult:
@@ -99,6 +124,37 @@ def sweep(manager: AlertManager, *, grace_seconds: float = GRACE_SECONDS, limit:
             # The broker is still refusing: the rest would fail too; they come back after the grace.
             result.failed += 1
             break
-    if result.dispatched or result.dropped or result.failed:
+    if not result.failed:
+        _resend_lost(manager, result, grace_seconds, limit)
+    if result.dispatched or result.dropped or result.failed or result.resent:
         log.info("outbox sweep: %s", result.summary())
     return result
+
+
+def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: float, limit: int) -> None:
+    """Enqueue again the tasks marked handed more than ``grace_seconds`` ago that never started."""
+    from .delivery import load_alert
+
+    store, keys = manager.store, manager.keys
+    claimed = store.run_script("outbox_claim", [keys.notify_handed], [float(grace_seconds), int(limit)])
+    for member in claimed:
+        alert_id, kind, channel = (member.rsplit("|", 2) + ["", ""])[:3]
+        try:
+            queue = AlertChannel.parse(channel).queue
+        except ValueError:
+            queue = None
+        if store.r.zscore(keys.notify_outbox, entry(alert_id, kind)) is not None:
+            continue  # the handoff itself is still owed: the outbox entry's sweep enqueues it (and marks anew)
+        alert = load_alert(store, keys, alert_id) if queue is not None and kind in KINDS else None
+        if queue is None or alert is None or (kind == AlertState.RESOLVED.value and manager.muted(alert)):
+            store.r.zrem(keys.notify_handed, member)  # nothing to send: alert expired or muted, or unreadable
+            result.dropped += 1
+        elif store.r.llen(queue):
+            result.waiting += 1  # re-scored by the claim: looked at again one grace period later
+        elif manager.dispatch_one(alert_id, channel, kind):
+            log.warning("alert %s: its %s %s notification task never started (lost by the broker); enqueued "
+                        "again", alert_id[:64], kind, channel)
+            result.resent += 1
+        else:
+            result.failed += 1
+            break

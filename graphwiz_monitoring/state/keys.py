@@ -39,6 +39,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:notify:{channel}:bucket          | hash   | token bucket (tokens, ts); PEXPIRE time-to-full    |
 | {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
 | {ns}:notify:outbox                    | zset   | "alert_id|kind" -> Redis time; ZREM once enqueued |
+| {ns}:notify:handed                    | zset   | "alert_id|kind|channel" -> Redis time; ZREM when its task starts (sweep drops expired alerts') |
 | {ns}:silences                         | hash   | silence id -> JSON; expired ones purged on read    |
 | {ns}:rules:fast:pending               | string | one queued fast evaluation; PX safety TTL          |
 | {ns}:rules:fast:throttle              | string | spaces fast evaluations; PX min interval           |
@@ -210,6 +211,11 @@ class KeySpace:
     def notify_outbox(self) -> str:
         """Notifications recorded with their alert, not yet handed to the notify queues (alerting/outbox.py)."""
         return self._k("notify", "outbox")
+
+    @property
+    def notify_handed(self) -> str:
+        """Notification tasks enqueued whose first run has not started yet (alerting/outbox.py)."""
+        return self._k("notify", "handed")
 
     # ----------------------------------------------------------- health / recovery / breakers (issue 5 adds here)
 

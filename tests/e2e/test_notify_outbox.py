@@ -55,3 +55,33 @@ def test_notification_of_a_dead_process_is_swept_and_delivered_once(celery_proce
     wait_until(lambda: worker.output().count(f"{SWEEP_TASK}[") >= 4, timeout=20,
                message="second sweep received and finished")
     assert len(webhook_receiver.received()) == 1
+
+
+def test_a_notification_task_lost_by_the_broker_is_enqueued_again_and_delivered_once(
+        celery_processes, redis_url, store, keys, tmp_path, webhook_receiver):
+    """The broker accepted the task, then lost it (what Redis killed as a worker's BRPOP takes it leaves):
+    its mark in notify:handed outlives it, and the sweep enqueues it again once its queue is empty."""
+    from graphwiz_monitoring.alerting.manager import AlertManager
+
+    notifications = notifications_config(webhook=webhook_receiver)
+    extra = config_yaml(notifications)
+    settings = make_settings(redis_url, notifications)
+    app = create_app(settings)
+    manager = AlertManager(store, keys, settings)  # enqueues real tasks; no worker consumes them yet
+    alert = manager.create_manual_alert("Exchange binance down", "no heartbeat", "critical", channels=["webhook"])
+    assert pending(store, keys) == []  # handed over: the outbox entry is gone
+    assert store.r.zrange(keys.notify_handed, 0, -1) == [f"{alert.alert_id}|firing|webhook"]
+    assert store.r.rpop("notify.webhook")  # lost
+
+    worker = celery_processes("worker", "-Q", "rules,notify.webhook", "-c", "2", "--loglevel", "INFO",
+                              "--without-mingle", "--without-gossip", config_extra=extra)
+    app.send_task(SWEEP_TASK, kwargs={"grace_seconds": 0})
+    wait_until(lambda: len(webhook_receiver.delivered()) == 1, timeout=20, message="re-sent notification delivered")
+    assert webhook_receiver.delivered()[0].json["alert_id"] == alert.alert_id
+    wait_until(lambda: store.r.zcard(keys.notify_handed) == 0, timeout=10, message="the mark removed by the task")
+
+    app.send_task(SWEEP_TASK, kwargs={"grace_seconds": 0})  # nothing left: no second send
+    wait_until(lambda: worker.output().count(f"{SWEEP_TASK}[") >= 4, timeout=20,
+               message="second sweep received and finished")
+    assert len(webhook_receiver.received()) == 1
+    assert "never started (lost by the broker)" in worker.output()

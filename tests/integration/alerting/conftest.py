@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from graphwiz_monitoring.alerting.manager import AlertManager
+from graphwiz_monitoring.alerting.outbox import started
 from graphwiz_monitoring.config import parse_settings
 
 
@@ -21,6 +22,7 @@ class Recorder:
     def __call__(self, alert_id: str, channel: str, kind: str) -> None:
         self.stored_first.append(self.store.r.exists(self.keys.alert(alert_id)) == 1)
         self.calls.append((alert_id, channel, kind))
+        started(self.store, self.keys, alert_id, kind, channel)  # the task runs: the broker did not lose it
 
     def of(self, kind: str) -> list[tuple[str, str]]:
         return [(a, c) for a, c, k in self.calls if k == kind]

@@ -232,6 +232,7 @@ def test_every_key_is_bounded(make_manager, store, keys) -> None:
         assert store.r.ttl(key) > 0, key
     assert store.r.scard(keys.alerts_tracked) == 0 and store.r.hlen(keys.alerts_active) == 0
     assert not store.r.exists(keys.notify_outbox)  # every entry left once its tasks were enqueued
+    assert not store.r.exists(keys.notify_handed)  # and every task started
 
 
 def test_enqueue_failure_stays_in_the_outbox_without_secrets(make_manager, store, keys, caplog) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from graphwiz_monitoring.alerting.delivery import deliver_notification, read_notification_counts
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity, AlertState
-from graphwiz_monitoring.alerting.outbox import pending, sweep
+from graphwiz_monitoring.alerting.outbox import pending, started, sweep
 from graphwiz_monitoring.alerting.silences import add_silence
 from graphwiz_monitoring.state.dead_letters import list_dead_letters
 from tests.fakes.notify_fixtures import notifications_config
@@ -35,9 +35,11 @@ class Died(BaseException):
 
 
 class FailFirst:
-    """A dispatcher whose next call raises ``error`` (broker down, or the process dying); records the rest."""
+    """A dispatcher whose next call raises ``error`` (broker down, or the process dying); records the rest,
+    and their tasks start (none is lost by the broker: see the handed-task tests for that)."""
 
-    def __init__(self, error: BaseException | None) -> None:
+    def __init__(self, store, keys, error: BaseException | None) -> None:
+        self.store, self.keys = store, keys
         self.error: BaseException | None = error
         self.calls: list[tuple[str, str, str]] = []
 
@@ -46,11 +48,12 @@ class FailFirst:
             error, self.error = self.error, None
             raise error
         self.calls.append((alert_id, channel, kind))
+        started(self.store, self.keys, alert_id, kind, channel)
 
 
 @pytest.mark.parametrize("error", [Died(), ConnectionError("broker down")], ids=["process-died", "broker-down"])
 def test_lost_handoff_is_swept_once_per_channel(make_manager, store, keys, error) -> None:
-    dispatch = FailFirst(error)
+    dispatch = FailFirst(store, keys, error)
     manager, _ = make_manager(loss_rules(), WEBHOOK, dispatch=dispatch)
     if isinstance(error, Died):
         with pytest.raises(Died):
@@ -64,7 +67,8 @@ def test_lost_handoff_is_swept_once_per_channel(make_manager, store, keys, error
 
     assert sweep(manager).dispatched == 0  # younger than the grace period: maybe still being enqueued
     result = sweep(manager, grace_seconds=0)
-    assert result.summary() == {"dispatched": 1, "dropped": 0, "muted": 0, "failed": 0}
+    assert result.summary() == {"dispatched": 1, "dropped": 0, "muted": 0, "failed": 0,
+                                "resent": 0, "waiting": 0}
     assert sorted(dispatch.calls[len(before):]) == [(alert_id, "log", "firing"), (alert_id, "webhook", "firing")]
     assert pending(store, keys) == [] and not store.r.exists(keys.notify_outbox)
     assert sweep(manager, grace_seconds=0).dispatched == 0
@@ -72,7 +76,7 @@ def test_lost_handoff_is_swept_once_per_channel(make_manager, store, keys, error
 
 
 def test_manual_and_sent_alerts_are_recorded_with_their_record(make_manager, store, keys) -> None:
-    dispatch = FailFirst(Died())
+    dispatch = FailFirst(store, keys, Died())
     manager, _ = make_manager(loss_rules(), WEBHOOK, dispatch=dispatch)
     with pytest.raises(Died):
         manager.create_manual_alert("Exchange down", "binance", "critical", channels=["webhook"])
@@ -104,11 +108,12 @@ def test_normal_path_leaves_the_outbox_empty(make_manager, store, keys) -> None:
     assert not store.r.exists(keys.notify_outbox)
     assert sorted(sent.of("resolved")) == sorted([(alert.alert_id, "log"), (alert.alert_id, "webhook"),
                                                   (external.alert_id, "log")])
-    assert sweep(manager, grace_seconds=0).summary() == {"dispatched": 0, "dropped": 0, "muted": 0, "failed": 0}
+    assert sweep(manager, grace_seconds=0).summary() == {"dispatched": 0, "dropped": 0, "muted": 0, "failed": 0,
+                                                                    "resent": 0, "waiting": 0}
 
 
 def test_resolution_goes_through_the_outbox_and_respects_send_resolved(make_manager, store, keys) -> None:
-    dispatch = FailFirst(None)
+    dispatch = FailFirst(store, keys, None)
     manager, _ = make_manager(loss_rules(), {**WEBHOOK, "log": {"send_resolved": False}}, dispatch=dispatch)
     alert = manager.evaluate(LOSS).created[0]
     dispatch.error = Died()
@@ -121,7 +126,7 @@ def test_resolution_goes_through_the_outbox_and_respects_send_resolved(make_mana
 
 
 def test_resolution_no_channel_sends_leaves_nothing_behind(make_manager, store, keys) -> None:
-    dispatch = FailFirst(None)
+    dispatch = FailFirst(store, keys, None)
     manager, _ = make_manager(loss_rules(), {"log": {"send_resolved": False}}, dispatch=dispatch)
     alert = manager.evaluate(LOSS).created[0]
     manager.evaluate(CALM)
@@ -132,15 +137,17 @@ def test_resolution_no_channel_sends_leaves_nothing_behind(make_manager, store, 
 
 
 def test_muted_resolution_is_dropped_by_the_sweep(make_manager, store, keys) -> None:
-    dispatch = FailFirst(None)
+    dispatch = FailFirst(store, keys, None)
     manager, _ = make_manager(loss_rules(), WEBHOOK, dispatch=dispatch)
     manager.evaluate(LOSS)
     dispatch.error = Died()
     with pytest.raises(Died):
         manager.evaluate(CALM)
     add_silence(store, keys, {"rule": "large_loss"}, ends_at=time.time() + 60)  # muted before the sweep
-    assert sweep(manager, grace_seconds=0).muted == 1
+    result = sweep(manager, grace_seconds=0)
+    assert result.muted == 1 and result.dropped == 2  # the resolution, and its tasks marked handed
     assert pending(store, keys) == [] and [c for c in dispatch.calls if c[2] == "resolved"] == []
+    assert not store.r.exists(keys.notify_handed)
 
 
 def test_muted_resolution_leaves_no_entry(make_manager, store, keys) -> None:
@@ -153,7 +160,7 @@ def test_muted_resolution_leaves_no_entry(make_manager, store, keys) -> None:
 
 def test_entry_of_an_expired_alert_is_dropped(make_manager, store, keys, caplog) -> None:
     caplog.set_level(logging.INFO)
-    dispatch = FailFirst(Died())
+    dispatch = FailFirst(store, keys, Died())
     manager, _ = make_manager(loss_rules(), WEBHOOK, dispatch=dispatch)
     with pytest.raises(Died):
         manager.evaluate(LOSS)
@@ -161,8 +168,9 @@ def test_entry_of_an_expired_alert_is_dropped(make_manager, store, keys, caplog)
     store.r.delete(keys.alert(alert_id))  # expired (alerts.history_retention_hours)
     store.r.zadd(keys.notify_outbox, {"not-an-entry": 0})
     result = sweep(manager, grace_seconds=0)
-    assert result.dropped == 2 and result.dispatched == 0 and dispatch.calls == []
-    assert not store.r.exists(keys.notify_outbox)
+    # The entry, the unreadable one, and the two tasks marked handed before the process died.
+    assert result.dropped == 4 and result.dispatched == 0 and dispatch.calls == []
+    assert not store.r.exists(keys.notify_outbox) and not store.r.exists(keys.notify_handed)
     assert any("alert record not found" in r.getMessage() and alert_id in r.getMessage() for r in caplog.records)
 
 
@@ -213,3 +221,24 @@ def test_duplicate_handoffs_send_once(make_manager, store, keys, redis_url, webh
     counts = read_notification_counts(store, keys)
     assert counts[("webhook", "sent")] == 1 and counts[("log", "sent")] == 1
     assert pending(store, keys) == []
+
+
+def test_handed_task_that_never_starts_is_enqueued_again_unless_its_queue_has_a_backlog(
+        make_manager, store, keys) -> None:
+    lost: list[tuple[str, str, str]] = []
+    manager, _ = make_manager(loss_rules(), WEBHOOK, dispatch=lambda *task: lost.append(task))  # never starts
+    alert = manager.evaluate(LOSS).created[0]
+    assert pending(store, keys) == [] and len(lost) == 2
+    marks = sorted(store.r.zrange(keys.notify_handed, 0, -1))
+    assert marks == [f"{alert.alert_id}|firing|log", f"{alert.alert_id}|firing|webhook"]
+    assert sweep(manager).resent == 0  # younger than the grace period: may still be on its way
+
+    store.r.lpush("notify.webhook", "another task")  # a backlog: the task may still be in it
+    result = sweep(manager, grace_seconds=0)
+    assert (result.resent, result.waiting) == (1, 1)
+    assert lost[2:] == [(alert.alert_id, "log", "firing")]
+    store.r.delete("notify.webhook")
+    assert sweep(manager, grace_seconds=0).resent == 2  # still not started, queue empty: again, once per sweep
+    started(store, keys, alert.alert_id, "firing", "webhook")
+    started(store, keys, alert.alert_id, "firing", "log")
+    assert sweep(manager, grace_seconds=0).summary()["resent"] == 0 and not store.r.exists(keys.notify_handed)
