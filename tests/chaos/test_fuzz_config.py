@@ -30,16 +30,26 @@ FILE_PREFIXES = ("not valid YAML", "not UTF-8 text", "cannot read config file")
 MIN_SECRET_CHARS = 8  # shorter strings ("true", "warning") occur in messages for innocent reasons
 
 
-def secret_values(node: Any, under_secret: bool = False) -> Iterator[str]:
-    """Every string placed under a secret-named key (webhook_url, token, password, headers, ...)."""
+def placed_values(node: Any, under_secret: bool = False) -> Iterator[tuple[str, bool]]:
+    """Every string of the document, with whether it sits under a secret-named key (webhook_url, token,
+    password, headers, ...)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from secret_values(value, under_secret or str(key) in SECRET_KEYS)
+            yield from placed_values(value, under_secret or str(key) in SECRET_KEYS)
     elif isinstance(node, list):
         for value in node:
-            yield from secret_values(value, under_secret)
-    elif under_secret and isinstance(node, str) and len(node) >= MIN_SECRET_CHARS and node != MASK:
-        yield node
+            yield from placed_values(value, under_secret)
+    elif isinstance(node, str):
+        yield node, under_secret
+
+
+def secret_values(data: Any) -> set[str]:
+    """Strings placed under a secret-named key and nowhere else: the same text given as a plain value
+    elsewhere in the document may rightly be echoed by that value's own error."""
+    placed = list(placed_values(data))
+    plain = {text for text, secret in placed if not secret}
+    return {text for text, secret in placed
+            if secret and text not in plain and len(text) >= MIN_SECRET_CHARS and text != MASK}
 
 
 def check_problems(exc: ConfigError, data: Any) -> None:
