@@ -19,6 +19,17 @@ pytestmark = pytest.mark.e2e
 
 EXAMPLE = {"symbol": "BTC/USDT", "side": "buy", "price": 50000, "quantity": 0.1, "pnl": 1.0, "success": True}
 TRADES = 300
+INGEST_WORKER = ("worker", "-Q", "ingest", "-c", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
+
+
+def record_and_lose_one_batch(monitor, store) -> None:
+    """Record TRADES trades (50 per batch) with no worker running, then remove the oldest queued batch."""
+    for i in range(TRADES):
+        monitor.record_trade({**EXAMPLE, "pnl": float(i)})
+    assert monitor.client.flush(timeout=30)
+    wait_until(lambda: store.r.llen("ingest") >= 2, message="batches queued")
+    lost = json.loads(store.r.rpop("ingest"))  # the oldest message: gone, as if popped by a dying worker
+    assert lost["headers"]["task"] == "workers.ingest.ingest_batch"
 
 
 def test_a_batch_lost_by_the_broker_is_sent_again_and_counted_once(tmp_path, redis_url, celery_processes) -> None:
@@ -28,14 +39,8 @@ def test_a_batch_lost_by_the_broker_is_sent_again_and_counted_once(tmp_path, red
     store, keys = Store(redis_url), KeySpace()
     total = lambda: int(store.r.hget(keys.trading_agg, "total_trades") or 0)  # noqa: E731
     try:
-        for i in range(TRADES):
-            monitor.record_trade({**EXAMPLE, "pnl": float(i)})
-        assert monitor.client.flush(timeout=30)
-        wait_until(lambda: store.r.llen("ingest") >= 2, message="batches queued")
-        lost = json.loads(store.r.rpop("ingest"))  # the oldest message: gone, as if popped by a dying worker
-        assert lost["headers"]["task"] == "workers.ingest.ingest_batch"
-
-        celery_processes("worker", "-Q", "ingest", "-c", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
+        record_and_lose_one_batch(monitor, store)
+        celery_processes(*INGEST_WORKER)
         wait_until(lambda: monitor.client.stats["resent_batches"] >= 1, timeout=30, message="the lost batch re-sent")
         wait_until(lambda: total() == TRADES, timeout=30, message=f"all {TRADES} trades counted (have {total()})")
         assert float(store.r.hget(keys.trading_agg, "pnl_total")) == sum(float(i) for i in range(TRADES))
@@ -54,12 +59,8 @@ def test_a_batch_lost_just_before_stop_is_journaled_and_sent_by_the_next_client(
     store, keys = Store(redis_url), KeySpace()
     total = lambda: int(store.r.hget(keys.trading_agg, "total_trades") or 0)  # noqa: E731
     try:
-        for i in range(TRADES):
-            monitor.record_trade({**EXAMPLE, "pnl": float(i)})
-        assert monitor.client.flush(timeout=30)
-        wait_until(lambda: store.r.llen("ingest") >= 2, message="batches queued")
-        store.r.rpop("ingest")  # lost by the broker, long before the re-send time (30 s) is up
-        celery_processes("worker", "-Q", "ingest", "-c", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
+        record_and_lose_one_batch(monitor, store)  # long before the re-send time (30 s) is up
+        celery_processes(*INGEST_WORKER)
         wait_until(lambda: total() == TRADES - 50, timeout=30, message="all but the lost batch counted")
         # stop() waits (2 s at most) for workers to record what was sent and journals the batch never recorded.
         assert monitor.client.stop() is False
