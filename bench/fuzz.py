@@ -159,9 +159,9 @@ def ws_target(services: Services, target: Target, rng_seed: int) -> None:
     from graphwiz_monitoring.realtime.events import EventType, publish
     from graphwiz_monitoring.realtime.server import MAX_CLIENT_MESSAGE_BYTES
     from graphwiz_monitoring.state import KeySpace, Store
-    from tests.chaos.wsraw import INVALID_DATA, TEXT, TOO_BIG, close_code, expected_reply, frame, reply_type
+    from tests.chaos.wsraw import INVALID_DATA, TOO_BIG, expected_reply, reply_type, send_bad_utf8
     from tests.conftest import free_port
-    from tests.fakes.realtime_harness import ServerThread, raw_websocket
+    from tests.fakes.realtime_harness import ServerThread
 
     settings = parse_settings({"redis": {"url": services.redis.url}, "websocket": {"port": free_port()}}, env={})
     store, keys = Store(services.redis.url), KeySpace()
@@ -189,11 +189,7 @@ def ws_target(services: Services, target: Target, rng_seed: int) -> None:
             publish(store, keys, EventType.ALERT, {"marker": state["published"]})
             state["published"] += 1
         if kind == "bad_utf8":
-            sock, status = raw_websocket(server.port)
-            assert status == 101
-            sock.sendall(frame(TEXT, payload))
-            code = close_code(sock)
-            sock.close()
+            code = send_bad_utf8(server.port, payload)
             assert code == INVALID_DATA, code
             return "closed 1007"
         try:

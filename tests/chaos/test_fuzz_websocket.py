@@ -27,6 +27,7 @@ from tests.chaos.wsraw import (
     expected_reply,
     frame,
     reply_type,
+    send_bad_utf8,
 )
 from tests.conftest import wait_until
 from tests.fakes.realtime_harness import raw_websocket
@@ -83,12 +84,8 @@ def test_random_client_messages_never_break_the_server(realtime_server, store, k
         if state["sent"] % MARKER_EVERY == 0:
             publish(store, keys, EventType.ALERT, {"marker": state["markers"]})
             state["markers"] += 1
-        if kind == "bad_utf8":  # a text frame that is not UTF-8: only a raw socket can send it
-            sock, status = raw_websocket(server.port)
-            assert status == 101
-            sock.sendall(frame(TEXT, payload))
-            code = close_code(sock)
-            sock.close()
+        if kind == "bad_utf8":
+            code = send_bad_utf8(server.port, payload)
             assert code == INVALID_DATA, code
             state["closes"][code] = state["closes"].get(code, 0) + 1
             return

@@ -10,6 +10,7 @@ import time
 from websockets.sync.client import ClientConnection
 
 from graphwiz_monitoring.realtime.events import EVENT_TYPES
+from tests.fakes.realtime_harness import raw_websocket
 
 CLOSE = 0x8
 TEXT = 0x1
@@ -62,6 +63,18 @@ def close_code(sock: socket.socket, timeout: float = 5.0) -> int | None:
     except (ConnectionError, OSError):
         return None
     return None
+
+
+def send_bad_utf8(port: int, payload: bytes) -> int | None:
+    """Send ``payload`` as a text frame that is not UTF-8 (only a raw socket can) on a new connection to
+    the server on ``port``; the close code it answers with."""
+    sock, status = raw_websocket(port)
+    assert status == 101
+    try:
+        sock.sendall(frame(TEXT, payload))
+        return close_code(sock)
+    finally:
+        sock.close()
 
 
 def expected_reply(raw: str | bytes) -> str:
