@@ -91,12 +91,14 @@ def summary(fake: SlowReceiver, alert_ids: list[str], store: Store, keys: KeySpa
 def kill_after_answer(fake: SlowReceiver, main_pid: int, abort: threading.Event) -> dict[str, Any]:
     """The duplicate window on purpose: kill the sender the instant the receiver has answered it."""
     late: dict[str, Any] = {}
+    chosen = threading.Lock()  # the receiver answers two sends at once from two threads: pick one only
 
     def hook(req: Any) -> Any:
-        owner = None if late else owner_of_port(pool_children(main_pid), req.client_port)
-        if owner is None:
-            return None
-        late.update(alert_id=req.alert_id, pid=owner.pid)
+        with chosen:
+            owner = None if late else owner_of_port(pool_children(main_pid), req.client_port)
+            if owner is None:
+                return None
+            late.update(alert_id=req.alert_id, pid=owner.pid)
         return lambda: late.update(at=kill9(owner.pid))
 
     fake.after_answer = hook
