@@ -29,6 +29,7 @@ EXPORTER_DOWN_FOR_SECONDS = 60
 JOURNAL_FILLING_FRACTION = 0.5  # of trader.journal_max_bytes: half-way to refusing records
 JOURNAL_FILLING_FOR_SECONDS = 300
 OUTBOX_STUCK_FOR_SECONDS = 120
+QUEUE_BACKLOG_FOR_SECONDS = 300
 # graphwiz_health_status values (health/models.py HealthStatus.severity_rank)
 HEALTH_DEGRADED, HEALTH_UNHEALTHY = 1, 2
 
@@ -166,6 +167,12 @@ def meta_prometheus_rules() -> list[dict[str, Any]]:
               "{{ $value }} notification(s) have waited in the outbox for over 2 minutes without reaching the "
               "notify queues: the broker refuses the enqueues, or the outbox sweep (beat, rules worker) is not "
               "running."),
+        # Workers drain a healthy queue within seconds (bench/load.py: no backlog at 2,000 trades/s), and
+        # tasks waiting for a retry or a rate-limit slot sit with a worker, not in the queue.
+        _meta("graphwiz_queue_backlog", f"{gauge('graphwiz_celery_queue_length')} > 0",
+              QUEUE_BACKLOG_FOR_SECONDS, warning, "Queue {{ $labels.queue }} has not emptied for 5 minutes",
+              "{{ $value }} task(s) wait in {{ $labels.queue }}: no worker consumes it, or its workers cannot keep "
+              "up (notify.*: notifications are not going out; ingest: trading metrics and alerts lag behind)."),
     ]
 
 
