@@ -156,7 +156,7 @@ def ws_target(services: Services, target: Target, rng_seed: int) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    from graphwiz_monitoring.realtime.events import EventType, publish
+    from graphwiz_monitoring.events import EventType, publish
     from graphwiz_monitoring.realtime.server import MAX_CLIENT_MESSAGE_BYTES
     from graphwiz_monitoring.state import KeySpace, Store
     from tests.chaos.wsraw import INVALID_DATA, TOO_BIG, expected_reply, reply_type, send_bad_utf8

@@ -32,10 +32,10 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 
 from graphwiz_monitoring.config import parse_settings  # noqa: E402
+from graphwiz_monitoring.exporter.server import ExporterServer  # noqa: E402
 from graphwiz_monitoring.metrics import ingest  # noqa: E402
-from graphwiz_monitoring.metrics.exporter import ExporterServer  # noqa: E402
-from graphwiz_monitoring.monitor import create_monitor  # noqa: E402
 from graphwiz_monitoring.state import KeySpace, Store  # noqa: E402
+from graphwiz_monitoring.trader.monitor import create_monitor  # noqa: E402
 
 TRADE = {"symbol": "BTC/USDT", "side": "buy", "price": 50000.0, "quantity": 0.1, "pnl": 1.5, "success": True,
          "exchange": "binance"}

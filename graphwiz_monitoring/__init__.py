@@ -12,9 +12,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "create_monitor": "graphwiz_monitoring.monitor",
-    "TradingMonitor": "graphwiz_monitoring.monitor",
-    "MetricsCollector": "graphwiz_monitoring.monitor",
+    "create_monitor": "graphwiz_monitoring.trader.monitor",
+    "TradingMonitor": "graphwiz_monitoring.trader.monitor",
+    "MetricsCollector": "graphwiz_monitoring.trader.monitor",
     "AlertManager": "graphwiz_monitoring.alerting.manager",
     "AlertRule": "graphwiz_monitoring.alerting.rules",
     "AlertSeverity": "graphwiz_monitoring.alerting.models",

@@ -6,8 +6,8 @@ import functools
 import os
 import socket
 
-from .config import Settings, load_settings
-from .state import KeySpace, Store
+from graphwiz_monitoring.config import Settings, load_settings
+from graphwiz_monitoring.state import KeySpace, Store
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,23 +7,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from graphwiz_monitoring.celery import app
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.celery import app, default_sender
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError, ValidationError
 from graphwiz_monitoring.health.checker import HealthChecker
-from graphwiz_monitoring.health.recovery import send_recovery
 
 log = logging.getLogger(__name__)
 
 
-def _dispatch_recovery(check: str, recovery_id: str, payload: dict[str, Any]) -> None:
-    send_recovery(app, get_settings(), check, recovery_id, payload)
-
-
-@app.task(name="workers.health.run_check", ignore_result=True)
+@app.task(name=tasks.RUN_CHECK, ignore_result=True)
 def run_check(name: str) -> dict[str, Any] | None:
     settings = get_settings()
-    checker = HealthChecker(settings, get_store(settings), get_keys(settings), dispatch_recovery=_dispatch_recovery)
+    checker = HealthChecker(settings, get_store(settings), get_keys(settings), sender=default_sender())
     try:
         result = checker.check_now(name)
     except ValidationError as exc:  # an unknown name can only come from a bad schedule: not retried

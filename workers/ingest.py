@@ -11,11 +11,12 @@ import logging
 from typing import Any
 
 import workers.rules
+from graphwiz_monitoring import tasks
 from graphwiz_monitoring.celery import app
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.events import EventType, make_event
 from graphwiz_monitoring.metrics import ingest
-from graphwiz_monitoring.realtime.events import EventType, make_event
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +68,19 @@ def _announce(store: Any, keys: Any, result: ingest.IngestResult) -> None:
         request(result.kinds)
 
 
-@app.task(name="workers.ingest.ingest_batch", bind=True, acks_late=True)
+@app.task(name=tasks.INGEST_BATCH, bind=True, acks_late=True)
 def ingest_batch(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """One trader batch: ``{"batch_id": str, "records": [{"kind": ..., "data": {...}}]}`` (or its JSON text)."""
     return _run(self, "batch", args, kwargs)
 
 
-@app.task(name="workers.ingest.record_trade", bind=True, acks_late=True)
+@app.task(name=tasks.RECORD_TRADE, bind=True, acks_late=True)
 def record_trade(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """One trade dict (same schema as ``TradingMonitor.record_trade``); redelivery-safe via the task id."""
     return _run(self, "trade", args, kwargs)
 
 
-@app.task(name="workers.ingest.record_trades", bind=True, acks_late=True)
+@app.task(name=tasks.RECORD_TRADES, bind=True, acks_late=True)
 def record_trades(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """A list of trade dicts."""
     return _run(self, "trades", args, kwargs)

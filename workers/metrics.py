@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphwiz_monitoring import tasks
 from graphwiz_monitoring.celery import app
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.events import EventType, publish
 from graphwiz_monitoring.metrics.retention import trim_history as trim
 from graphwiz_monitoring.metrics.snapshot import build_snapshot
 from graphwiz_monitoring.metrics.system import collect_host_sample, write_host_sample
-from graphwiz_monitoring.realtime.events import EventType, publish
 
 
-@app.task(name="workers.metrics.collect_system_metrics", bind=True, max_retries=0)
+@app.task(name=tasks.COLLECT_SYSTEM_METRICS, bind=True, max_retries=0)
 def collect_system_metrics(self: Any) -> dict[str, Any]:
     """Sample this worker's host, store it, and publish the fresh snapshot (METRICS event).
 
@@ -30,7 +31,7 @@ def collect_system_metrics(self: Any) -> dict[str, Any]:
     return {"host": sample.host, "stored": True, "cpu_percent": sample.cpu_percent}
 
 
-@app.task(name="workers.metrics.trim_history", bind=True, max_retries=0)
+@app.task(name=tasks.TRIM_HISTORY, bind=True, max_retries=0)
 def trim_history(self: Any) -> dict[str, int]:
     """Drop metric history older than the configured retention (count bounds apply at write time)."""
     settings = get_settings()

@@ -7,6 +7,7 @@ graphwiz_monitoring.alerting.delivery; this task only re-queues itself after ``r
 
 from __future__ import annotations
 
+from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting.delivery import backoff_seconds, deliver_notification
 from graphwiz_monitoring.celery import app, retry_countdown
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
@@ -18,7 +19,7 @@ REDIS_RETRY_MAX_SECONDS = 60.0
 
 # max_retries=None: the library counts failed attempts in Redis (rate-limit waits are not failures)
 # and dead-letters after notifications.<channel>.max_retries.
-@app.task(bind=True, name="workers.notify.deliver", max_retries=None, acks_late=True)
+@app.task(bind=True, name=tasks.NOTIFY_DELIVER, max_retries=None, acks_late=True)
 def deliver(self, alert_id: str, channel: str, kind: str = "firing") -> str:
     settings = get_settings()
     try:

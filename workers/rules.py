@@ -13,7 +13,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from graphwiz_monitoring.celery import app
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.celery import app, default_sender
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 FAST_PENDING_SAFETY_SECONDS = 10.0
 # Kinds of ingested records that never change what fast rules read.
 SLOW_ONLY_KINDS = frozenset({"system"})
-NOTIFY_TASK = "workers.notify.deliver"
 
 
 def request_fast_evaluation(kinds: Iterable[str] | None = None) -> bool:
@@ -54,17 +54,13 @@ def request_fast_evaluation(kinds: Iterable[str] | None = None) -> bool:
         return False
 
 
-def _dispatch(alert_id: str, channel: str, kind: str) -> None:
-    """Hand one notification (alert × channel) to the notify queues; the alert JSON is already stored."""
-    app.send_task(NOTIFY_TASK, args=(alert_id, channel, kind), retry=True)
-
-
 @functools.lru_cache(maxsize=4)
 def _manager(settings_id: int) -> Any:
     from graphwiz_monitoring.alerting.manager import AlertManager
 
     settings = get_settings()
-    return AlertManager(get_store(settings), get_keys(settings), settings, dispatch=_dispatch, load_modules=True)
+    return AlertManager(get_store(settings), get_keys(settings), settings, sender=default_sender(),
+                        load_modules=True)
 
 
 def _evaluate(fast: bool) -> dict[str, Any]:
@@ -76,13 +72,13 @@ def _evaluate(fast: bool) -> dict[str, Any]:
     return manager.evaluate(snapshot, fast=fast).summary()
 
 
-@app.task(name="workers.rules.evaluate", bind=True, max_retries=0)
+@app.task(name=tasks.EVALUATE_RULES, bind=True, max_retries=0)
 def evaluate(self: Any) -> dict[str, Any]:
     """Periodic: every rule against a fresh snapshot (a failure waits for the next beat tick)."""
     return _evaluate(fast=False)
 
 
-@app.task(name="workers.rules.evaluate_fast", bind=True, max_retries=2, default_retry_delay=0.2)
+@app.task(name=tasks.EVALUATE_FAST, bind=True, max_retries=2, default_retry_delay=0.2)
 def evaluate_fast(self: Any) -> dict[str, Any]:
     """Coalesced: the rules reading ingested data (trading, exchanges, risk, portfolio, agents)."""
     settings = get_settings()
@@ -100,7 +96,7 @@ def evaluate_fast(self: Any) -> dict[str, Any]:
         raise self.retry(exc=exc) from None
 
 
-@app.task(name="workers.rules.sweep_outbox", bind=True, max_retries=0)
+@app.task(name=tasks.SWEEP_OUTBOX, bind=True, max_retries=0)
 def sweep_outbox(self: Any, grace_seconds: float | None = None) -> dict[str, Any]:
     """Periodic: hand over notifications whose alert was stored but whose tasks were never enqueued."""
     from graphwiz_monitoring.alerting import outbox

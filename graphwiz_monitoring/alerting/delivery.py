@@ -41,16 +41,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ChannelSettings, RateLimit, Settings
-from ..errors import DeliveryFailed, StateError
-from ..health.breaker import CircuitBreaker
-from ..state import KeySpace, Store
-from ..state.dead_letters import add_dead_letter, remove_dead_letter
-from . import outbox
-from .channels import KINDS, Channel, ChannelRegistry
-from .channels import registry as default_registry
-from .channels.log import LogChannel
-from .models import Alert, AlertChannel
+from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting.channels import KINDS, Channel, ChannelRegistry
+from graphwiz_monitoring.alerting.channels import registry as default_registry
+from graphwiz_monitoring.alerting.channels.log import LogChannel
+from graphwiz_monitoring.alerting.models import Alert, AlertChannel
+from graphwiz_monitoring.config import ChannelSettings, RateLimit, Settings
+from graphwiz_monitoring.errors import DeliveryFailed, StateError
+from graphwiz_monitoring.guards.breaker import CircuitBreaker
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RuleError
+from graphwiz_monitoring.errors import RuleError
 
 MAX_EXPRESSION_CHARS = 4096
 MAX_NESTING_DEPTH = 64

@@ -31,8 +31,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RuleError
-from .expression_parser import FUNCTIONS, MAX_BINDINGS, MAX_EXPRESSION_CHARS, Node, Parser, Var
+from graphwiz_monitoring.alerting.expression_parser import (
+    FUNCTIONS,
+    MAX_BINDINGS,
+    MAX_EXPRESSION_CHARS,
+    Node,
+    Parser,
+    Var,
+)
+from graphwiz_monitoring.errors import RuleError
 
 __all__ = ["FUNCTIONS", "EvalResult", "Expression", "Match", "compile_expression"]
 

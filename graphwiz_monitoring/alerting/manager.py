@@ -7,8 +7,8 @@ breach, exactly one creates the alert per cooldown, and exactly one resolves it.
 records the notification in the outbox (alerting/outbox.py); then only that process publishes the
 ALERT event and hands one notification per channel to ``dispatch(alert_id, channel, kind)``, and the
 outbox entry goes once all are enqueued (if it dies first, the outbox sweep hands them over). The
-library never imports Celery (workers pass a dispatcher, the default one imports
-``graphwiz_monitoring.celery`` lazily).
+library never imports Celery: callers hand in a ``TaskSender`` (or a dispatcher); a manager with
+neither leaves its notifications to the workers' outbox sweep.
 
 A breach still there after its cooldown creates a new alert (repeating the notification); the old
 record is closed with ``metadata.superseded_by``. A breach that comes back within the cooldown after
@@ -27,20 +27,28 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
-from ..errors import RuleError
-from ..realtime.events import EventType, publish
-from ..state import KeySpace, Store
-from . import outbox
-from .models import Alert, AlertChannel, AlertSeverity, AlertState
-from .rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
-from .silences import Silence, alert_labels, config_silences, inhibited, list_silences, muting_silence
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
+from graphwiz_monitoring.alerting.rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
+from graphwiz_monitoring.alerting.silences import (
+    Silence,
+    alert_labels,
+    config_silences,
+    inhibited,
+    list_silences,
+    muting_silence,
+)
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import RuleError
+from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import TaskSender
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[str, str, str], None]  # (alert_id, channel, kind)
 FIRING, RESOLVED = "firing", "resolved"
-NOTIFY_TASK = "workers.notify.deliver"
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
 
@@ -51,26 +59,10 @@ def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-_DISPATCHERS: dict[str, Dispatch] = {}
-
-
-def celery_dispatch(settings: Settings) -> Dispatch:
-    """A dispatcher enqueueing ``workers.notify.deliver`` through an app built from ``settings``.
-
-    One per broker URL and process: each Celery app holds its own broker connection pool.
-    """
-    cached = _DISPATCHERS.get(settings.redis.url)
-    if cached is not None:
-        return cached
-    from ..celery import create_app  # lazy: the library stays importable without Celery
-
-    app = create_app(settings)
-
+def _sender_dispatch(sender: TaskSender) -> Dispatch:
     def dispatch(alert_id: str, channel: str, kind: str) -> None:
-        app.send_task(NOTIFY_TASK, args=(alert_id, channel, kind), retry=True,
-                      retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5})
+        sender.send(tasks.NOTIFY_DELIVER, (alert_id, channel, kind), retry=True)
 
-    _DISPATCHERS[settings.redis.url] = dispatch
     return dispatch
 
 
@@ -97,11 +89,12 @@ class AlertManager:
     """
 
     def __init__(self, store: Store, keys: KeySpace, settings: Settings, *, dispatch: Dispatch | None = None,
-                 registry: RuleRegistry | None = None, load_modules: bool = False) -> None:
+                 sender: TaskSender | None = None, registry: RuleRegistry | None = None,
+                 load_modules: bool = False) -> None:
         self.store, self.keys, self.settings = store, keys, settings
         self.registry = registry if registry is not None else load_rules(settings.alerts, load_modules=load_modules)
         self.custom_rules: CustomRules = CustomRules()
-        self._dispatch = dispatch
+        self._dispatch = dispatch if dispatch is not None else (_sender_dispatch(sender) if sender else None)
         self._config_silences = config_silences(settings)
         alerts = settings.alerts
         self._alert_ttl = max(1, int(alerts.history_retention_hours * 3600))
@@ -289,18 +282,17 @@ class AlertManager:
 
     def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
         """Enqueue one ``deliver`` task; False (logged) when the broker refused it."""
-        dispatch = self._dispatch or self._default_dispatch()
+        if self._dispatch is None:  # no sender in this process: a worker's outbox sweep hands it over
+            log.info("alert %s: %s %s notification left to the outbox sweep (no task sender here)",
+                     alert_id, kind, channel)
+            return False
         try:
-            dispatch(alert_id, channel, kind)
+            self._dispatch(alert_id, channel, kind)
         except Exception as exc:  # broker down: the outbox keeps it; the exception text may hold a URL
             log.error("alert %s: could not enqueue %s %s notification (%s); the outbox sweep retries it",
                       alert_id, kind, channel, type(exc).__name__)
             return False
         return True
-
-    def _default_dispatch(self) -> Dispatch:
-        self._dispatch = celery_dispatch(self.settings)
-        return self._dispatch
 
     async def send_alert(self, alert: Alert) -> bool:
         """Store ``alert`` if new and hand it to its channels (idempotent per alert id and kind).

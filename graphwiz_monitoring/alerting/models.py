@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
+from graphwiz_monitoring.tasks import notify_queue
+
 _E = TypeVar("_E", bound=Enum)
 
 
@@ -57,7 +59,7 @@ class AlertChannel(str, Enum):
     @property
     def queue(self) -> str:
         """The Celery queue of this channel's notifications."""
-        return f"notify.{self.value}"
+        return notify_queue(self.value)
 
 
 DEFAULT_COOLDOWN_SECONDS: dict[AlertSeverity, int] = {

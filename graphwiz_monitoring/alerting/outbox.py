@@ -24,11 +24,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..state import KeySpace, Store
-from .models import AlertChannel, AlertState
+from graphwiz_monitoring.alerting.models import AlertChannel, AlertState
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import queue_length
 
 if TYPE_CHECKING:
-    from .manager import AlertManager
+    from graphwiz_monitoring.alerting.manager import AlertManager
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ class SweepResult:
 
 def sweep(manager: AlertManager, *, grace_seconds: float = GRACE_SECONDS, limit: int = SWEEP_LIMIT) -> SweepResult:
     """Hand over again the notifications recorded more than ``grace_seconds`` ago (at most ``limit``)."""
-    from .delivery import load_alert  # lazy: the trader-side manager never loads the channels
+    from graphwiz_monitoring.alerting.delivery import (
+        load_alert,  # lazy: the trader-side manager never loads the channels
+    )
 
     store, keys = manager.store, manager.keys
     result = SweepResult()
@@ -133,7 +136,7 @@ def sweep(manager: AlertManager, *, grace_seconds: float = GRACE_SECONDS, limit:
 
 def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: float, limit: int) -> None:
     """Enqueue again the tasks marked handed more than ``grace_seconds`` ago that never started."""
-    from .delivery import load_alert
+    from graphwiz_monitoring.alerting.delivery import load_alert
 
     store, keys = manager.store, manager.keys
     claimed = store.run_script("outbox_claim", [keys.notify_handed], [float(grace_seconds), int(limit)])
@@ -149,7 +152,7 @@ def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: floa
         if queue is None or alert is None or (kind == AlertState.RESOLVED.value and manager.muted(alert)):
             store.r.zrem(keys.notify_handed, member)  # nothing to send: alert expired or muted, or unreadable
             result.dropped += 1
-        elif store.r.llen(queue):
+        elif queue_length(store, queue):
             result.waiting += 1  # re-scored by the claim: looked at again one grace period later
         elif manager.dispatch_one(alert_id, channel, kind):
             log.warning("alert %s: its %s %s notification task never started (lost by the broker); enqueued "

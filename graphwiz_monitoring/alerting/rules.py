@@ -23,13 +23,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RuleError
-from .expressions import Expression, Match, compile_expression
-from .models import AlertChannel, AlertSeverity
-from .templates import ALERT_FIELDS, KNOWN_FIELDS, WILDCARD_LABELS, Template, field_values
+from graphwiz_monitoring.alerting.expressions import Expression, Match, compile_expression
+from graphwiz_monitoring.alerting.models import AlertChannel, AlertSeverity
+from graphwiz_monitoring.alerting.templates import (
+    ALERT_FIELDS,
+    KNOWN_FIELDS,
+    WILDCARD_LABELS,
+    Template,
+    field_values,
+)
+from graphwiz_monitoring.errors import RuleError
 
 if TYPE_CHECKING:
-    from ..config import AlertsSettings, CooldownSettings, CustomRuleSettings, RuleOverride
+    from graphwiz_monitoring.config import AlertsSettings, CooldownSettings, CustomRuleSettings, RuleOverride
 
 log = logging.getLogger(__name__)
 

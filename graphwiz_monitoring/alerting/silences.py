@@ -24,12 +24,12 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RuleError
-from ..state import KeySpace, Store
-from .models import Alert, AlertSeverity
+from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
+from graphwiz_monitoring.errors import RuleError
+from graphwiz_monitoring.state import KeySpace, Store
 
 if TYPE_CHECKING:
-    from ..config import InhibitSettings, Settings, SilenceSettings
+    from graphwiz_monitoring.config import InhibitSettings, Settings, SilenceSettings
 
 MAX_SILENCES = 1000
 MAX_SILENCE_SECONDS = 366 * 24 * 3600

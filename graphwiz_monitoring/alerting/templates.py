@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import RuleError
+from graphwiz_monitoring.errors import RuleError
 
 MISSING_TEXT = "n/a"
 MAX_TEMPLATE_CHARS = 4000

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from ..config import CONFIG_ENV_VAR
-from ..errors import GraphwizError
+from graphwiz_monitoring.config import CONFIG_ENV_VAR
+from graphwiz_monitoring.errors import GraphwizError
 
 
 class _Main(click.Group):
@@ -29,6 +29,6 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 
 # Each module registers its commands on `main` when imported (they import `main` from here).
-from . import alerts, export, health, notifications, services, status  # noqa: E402, F401
+from graphwiz_monitoring.cli import alerts, export, health, notifications, services, status  # noqa: E402, F401
 
 __all__ = ["main"]

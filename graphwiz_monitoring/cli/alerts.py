@@ -6,8 +6,8 @@ import os
 
 import click
 
-from . import main
-from .common import _json, _load, _print_table, _when
+from graphwiz_monitoring.cli import main
+from graphwiz_monitoring.cli.common import _json, _load, _print_table, _when
 
 
 def _matchers(items: tuple[str, ...]) -> dict[str, str]:
@@ -39,8 +39,8 @@ def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | N
     """Add a silence; prints its id."""
     import time
 
-    from .. import context
-    from ..alerting.silences import add_silence, parse_duration, parse_time
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.silences import add_silence, parse_duration, parse_time
 
     if duration and until:
         raise click.UsageError("give --duration or --until, not both")
@@ -58,8 +58,8 @@ def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | N
 @click.pass_context
 def silence_list(ctx: click.Context, as_json: bool) -> None:
     """Current and upcoming silences (runtime and from the config file)."""
-    from .. import context
-    from ..alerting.silences import list_silences
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.silences import list_silences
 
     settings = _load(ctx)
     found = list_silences(context.get_store(settings), context.get_keys(settings), settings)
@@ -77,8 +77,8 @@ def silence_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def silence_remove(ctx: click.Context, silence_id: str) -> None:
     """End a runtime silence now."""
-    from .. import context
-    from ..alerting.silences import remove_silence
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.silences import remove_silence
 
     settings = _load(ctx)
     removed = remove_silence(context.get_store(settings), context.get_keys(settings), silence_id)
@@ -100,9 +100,9 @@ def alerts_group() -> None:
 @click.pass_context
 def alerts_list(ctx: click.Context, history: bool, hours: float, severity: str | None, as_json: bool) -> None:
     """Active alerts (newest first), or with --history every alert of the window."""
-    from .. import context
-    from ..alerting.manager import get_active_alerts, get_alert_history
-    from ..alerting.models import AlertSeverity
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.manager import get_active_alerts, get_alert_history
+    from graphwiz_monitoring.alerting.models import AlertSeverity
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)

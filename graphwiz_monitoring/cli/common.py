@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
-from ..config import CONFIG_ENV_VAR, Settings
-from ..errors import GraphwizError
+from graphwiz_monitoring.config import CONFIG_ENV_VAR, Settings
+from graphwiz_monitoring.errors import GraphwizError
 
 
 def _load(ctx: click.Context) -> Settings:
     """Settings for this invocation; --config is exported so child processes see the same file."""
-    from .. import context
+    from graphwiz_monitoring import context
 
     path = ctx.find_root().params.get("config")
     if path:

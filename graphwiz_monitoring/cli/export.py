@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from . import main
-from .common import _load
+from graphwiz_monitoring.cli import main
+from graphwiz_monitoring.cli.common import _load
 
 
 @main.command("export-dashboards")
@@ -14,7 +14,7 @@ from .common import _load
 @click.pass_context
 def export_dashboards(ctx: click.Context, out_dir: str) -> None:
     """Write the Grafana dashboards, provisioning files, prometheus.yml and the alert rule file."""
-    from ..dashboards import export_all
+    from graphwiz_monitoring.dashboards import export_all
 
     for path in export_all(out_dir, _load(ctx)):
         click.echo(f"wrote {path}")
@@ -26,6 +26,6 @@ def export_dashboards(ctx: click.Context, out_dir: str) -> None:
 @click.pass_context
 def export_rules_command(ctx: click.Context, out_file: str) -> None:
     """Write the built-in alert rules (thresholds and overrides from the config) as a Prometheus rule file."""
-    from ..dashboards import export_rules
+    from graphwiz_monitoring.dashboards import export_rules
 
     click.echo(f"wrote {export_rules(out_file, _load(ctx))}")

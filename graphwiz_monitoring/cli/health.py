@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from ..config import Settings
-from . import main
-from .common import _json, _load, _print_table, _when
+from graphwiz_monitoring.cli import main
+from graphwiz_monitoring.cli.common import _json, _load, _print_table, _when
+from graphwiz_monitoring.config import Settings
 
 
 def _health_env(ctx: click.Context) -> tuple[Settings, Any, Any]:
-    from .. import context
+    from graphwiz_monitoring import context
 
     settings = _load(ctx)
     return settings, context.get_store(settings), context.get_keys(settings)
@@ -27,7 +27,7 @@ def health(ctx: click.Context, run_now: bool, as_json: bool) -> None:
     """Health summary: each check's latest result, breakers, trader heartbeat, trading-paused flag."""
     import asyncio
 
-    from ..health.checker import HealthChecker
+    from graphwiz_monitoring.health.checker import HealthChecker
 
     settings, store, keys = _health_env(ctx)
     checker = HealthChecker(settings, store, keys)
@@ -56,7 +56,7 @@ def breaker_group() -> None:
 @click.pass_context
 def breaker_list(ctx: click.Context, as_json: bool) -> None:
     """Every breaker that has been used, with its state."""
-    from ..health.breaker import list_breakers
+    from graphwiz_monitoring.guards.breaker import list_breakers
 
     settings, store, keys = _health_env(ctx)
     found = list_breakers(store, keys, settings.circuit_breakers)
@@ -73,7 +73,7 @@ def breaker_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def breaker_reset(ctx: click.Context, name: str) -> None:
     """Close breaker NAME by hand (its next call runs normally)."""
-    from ..health.breaker import reset_circuit_breaker
+    from graphwiz_monitoring.guards.breaker import reset_circuit_breaker
 
     settings, store, keys = _health_env(ctx)
     status = reset_circuit_breaker(store, keys, name, settings.circuit_breakers)
@@ -86,7 +86,7 @@ def trading_group() -> None:
 
 
 def _tell_trader(store: Any, keys: Any, action: str, wait: float, params: dict[str, Any]) -> None:
-    from ..health.commands import ask_trader
+    from graphwiz_monitoring.health.commands import ask_trader
 
     result = ask_trader(store, keys, action, timeout=wait, params=params) if wait > 0 else None
     if result is None:
@@ -101,7 +101,7 @@ def _tell_trader(store: Any, keys: Any, action: str, wait: float, params: dict[s
 @click.pass_context
 def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
     """Set the flag and ask the trader to pause its engine."""
-    from ..health.pause import set_trading_paused
+    from graphwiz_monitoring.health.pause import set_trading_paused
 
     _, store, keys = _health_env(ctx)
     set_trading_paused(store, keys, True, reason=reason, by=f"cli:{os.environ.get('USER', '?')}")
@@ -114,8 +114,8 @@ def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
 @click.pass_context
 def trading_resume(ctx: click.Context, wait: float) -> None:
     """Clear the flag and ask the trader to resume its engine."""
-    from ..health.commands import RESUME_TRADING
-    from ..health.pause import set_trading_paused
+    from graphwiz_monitoring.health.commands import RESUME_TRADING
+    from graphwiz_monitoring.health.pause import set_trading_paused
 
     _, store, keys = _health_env(ctx)
     set_trading_paused(store, keys, False, reason="resumed", by=f"cli:{os.environ.get('USER', '?')}")
@@ -128,7 +128,7 @@ def trading_resume(ctx: click.Context, wait: float) -> None:
 @click.pass_context
 def trading_status(ctx: click.Context, as_json: bool) -> None:
     """Is trading paused, since when, by whom, why."""
-    from ..health.pause import trading_pause_status
+    from graphwiz_monitoring.health.pause import trading_pause_status
 
     _, store, keys = _health_env(ctx)
     status = trading_pause_status(store, keys)

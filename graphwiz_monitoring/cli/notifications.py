@@ -7,9 +7,10 @@ import sys
 
 import click
 
-from ..errors import GraphwizError
-from . import main
-from .common import _fail, _json, _load, _print_table
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.cli import main
+from graphwiz_monitoring.cli.common import _fail, _json, _load, _print_table
+from graphwiz_monitoring.errors import GraphwizError
 
 
 @main.group("dlq")
@@ -26,8 +27,8 @@ def dlq_list(ctx: click.Context, limit: int, kind: str | None, as_json: bool) ->
     """Show dead-lettered items, newest first."""
     from datetime import datetime, timezone
 
-    from .. import context
-    from ..state.dead_letters import dead_letter_count, list_dead_letters
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.state.dead_letters import dead_letter_count, list_dead_letters
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
@@ -49,19 +50,19 @@ def dlq_list(ctx: click.Context, limit: int, kind: str | None, as_json: bool) ->
 @click.pass_context
 def dlq_retry(ctx: click.Context, entry_id: str | None, retry_all: bool) -> None:
     """Re-queue dead-lettered notifications (one ID, or --all) to the workers."""
-    from .. import context
-    from ..alerting.delivery import DEAD_LETTER_KIND, requeue_dead_letter
-    from ..celery import create_app, send
-    from ..state.dead_letters import list_dead_letters
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.delivery import DEAD_LETTER_KIND, requeue_dead_letter
+    from graphwiz_monitoring.celery import sender_for
+    from graphwiz_monitoring.state.dead_letters import list_dead_letters
 
     if bool(entry_id) == retry_all:
         raise click.UsageError("give one entry ID or --all")
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
-    app = create_app(settings)
+    sender = sender_for(settings)
 
     def enqueue(alert_id: str, channel: str, kind: str) -> None:
-        send("workers.notify.deliver", alert_id, channel, kind, celery_app=app)
+        sender.send(tasks.NOTIFY_DELIVER, (alert_id, channel, kind))
 
     try:
         entries = list_dead_letters(store, keys, limit=settings.retention.dead_letters_max,
@@ -78,7 +79,7 @@ def dlq_retry(ctx: click.Context, entry_id: str | None, retry_all: bool) -> None
     for problem in problems:
         click.echo(f"skipped: {problem}", err=True)
     click.echo(f"re-queued {len(entries) - len(problems)} notification(s)")
-    from ..health.breaker import BreakerState, CircuitBreaker
+    from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
 
     channels = {c for e in entries if (c := (e.get("payload") or {}).get("channel")) is not None}
     for channel in sorted(channels):
@@ -102,9 +103,9 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
     """Send a test notification. By default it is delivered from this process, once, and the outcome
     printed (rate limits are waited out, a failure is reported, not retried); --queue hands it to the
     workers instead."""
-    from .. import context
-    from ..alerting.delivery import SENT, deliver_now
-    from ..alerting.models import Alert, AlertChannel, AlertSeverity
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.delivery import SENT, deliver_now
+    from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
@@ -122,11 +123,11 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
         store.r.set(keys.alert(alert.alert_id), json.dumps(alert.to_dict()),
                     ex=int(settings.alerts.history_retention_hours * 3600))
         if via_queue:
-            from ..celery import create_app, send
+            from graphwiz_monitoring.celery import sender_for
 
-            app = create_app(settings)
+            sender = sender_for(settings)
             for name in names:
-                send("workers.notify.deliver", alert.alert_id, name, "firing", celery_app=app)
+                sender.send(tasks.NOTIFY_DELIVER, (alert.alert_id, name, "firing"))
                 click.echo(f"{name}: queued (alert {alert.alert_id})")
             return
         for name in names:

@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from ..config import CONFIG_ENV_VAR
-from ..errors import ConfigError
-from . import main
-from .common import _load
+from graphwiz_monitoring.cli import main
+from graphwiz_monitoring.cli.common import _load
+from graphwiz_monitoring.config import CONFIG_ENV_VAR
+from graphwiz_monitoring.errors import ConfigError
 
 
 @main.command("run")
@@ -22,7 +22,7 @@ def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
     """Run the whole system on this machine: Redis (reused or started), worker + beat, exporter, realtime."""
     from pathlib import Path
 
-    from ..supervisor import run_all
+    from graphwiz_monitoring.cli.supervisor import run_all
 
     settings = _load(ctx)
     code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir))
@@ -35,7 +35,7 @@ def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
 @click.pass_context
 def exporter(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve /metrics (read from Redis at scrape time) and /healthz in the foreground until SIGTERM/Ctrl-C."""
-    from ..metrics.exporter import serve_forever
+    from graphwiz_monitoring.exporter.server import serve_forever
 
     settings = _load(ctx)
     if not settings.monitoring.enable_prometheus:
@@ -52,7 +52,7 @@ def exporter(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.pass_context
 def flower(ctx: click.Context, flower_args: tuple[str, ...]) -> None:
     """Run Flower with auth, address and port from the config (extra arguments go to Flower)."""
-    from ..flower import flower_command, flower_options
+    from graphwiz_monitoring.celery.flower import flower_command, flower_options
 
     try:
         flower_options(_load(ctx))  # fail here, readably, rather than inside Flower
@@ -69,8 +69,8 @@ def realtime(ctx: click.Context) -> None:
     """Serve the live WebSocket stream and status page (websocket.host/port) until SIGTERM or Ctrl-C."""
     import logging
 
-    from .. import context
-    from ..realtime.server import run_realtime
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.realtime.server import run_realtime
 
     settings = _load(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -7,9 +7,9 @@ import sys
 import click
 import yaml
 
-from ..errors import ConfigError
-from . import main
-from .common import _json, _load
+from graphwiz_monitoring.cli import main
+from graphwiz_monitoring.cli.common import _json, _load
+from graphwiz_monitoring.errors import ConfigError
 
 
 @main.command("check-config")
@@ -17,7 +17,7 @@ from .common import _json, _load
 @click.pass_context
 def check_config(ctx: click.Context, local_config: str | None) -> None:
     """Print the effective configuration (secrets masked), or every error; non-zero exit on error."""
-    from ..config import load_settings
+    from graphwiz_monitoring.config import load_settings
 
     path = local_config or ctx.find_root().params.get("config")
     try:
@@ -33,8 +33,8 @@ def check_config(ctx: click.Context, local_config: str | None) -> None:
 @click.pass_context
 def metrics_snapshot(ctx: click.Context) -> None:
     """Print the current metrics snapshot (JSON) as rules and health checks see it."""
-    from ..context import get_keys, get_store
-    from ..metrics.snapshot import build_snapshot
+    from graphwiz_monitoring.context import get_keys, get_store
+    from graphwiz_monitoring.metrics.snapshot import build_snapshot
 
     settings = _load(ctx)
     click.echo(_json(build_snapshot(get_store(settings), get_keys(settings), settings)))
@@ -45,8 +45,8 @@ def metrics_snapshot(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Terminal summary: trading, health, breakers, active alerts, queues, dead letters, notification outbox."""
-    from .. import context
-    from ..status import gather_status, render_status
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.cli.status_view import gather_status, render_status
 
     settings = _load(ctx)
     store = context.get_store(settings)

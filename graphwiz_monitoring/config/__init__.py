@@ -12,7 +12,7 @@ Modules: ``fields`` (base model, field types), ``channels``, ``alerts``, ``healt
 
 from __future__ import annotations
 
-from .alerts import (
+from graphwiz_monitoring.config.alerts import (
     AlertsSettings,
     Channels,
     CooldownSettings,
@@ -22,7 +22,7 @@ from .alerts import (
     Severity,
     SilenceSettings,
 )
-from .channels import (
+from graphwiz_monitoring.config.channels import (
     ChannelSettings,
     DiscordSettings,
     EmailSettings,
@@ -33,8 +33,8 @@ from .channels import (
     TelegramSettings,
     WebhookSettings,
 )
-from .fields import Port, PositiveSeconds
-from .health import (
+from graphwiz_monitoring.config.fields import Port, PositiveSeconds
+from graphwiz_monitoring.config.health import (
     DEFAULT_CHECKS,
     CircuitBreakerSettings,
     HealthCheckSettings,
@@ -44,7 +44,7 @@ from .health import (
     Recovery,
     RecoverySettings,
 )
-from .loading import (
+from graphwiz_monitoring.config.loading import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_FILE,
     REDIS_URL_ENV_VAR,
@@ -52,8 +52,8 @@ from .loading import (
     load_settings,
     parse_settings,
 )
-from .masking import MASK, SECRET_KEYS, mask_url
-from .runtime import (
+from graphwiz_monitoring.config.masking import MASK, SECRET_KEYS, mask_url
+from graphwiz_monitoring.config.runtime import (
     FlowerSettings,
     MonitoringSettings,
     RedisSettings,
@@ -61,7 +61,7 @@ from .runtime import (
     TraderSettings,
     WebsocketSettings,
 )
-from .settings import Settings
+from graphwiz_monitoring.config.settings import Settings
 
 __all__ = [
     "CONFIG_ENV_VAR",

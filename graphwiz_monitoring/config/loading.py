@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
-from ..errors import ConfigError
-from .masking import MASK, SECRET_KEYS
-from .settings import Settings
+from graphwiz_monitoring.config.masking import MASK, SECRET_KEYS
+from graphwiz_monitoring.config.settings import Settings
+from graphwiz_monitoring.errors import ConfigError
 
 CONFIG_ENV_VAR = "GRAPHWIZ_CONFIG"
 REDIS_URL_ENV_VAR = "GRAPHWIZ_REDIS_URL"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from .fields import Port, PositiveSeconds, StrictModel
+from graphwiz_monitoring.config.fields import Port, PositiveSeconds, StrictModel
 
 
 class MonitoringSettings(StrictModel):

@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from .alerts import AlertsSettings
-from .channels import NotificationsSettings
-from .fields import StrictModel
-from .health import CircuitBreakerSettings, HealthChecksSettings, RecoverySettings
-from .masking import mask_url
-from .runtime import (
+from graphwiz_monitoring.config.alerts import AlertsSettings
+from graphwiz_monitoring.config.channels import NotificationsSettings
+from graphwiz_monitoring.config.fields import StrictModel
+from graphwiz_monitoring.config.health import CircuitBreakerSettings, HealthChecksSettings, RecoverySettings
+from graphwiz_monitoring.config.masking import mask_url
+from graphwiz_monitoring.config.runtime import (
     FlowerSettings,
     MonitoringSettings,
     RedisSettings,

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Settings
-from .export import builtin_dashboards, export_all, export_dashboard_to_file, export_rules, rendered_files
-from .model import Dashboard, Panel, Row, Target, Variable
-from .operations import alerts_dashboard, health_dashboard, queues_dashboard
-from .prometheus_rules import prometheus_rule_file
-from .trading import trading_dashboard
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.dashboards.export import (
+    builtin_dashboards,
+    export_all,
+    export_dashboard_to_file,
+    export_rules,
+    rendered_files,
+)
+from graphwiz_monitoring.dashboards.model import Dashboard, Panel, Row, Target, Variable
+from graphwiz_monitoring.dashboards.operations import alerts_dashboard, health_dashboard, queues_dashboard
+from graphwiz_monitoring.dashboards.prometheus_rules import prometheus_rule_file
+from graphwiz_monitoring.dashboards.trading import trading_dashboard
 
 
 class DashboardConfig:

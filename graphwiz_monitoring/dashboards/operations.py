@@ -7,9 +7,9 @@ them empty. Single-number stats use ``or vector(0)`` so they show 0 rather than 
 
 from __future__ import annotations
 
-from ..alerting.models import AlertSeverity
-from ..config import Settings
-from .model import (
+from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.dashboards.model import (
     NEUTRAL_COLOR,
     OK_COLOR,
     SEVERITY_COLORS,
@@ -24,12 +24,12 @@ from .model import (
     table,
     timeseries,
 )
-from .prometheus_rules import (
+from graphwiz_monitoring.dashboards.prometheus_rules import (
     JOURNAL_FILLING_FRACTION,
     SCRAPE_JOBS,
     journal_fill_expr,
 )
-from .promql import Regex, gauge, increase, rate, sum_
+from graphwiz_monitoring.dashboards.promql import Regex, gauge, increase, rate, sum_
 
 ALERTS_UID, HEALTH_UID, QUEUES_UID = "graphwiz-alerts", "graphwiz-health", "graphwiz-queues"
 # A Celery backlog this long means workers cannot keep up (ingest batches arrive every 50 ms at most).

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..alerting.models import AlertChannel, AlertSeverity
-from ..alerting.rules import BUILTIN_RULES, builtin_rule
-from ..config import Settings
-from ..errors import DashboardError
-from .promql import Regex, gauge, increase, quantile
+from graphwiz_monitoring.alerting.models import AlertChannel, AlertSeverity
+from graphwiz_monitoring.alerting.rules import BUILTIN_RULES, builtin_rule
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.dashboards.promql import Regex, gauge, increase, quantile
+from graphwiz_monitoring.errors import DashboardError
 
 BUILTIN_GROUP = "graphwiz-builtin"
 META_GROUP = "graphwiz-meta"

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import DashboardError
+from graphwiz_monitoring.errors import DashboardError
 
 # Window for rate()/increase(): four scrapes at the default 15 s interval with room for one miss.
 RATE_WINDOW = "5m"

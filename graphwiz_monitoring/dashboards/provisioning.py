@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import InhibitSettings, Settings
-from .prometheus_rules import SCRAPE_JOB, prometheus_duration
+from graphwiz_monitoring.config import InhibitSettings, Settings
+from graphwiz_monitoring.dashboards.prometheus_rules import SCRAPE_JOB, prometheus_duration
 
 RULES_FILE = "prometheus-rules.yml"
 DATASOURCE_UID = "graphwiz-prometheus"  # the dashboards' ${datasource} variable defaults to this uid

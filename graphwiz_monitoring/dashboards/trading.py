@@ -6,9 +6,9 @@ Filtered by the ``host``, ``exchange`` and ``agent`` template variables; colours
 
 from __future__ import annotations
 
-from ..alerting.models import AlertSeverity
-from ..config import Settings
-from .model import (
+from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.dashboards.model import (
     OK_COLOR,
     SEVERITY_COLORS,
     Dashboard,
@@ -22,8 +22,8 @@ from .model import (
     state_timeline,
     timeseries,
 )
-from .promql import gauge, increase, mean, quantile, rate, sum_
-from .thresholds import above_rule, below_rule, health_threshold
+from graphwiz_monitoring.dashboards.promql import gauge, increase, mean, quantile, rate, sum_
+from graphwiz_monitoring.dashboards.thresholds import above_rule, below_rule, health_threshold
 
 UID = "graphwiz-main"
 HOST, EXCHANGE, AGENT = "$host", "$exchange", "$agent"

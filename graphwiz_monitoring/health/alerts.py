@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..alerting.models import AlertSeverity
-from ..config import Settings
-from ..state import KeySpace, Store
-from .models import HealthStatus
+from graphwiz_monitoring.alerting.manager import AlertManager
+from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.health.models import HealthStatus
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import TaskSender
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +23,11 @@ SEVERITY_BY_STATUS = {
 }
 
 
-def alert_manager_for(settings: Settings, store: Store, keys: KeySpace) -> Any | None:
-    """The alerting area's AlertManager, or None where it is not available."""
+def alert_manager_for(settings: Settings, store: Store, keys: KeySpace,
+                      sender: TaskSender | None = None) -> Any | None:
+    """The alerting area's AlertManager, or None (logged) when it cannot be created."""
     try:
-        from ..alerting.manager import AlertManager
-    except ImportError:
-        return None
-    try:
-        return AlertManager(store, keys, settings)
+        return AlertManager(store, keys, settings, sender=sender)
     except Exception:
         log.exception("AlertManager could not be created; health alerts are only logged")
         return None

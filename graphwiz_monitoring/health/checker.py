@@ -11,6 +11,7 @@ judged status raise an alert through the alerting area. A result that needs reco
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -18,17 +19,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Settings
-from ..errors import ValidationError
-from ..realtime.events import EventType, publish
-from ..state import KeySpace, Store
-from .alerts import alert_manager_for, transition_alert
-from .breaker import CircuitBreaker, list_breakers
-from .checks import CHECKS, run_check
-from .models import HealthResult, HealthStatus
-from .pause import trading_pause_status
-from .probes import probe_redis
-from .reporter import read_trader_report
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import ValidationError
+from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.guards.breaker import CircuitBreaker, list_breakers
+from graphwiz_monitoring.health.alerts import alert_manager_for, transition_alert
+from graphwiz_monitoring.health.checks import CHECKS, run_check
+from graphwiz_monitoring.health.models import HealthResult, HealthStatus
+from graphwiz_monitoring.health.pause import trading_pause_status
+from graphwiz_monitoring.health.probes import probe_redis
+from graphwiz_monitoring.health.recovery import send_recovery
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import TaskSender
+from graphwiz_monitoring.trader.reporter import read_trader_report
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +63,15 @@ class HealthChecker:
     """Runs the configured checks; results and breakers live in Redis, so any worker may run any check."""
 
     def __init__(self, settings: Settings, store: Store, keys: KeySpace, *, alert_manager: Any = None,
-                 dispatch_recovery: RecoveryDispatcher | None = None) -> None:
+                 dispatch_recovery: RecoveryDispatcher | None = None, sender: TaskSender | None = None) -> None:
+        """``sender`` enqueues notifications and, unless ``dispatch_recovery`` is given, recovery tasks."""
         self.settings = settings
         self.store = store
         self.keys = keys
         self._alert_manager = alert_manager
+        self.sender = sender
+        if dispatch_recovery is None and sender is not None:
+            dispatch_recovery = functools.partial(send_recovery, sender, settings)
         self.dispatch_recovery = dispatch_recovery
 
     @property
@@ -82,7 +89,7 @@ class HealthChecker:
     @property
     def alert_manager(self) -> Any:
         if self._alert_manager is None:
-            self._alert_manager = alert_manager_for(self.settings, self.store, self.keys)
+            self._alert_manager = alert_manager_for(self.settings, self.store, self.keys, self.sender)
         return self._alert_manager
 
     # ------------------------------------------------------------------ running

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Settings
-from ..state import KeySpace, Store
-from .models import HealthResult, HealthStatus
-from .probes import probe_disks, probe_exchanges, probe_neo4j, probe_system
-from .reporter import TraderReport, read_trader_report
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.health.models import HealthResult, HealthStatus
+from graphwiz_monitoring.health.probes import probe_disks, probe_exchanges, probe_neo4j, probe_system
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.reporter import TraderReport, read_trader_report
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class CheckContext:
     def snapshot(self) -> dict[str, Any]:
         """The metrics snapshot (metrics/snapshot.py), or {} where the metrics area is not there."""
         try:
-            from ..metrics.snapshot import build_snapshot
+            from graphwiz_monitoring.metrics.snapshot import build_snapshot
         except ImportError:
             return {}
         try:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..state import KeySpace, Store
+from graphwiz_monitoring.state import KeySpace, Store
 
 STREAM_MAXLEN = 1000
 RESULT_TTL_SECONDS = 24 * 3600

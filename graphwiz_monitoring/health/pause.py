@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..state import KeySpace, Store
+from graphwiz_monitoring.state import KeySpace, Store
 
 
 def set_trading_paused(store: Store, keys: KeySpace, paused: bool, *, reason: str = "", by: str = "") -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 import psutil
 import requests
 
-from ..config import Neo4jProbeSettings
-from ..errors import StateError
-from ..state import Store
+from graphwiz_monitoring.config import Neo4jProbeSettings
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.state import Store
 
 NEO4J_MISSING_REASON = "neo4j driver not installed (pip install 'graphwiz-monitoring[neo4j]')"
 MAX_ERROR_CHARS = 200

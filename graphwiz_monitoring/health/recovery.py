@@ -23,27 +23,26 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..alerting.models import AlertSeverity
-from ..config import Settings
-from ..realtime.events import EventType, publish
-from ..state import KeySpace, Store
-from .alerts import alert_manager_for, raise_alert
-from .commands import SUCCEEDED, Command, send_command, wait_for_result
-from .models import RecoveryAction
-from .reporter import read_trader_report
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.health.alerts import alert_manager_for, raise_alert
+from graphwiz_monitoring.health.commands import SUCCEEDED, Command, send_command, wait_for_result
+from graphwiz_monitoring.health.models import RecoveryAction
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import TaskSender
+from graphwiz_monitoring.trader.reporter import read_trader_report
 
 log = logging.getLogger(__name__)
 
-RECOVERY_TASK = "workers.recovery.run_recovery"
-
-
-def send_recovery(app: Any, settings: Settings, check: str, recovery_id: str, payload: dict[str, Any]) -> None:
+def send_recovery(sender: TaskSender, settings: Settings, check: str, recovery_id: str, payload: dict[str, Any]) -> None:
     """Enqueue ``workers.recovery.run_recovery`` with an expiry and time limits sized to the check's actions
     (each may wait ``recovery.ack_timeout_seconds`` for the trader), from a worker or from the trader."""
     config = settings.health_checks.checks[check]
     budget = settings.recovery.ack_timeout_seconds * max(1, len(config.recovery))
-    app.send_task(RECOVERY_TASK, args=(check, recovery_id, payload), retry=False,
-                  expires=max(60.0, config.interval_seconds), soft_time_limit=budget + 20, time_limit=budget + 30)
+    sender.send(tasks.RUN_RECOVERY, (check, recovery_id, payload),
+                expires=max(60.0, config.interval_seconds), soft_time_limit=budget + 20, time_limit=budget + 30)
 
 
 HISTORY_MAX = 1000
@@ -84,8 +83,10 @@ class RecoveryReport:
 
 
 class RecoveryRunner:
-    def __init__(self, settings: Settings, store: Store, keys: KeySpace, *, alert_manager: Any = None) -> None:
+    def __init__(self, settings: Settings, store: Store, keys: KeySpace, *, alert_manager: Any = None,
+                 sender: TaskSender | None = None) -> None:
         self.settings = settings
+        self.sender = sender  # enqueues the admin notification of notify_admin
         self.store = store
         self.keys = keys
         self._alert_manager = alert_manager
@@ -183,7 +184,7 @@ class RecoveryRunner:
 
     def _notify_admin(self, check: str, payload: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         if self._alert_manager is None:
-            self._alert_manager = alert_manager_for(self.settings, self.store, self.keys)
+            self._alert_manager = alert_manager_for(self.settings, self.store, self.keys, self.sender)
         if self._alert_manager is None:
             return "failed", "alerting is not available: no admin notification sent", {}
         severity = AlertSeverity.EMERGENCY if payload.get("status") == "critical" else AlertSeverity.CRITICAL

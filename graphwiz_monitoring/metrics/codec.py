@@ -26,7 +26,7 @@ import struct
 import time
 from typing import Any
 
-from .models import (
+from graphwiz_monitoring.metrics.models import (
     ID_PATTERN,
     MAX_EPOCH_SECONDS,
     MAX_PRICE,

@@ -16,10 +16,10 @@ from typing import Any
 
 import requests
 
-from ..errors import PrometheusQueryError
-from ..state import KeySpace, Store
-from . import calculations as calc
-from .codec import STREAM_FIELD, decode_entry
+from graphwiz_monitoring.errors import PrometheusQueryError
+from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics.codec import STREAM_FIELD, decode_entry
+from graphwiz_monitoring.state import KeySpace, Store
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series

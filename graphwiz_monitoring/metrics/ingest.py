@@ -22,14 +22,14 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from ..config import Settings
-from ..state import KeySpace, Store
-from ..state.dead_letters import add_dead_letter
-from . import calculations as calc
-from .codec import STREAM_FIELD
-from .models import ID_PATTERN
-from .prepare import Prepared, Rejected, prepare
-from .system import write_host_sample
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics.codec import STREAM_FIELD
+from graphwiz_monitoring.metrics.models import ID_PATTERN
+from graphwiz_monitoring.metrics.prepare import Prepared, Rejected, prepare
+from graphwiz_monitoring.metrics.system import write_host_sample
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state.dead_letters import add_dead_letter
 
 MAX_BATCH_RECORDS = 10_000  # the trader sends ≤ trader.batch_max_records (1000); more is not ours
 MAX_BATCH_BYTES = 32 * 2**20

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from ..errors import ValidationError
+from graphwiz_monitoring.errors import ValidationError
 
 NAME_PATTERN = r"^[A-Za-z0-9_.@+/\- ]{1,64}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9_.:@+/\-]{1,64}$"

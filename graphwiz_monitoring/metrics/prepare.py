@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from . import calculations as calc
-from .codec import (
+from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics.codec import (
     FastPathMiss,
     column_rows,
     fast_columns,
@@ -25,7 +25,7 @@ from .codec import (
     pack_trade,
     unpack_columns,
 )
-from .models import (
+from graphwiz_monitoring.metrics.models import (
     ExchangeStatus,
     Heartbeat,
     Latency,

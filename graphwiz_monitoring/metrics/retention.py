@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from ..config import Settings
-from ..state import KeySpace, Store
-from . import calculations as calc
-from .snapshot import WINDOW_BUCKET_SECONDS
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics.snapshot import WINDOW_BUCKET_SECONDS
+from graphwiz_monitoring.state import KeySpace, Store
 
 
 def trim_history(store: Store, keys: KeySpace, settings: Settings, now: float | None = None) -> dict[str, int]:

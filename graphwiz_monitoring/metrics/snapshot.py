@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
-from ..state import KeySpace, Store
-from . import calculations as calc
-from .system import parse_host_fields
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics.system import parse_host_fields
+from graphwiz_monitoring.state import KeySpace, Store
 
 RETURN_PERIODS_SECONDS = {"returns_1h": 3600, "returns_24h": 86_400, "returns_7d": 7 * 86_400}
 CORRELATION_SNAPSHOTS = 120  # newest portfolio snapshots used for the correlation of position returns

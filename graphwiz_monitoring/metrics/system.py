@@ -13,9 +13,9 @@ from typing import Any
 
 import psutil
 
-from ..context import hostname
-from ..state import KeySpace, Store
-from .models import MAX_MAP_ENTRIES, SystemSample
+from graphwiz_monitoring.context import hostname
+from graphwiz_monitoring.metrics.models import MAX_MAP_ENTRIES, SystemSample
+from graphwiz_monitoring.state import KeySpace, Store
 
 # Pseudo file systems never fill up in a way anyone must act on.
 _SKIP_FSTYPES = frozenset({"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "nsfs", "ramfs"})

@@ -16,8 +16,8 @@ import hmac
 import ipaddress
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import WebsocketSettings
-from ..errors import ConfigError
+from graphwiz_monitoring.config import WebsocketSettings
+from graphwiz_monitoring.errors import ConfigError
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 

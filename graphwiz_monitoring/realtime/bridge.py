@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import StateError
-from ..state import Store
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.state import Store
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from ..errors import GraphwizError, StateError
-from . import access
-from .sources import SourceUnavailable
+from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.realtime import access
+from graphwiz_monitoring.realtime.sources import SourceUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
-from .events import ERROR, EVENT_TYPES, SUBSCRIBED, make_message
+from graphwiz_monitoring.events import ERROR, EVENT_TYPES, SUBSCRIBED, make_message
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..config import Settings
-from ..errors import GraphwizError
-from ..state import KeySpace, Store
-from . import access, sources
-from .bridge import RedisBridge
-from .events import SNAPSHOT, EventType, make_message, parse_event
-from .http import Routes
-from .hub import Client, Hub
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import GraphwizError
+from graphwiz_monitoring.events import SNAPSHOT, EventType, make_message, parse_event
+from graphwiz_monitoring.realtime import access, sources
+from graphwiz_monitoring.realtime.bridge import RedisBridge
+from graphwiz_monitoring.realtime.http import Routes
+from graphwiz_monitoring.realtime.hub import Client, Hub
+from graphwiz_monitoring.state import KeySpace, Store
 
 log = logging.getLogger(__name__)
 

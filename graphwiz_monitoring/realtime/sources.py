@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..config import Settings
-from ..errors import GraphwizError, StateError
-from ..state import KeySpace, Store
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.state import KeySpace, Store
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def read_health(store: Store, keys: KeySpace, settings: Settings) -> dict[str, A
 
 def read_breakers(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """Every breaker that has been used (checks and channels), by name."""
-    list_breakers = seam("graphwiz_monitoring.health.breaker", "list_breakers", "health area")
+    list_breakers = seam("graphwiz_monitoring.guards.breaker", "list_breakers", "health area")
     return {b.name: _plain(b) for b in list_breakers(store, keys, settings.circuit_breakers)}
 
 

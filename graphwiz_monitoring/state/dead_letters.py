@@ -11,8 +11,8 @@ import time
 import uuid
 from typing import Any
 
-from .keys import KeySpace
-from .store import Store
+from graphwiz_monitoring.state.keys import KeySpace
+from graphwiz_monitoring.state.store import Store
 
 # Payloads are kept for diagnosis, but a huge one must not blow up Redis memory.
 MAX_PAYLOAD_CHARS = 10_000

@@ -14,8 +14,8 @@ from typing import Any
 
 import redis
 
-from ..config import RedisSettings, mask_url
-from ..errors import StateError
+from graphwiz_monitoring.config import RedisSettings, mask_url
+from graphwiz_monitoring.errors import StateError
 
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.realtime.events import EVENT_TYPES
+from graphwiz_monitoring.events import EVENT_TYPES
 
 # ------------------------------------------------------------------ configuration
 

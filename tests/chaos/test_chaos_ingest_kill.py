@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from graphwiz_monitoring.monitor import create_monitor
 from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.conftest import wait_until
 from tests.fakes.pool_kill import busy_child, kill9, wait_replaced
 from tests.fakes.queues import broker_idle

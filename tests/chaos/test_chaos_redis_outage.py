@@ -17,7 +17,7 @@ a steady rate in a thread through: (a) a clean restart (SIGTERM, start on the sa
 
 A second, deterministic test kills Redis while a worker holds an unacknowledged task (a health check
 waiting on a silent probe endpoint): with kombu 5.7 alone the worker stopped consuming for good
-("Unrecoverable error: AttributeError ... 'hostname'"); graphwiz_monitoring/celery_hardening.py
+("Unrecoverable error: AttributeError ... 'hostname'"); graphwiz_monitoring/celery/hardening.py
 requeues the task once the broker is back.
 
 Reproduce: ``.venv/bin/pytest tests/chaos/test_chaos_redis_outage.py -m chaos -s`` (figures are
@@ -39,9 +39,9 @@ from graphwiz_monitoring.alerting.rules import AlertRule
 from graphwiz_monitoring.alerting.silences import add_silence, list_silences
 from graphwiz_monitoring.celery import create_app
 from graphwiz_monitoring.config import parse_settings
-from graphwiz_monitoring.health.breaker import BreakerState, CircuitBreaker
-from graphwiz_monitoring.monitor import create_monitor
+from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
 from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.chaos.steady_trader import SteadyTrader
 from tests.conftest import wait_until
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from graphwiz_monitoring.realtime.events import EventType, publish
+from graphwiz_monitoring.events import EventType, publish
 from graphwiz_monitoring.realtime.server import MAX_CLIENT_MESSAGE_BYTES
 from tests.chaos.strategies import ws_message
 from tests.chaos.wsraw import (

@@ -35,11 +35,12 @@ from websockets.sync.client import connect
 from graphwiz_monitoring.alerting.channels.discord import DiscordChannel
 from graphwiz_monitoring.alerting.channels.webhook import verify_signature
 from graphwiz_monitoring.alerting.delivery import deliver_notification
-from graphwiz_monitoring.celery import NOTIFY_QUEUES, create_app
+from graphwiz_monitoring.celery import create_app
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import DeliveryFailed
-from graphwiz_monitoring.metrics.exporter import ExporterServer
+from graphwiz_monitoring.exporter.server import ExporterServer
 from graphwiz_monitoring.state.dead_letters import list_dead_letters
+from graphwiz_monitoring.tasks import NOTIFY_QUEUES
 from tests.conftest import ROOT, child_env, free_port, wait_until, write_config
 from tests.fakes.chat_apis import (
     DISCORD_TOKEN,

@@ -28,9 +28,9 @@ from graphwiz_monitoring.alerting.channels.webhook import (
     verify_signature,
 )
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
+from graphwiz_monitoring.celery.flower import flower_options
 from graphwiz_monitoring.config import Settings, parse_settings
 from graphwiz_monitoring.errors import ConfigError
-from graphwiz_monitoring.flower import flower_options
 from graphwiz_monitoring.realtime.access import is_loopback_host
 from tests.conftest import ROOT, child_env, free_port, wait_until, write_config
 

@@ -9,7 +9,7 @@ import time
 
 from websockets.sync.client import ClientConnection
 
-from graphwiz_monitoring.realtime.events import EVENT_TYPES
+from graphwiz_monitoring.events import EVENT_TYPES
 from tests.fakes.realtime_harness import raw_websocket
 
 CLOSE = 0x8

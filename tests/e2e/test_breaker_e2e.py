@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from graphwiz_monitoring.health.breaker import BreakerState, CircuitBreaker
+from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
 from tests.conftest import ROOT, child_env, wait_until, write_config
 from tests.fakes.status_server import StatusServer
 

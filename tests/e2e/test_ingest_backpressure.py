@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from graphwiz_monitoring.errors import BackpressureError
-from graphwiz_monitoring.monitor import TradingMonitor, create_monitor
 from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.monitor import TradingMonitor, create_monitor
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from graphwiz_monitoring.monitor import create_monitor
 from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e

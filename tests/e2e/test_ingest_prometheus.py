@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from graphwiz_monitoring.metrics.exporter import ExporterServer
-from graphwiz_monitoring.monitor import create_monitor
+from graphwiz_monitoring.exporter.server import ExporterServer
 from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.conftest import wait_until
 from tests.fakes.prometheus_server import PrometheusServer
 

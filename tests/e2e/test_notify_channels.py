@@ -11,7 +11,7 @@ import pytest
 
 from graphwiz_monitoring.alerting.channels.webhook import verify_signature
 from graphwiz_monitoring.alerting.models import AlertSeverity
-from graphwiz_monitoring.celery import NOTIFY_QUEUES
+from graphwiz_monitoring.tasks import NOTIFY_QUEUES
 from tests.conftest import wait_until
 from tests.fakes.chat_apis import telegram_parse_html
 from tests.fakes.notify_fixtures import (

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from graphwiz_monitoring.celery import NOTIFY_QUEUES
 from graphwiz_monitoring.state.dead_letters import list_dead_letters
+from graphwiz_monitoring.tasks import NOTIFY_QUEUES
 from tests.conftest import ROOT, child_env, wait_until, write_config
 from tests.fakes.notify_fixtures import (
     ALL_SECRETS,

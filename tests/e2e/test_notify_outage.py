@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from graphwiz_monitoring.celery import NOTIFY_QUEUES
+from graphwiz_monitoring.tasks import NOTIFY_QUEUES
 from tests.conftest import wait_until
 from tests.fakes.notify_fixtures import (
     ALL_SECRETS,

@@ -28,12 +28,12 @@ from websockets.sync.client import ClientConnection, connect
 from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.alerting.silences import list_silences
 from graphwiz_monitoring.config import parse_settings
-from graphwiz_monitoring.health.breaker import CircuitBreaker
+from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.health.checker import HealthChecker
 from graphwiz_monitoring.health.pause import set_trading_paused
 from graphwiz_monitoring.health.recovery import RecoveryRunner
 from graphwiz_monitoring.metrics.ingest import ingest_batch
-from graphwiz_monitoring.realtime.events import EventType, publish
 from tests.conftest import free_port, require_binary, wait_until
 from tests.fakes.realtime_harness import ServerThread
 

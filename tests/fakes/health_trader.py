@@ -20,7 +20,7 @@ from pathlib import Path
 
 from graphwiz_monitoring.config import load_settings
 from graphwiz_monitoring.errors import GraphwizError
-from graphwiz_monitoring.monitor import create_monitor
+from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.fakes.trader_world import World, dependencies
 
 

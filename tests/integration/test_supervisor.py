@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from graphwiz_monitoring import supervisor
+from graphwiz_monitoring.cli.supervisor import ChildSpec, Supervisor, find_redis_server, redis_child
 from graphwiz_monitoring.config import parse_settings
-from graphwiz_monitoring.supervisor import ChildSpec, Supervisor, find_redis_server, redis_child
 from tests.conftest import free_port, wait_until
 
 # A child that starts a grandchild in its process group, like a prefork worker does.
@@ -87,7 +87,7 @@ def _answers(client) -> bool:
 
 
 def test_run_takes_every_queue_once_with_sending_apart_from_detection(redis_url, tmp_path):
-    from graphwiz_monitoring.celery import ALL_QUEUES
+    from graphwiz_monitoring.tasks import ALL_QUEUES
 
     settings = parse_settings({"redis": {"url": redis_url}}, env={})
     workers = [c for c in supervisor.build_children(settings, demo=False, config_args=[], state_dir=tmp_path)

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from graphwiz_monitoring.celery.flower import flower_options
 from graphwiz_monitoring.cli import main as cli
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.dashboards.provisioning import (
@@ -27,7 +28,6 @@ from graphwiz_monitoring.dashboards.provisioning import (
     PROMETHEUS_URL,
 )
 from graphwiz_monitoring.errors import ConfigError
-from graphwiz_monitoring.flower import flower_options
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -129,7 +129,7 @@ def test_commands_name_real_entry_points(compose: dict[str, Any]) -> None:
 
 
 def test_worker_pools_cover_every_queue_once_and_there_is_exactly_one_beat(compose: dict[str, Any]) -> None:
-    from graphwiz_monitoring.celery import ALL_QUEUES
+    from graphwiz_monitoring.tasks import ALL_QUEUES
 
     consumed: list[str] = []
     beats = []

@@ -7,9 +7,9 @@ import runpy
 import pytest
 
 from graphwiz_monitoring import context
+from graphwiz_monitoring.celery.flower import FLOWER_CONFIG_FILE, flower_command, flower_options, is_loopback
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import ConfigError
-from graphwiz_monitoring.flower import FLOWER_CONFIG_FILE, flower_command, flower_options, is_loopback
 
 
 def test_options_carry_address_port_auth_and_events() -> None:

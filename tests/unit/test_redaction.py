@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from graphwiz_monitoring.celery.redaction import MAX_REPR_CHARS, summarize, task_argsrepr
 from graphwiz_monitoring.config import MASK
-from graphwiz_monitoring.redaction import MAX_REPR_CHARS, summarize, task_argsrepr
 
 
 def _batch(n: int) -> dict:

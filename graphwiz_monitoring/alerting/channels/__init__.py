@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import FIRING, KINDS, RESOLVED, Channel
-from .registry import ChannelRegistry, ChannelRegistryError, registry
+from graphwiz_monitoring.alerting.channels.base import FIRING, KINDS, RESOLVED, Channel
+from graphwiz_monitoring.alerting.channels.registry import ChannelRegistry, ChannelRegistryError, registry
 
 __all__ = ["FIRING", "KINDS", "RESOLVED", "Channel", "ChannelRegistry", "ChannelRegistryError", "registry"]

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from ...config import ChannelSettings, RateLimit
-from ..models import Alert
+from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.config import ChannelSettings, RateLimit
 
 FIRING = "firing"
 RESOLVED = "resolved"

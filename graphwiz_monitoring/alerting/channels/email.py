@@ -15,11 +15,11 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from ...config import EmailSettings
-from ...errors import DeliveryFailed
-from ..models import Alert
-from .base import Channel
-from .render import View, fit
+from graphwiz_monitoring.alerting.channels.base import Channel
+from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.config import EmailSettings
+from graphwiz_monitoring.errors import DeliveryFailed
 
 SUBJECT_MAX_CHARS = 200
 MESSAGE_MAX_CHARS = 100_000

@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 
-from ...errors import DeliveryFailed
-from .base import redact
+from graphwiz_monitoring.alerting.channels.base import redact
+from graphwiz_monitoring.errors import DeliveryFailed
 
 # Statuses after which a retry can help: rate limit, request timeout, and every 5xx.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from ...config import LogSettings
-from ..models import Alert
-from .base import Channel
-from .render import View, fit
+from graphwiz_monitoring.alerting.channels.base import Channel
+from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.config import LogSettings
 
 LOGGER_NAME = "graphwiz_monitoring.alerts"
 MESSAGE_MAX_CHARS = 2000

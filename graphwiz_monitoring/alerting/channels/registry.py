@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...config import NotificationsSettings
-from ...errors import GraphwizError
-from .base import Channel
-from .discord import DiscordChannel
-from .email import EmailChannel
-from .log import LogChannel
-from .slack import SlackChannel
-from .telegram import TelegramChannel
-from .webhook import WebhookChannel
+from graphwiz_monitoring.alerting.channels.base import Channel
+from graphwiz_monitoring.alerting.channels.discord import DiscordChannel
+from graphwiz_monitoring.alerting.channels.email import EmailChannel
+from graphwiz_monitoring.alerting.channels.log import LogChannel
+from graphwiz_monitoring.alerting.channels.slack import SlackChannel
+from graphwiz_monitoring.alerting.channels.telegram import TelegramChannel
+from graphwiz_monitoring.alerting.channels.webhook import WebhookChannel
+from graphwiz_monitoring.config import NotificationsSettings
+from graphwiz_monitoring.errors import GraphwizError
 
 
 class ChannelRegistryError(GraphwizError, LookupError):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..models import Alert, AlertSeverity
-from .base import RESOLVED
+from graphwiz_monitoring.alerting.channels.base import RESOLVED
+from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
 
 SEVERITY_COLORS: dict[AlertSeverity, int] = {
     AlertSeverity.INFO: 0x3498DB,

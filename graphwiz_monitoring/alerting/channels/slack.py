@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...config import SlackSettings
-from ..models import Alert
-from .base import Channel
-from .http import fail_for_status, post, protect
-from .render import View, fit
+from graphwiz_monitoring.alerting.channels.base import Channel
+from graphwiz_monitoring.alerting.channels.http import fail_for_status, post, protect
+from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.config import SlackSettings
 
 TITLE_MAX_CHARS = 250
 TEXT_MAX_CHARS = 3000

@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ...config import TelegramSettings
-from ..models import Alert
-from .base import Channel
-from .http import fail_for_status, json_or_none, post, protect
-from .render import View, fit
+from graphwiz_monitoring.alerting.channels.base import Channel
+from graphwiz_monitoring.alerting.channels.http import fail_for_status, json_or_none, post, protect
+from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.config import TelegramSettings
 
 MESSAGE_MAX_CHARS = 4096
 TITLE_MAX_CHARS = 256

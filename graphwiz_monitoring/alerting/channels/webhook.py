@@ -23,11 +23,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ...config import WebhookSettings
-from ..models import Alert
-from .base import RESOLVED, Channel
-from .http import fail_for_status, post, protect
-from .render import View
+from graphwiz_monitoring.alerting.channels.base import RESOLVED, Channel
+from graphwiz_monitoring.alerting.channels.http import fail_for_status, post, protect
+from graphwiz_monitoring.alerting.channels.render import View
+from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.config import WebhookSettings
 
 SIGNATURE_HEADER = "X-Graphwiz-Signature"
 TIMESTAMP_HEADER = "X-Graphwiz-Timestamp"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from graphwiz_monitoring.alerting.export import alert_families
+from graphwiz_monitoring.exporter.alert_families import alert_families
 from graphwiz_monitoring.state.dead_letters import add_dead_letter
 
 

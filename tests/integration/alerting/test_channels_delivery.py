@@ -19,7 +19,7 @@ from graphwiz_monitoring.alerting.delivery import (
     deliver_notification,
     requeue_dead_letter,
 )
-from graphwiz_monitoring.health.breaker import BreakerState, CircuitBreaker
+from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
 from graphwiz_monitoring.state.dead_letters import list_dead_letters
 from tests.fakes.notify_fixtures import (
     ALL_SECRETS,

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from graphwiz_monitoring.health.dependencies import Dependencies
-from graphwiz_monitoring.health.reporter import StatusReporter
+from graphwiz_monitoring.trader.dependencies import Dependencies
+from graphwiz_monitoring.trader.reporter import StatusReporter
 from tests.fakes.status_server import StatusServer
 from tests.fakes.trader_world import World, dependencies
 

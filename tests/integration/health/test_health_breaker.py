@@ -9,7 +9,7 @@ import time
 import pytest
 
 from graphwiz_monitoring.config import CircuitBreakerSettings
-from graphwiz_monitoring.health.breaker import (
+from graphwiz_monitoring.guards.breaker import (
     BreakerState,
     CircuitBreaker,
     list_breakers,

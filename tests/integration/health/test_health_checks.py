@@ -294,8 +294,8 @@ def test_database_locks_not_configured_and_stale(redis_url, store, keys, report)
 
 
 def test_exchange_manager_that_raises_is_unhealthy(redis_url, store, keys):
-    from graphwiz_monitoring.health.dependencies import Dependencies
-    from graphwiz_monitoring.health.reporter import StatusReporter
+    from graphwiz_monitoring.trader.dependencies import Dependencies
+    from graphwiz_monitoring.trader.reporter import StatusReporter
 
     class Broken:
         def get_status(self):

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from graphwiz_monitoring import context
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.config import CONFIG_ENV_VAR
-from graphwiz_monitoring.health.breaker import BreakerState, CircuitBreaker
-from graphwiz_monitoring.health.control import ControlListener
-from graphwiz_monitoring.health.dependencies import Dependencies
+from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
 from graphwiz_monitoring.health.pause import is_trading_paused
+from graphwiz_monitoring.trader.control import ControlListener
+from graphwiz_monitoring.trader.dependencies import Dependencies
 from tests.conftest import write_config
 from tests.fakes.trader_world import dependencies
 

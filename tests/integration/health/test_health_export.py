@@ -6,9 +6,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from graphwiz_monitoring.config import CircuitBreakerSettings
-from graphwiz_monitoring.health.breaker import CircuitBreaker
+from graphwiz_monitoring.exporter.health_families import health_families
+from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.health.checker import HealthChecker
-from graphwiz_monitoring.health.export import health_families
 from graphwiz_monitoring.health.pause import set_trading_paused
 
 
@@ -55,13 +55,13 @@ def test_empty_state(store, keys):
 def test_registered_in_the_exporters_collector(store, keys, settings):
     from prometheus_client import generate_latest
 
-    from graphwiz_monitoring.metrics.collector import PROVIDERS, GraphwizCollector
+    from graphwiz_monitoring.exporter.collector import PROVIDERS, GraphwizCollector
 
-    assert "graphwiz_monitoring.health.export:health_families" in PROVIDERS
+    assert "graphwiz_monitoring.exporter.health_families:health_families" in PROVIDERS
     CircuitBreaker(store, keys, "slack", CircuitBreakerSettings(failure_threshold=1)).record_failure()
     registry = CollectorRegistry()
     registry.register(GraphwizCollector(store, keys, settings))
     text = generate_latest(registry).decode()
     assert 'graphwiz_circuit_breaker_state{name="slack"} 2.0' in text
     assert "graphwiz_trading_paused 0.0" in text
-    assert 'graphwiz_exporter_provider_errors_total{provider="graphwiz_monitoring.health.export' not in text
+    assert 'graphwiz_exporter_provider_errors_total{provider="graphwiz_monitoring.exporter.health_families' not in text

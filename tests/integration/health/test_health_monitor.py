@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from graphwiz_monitoring.config import parse_settings
-from graphwiz_monitoring.health.breaker import CircuitBreaker
+from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.health.commands import Command, send_command, wait_for_result
 from graphwiz_monitoring.health.pause import set_trading_paused
 from graphwiz_monitoring.health.probes import probe_redis
-from graphwiz_monitoring.health.reporter import read_trader_report
-from graphwiz_monitoring.monitor import TradingMonitor
 from graphwiz_monitoring.state import Store
+from graphwiz_monitoring.trader.monitor import TradingMonitor
+from graphwiz_monitoring.trader.reporter import read_trader_report
 from tests.conftest import free_port, wait_until
 from tests.fakes.trader_world import dependencies
 

@@ -11,10 +11,10 @@ import pytest
 
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.health.commands import Command, send_command, wait_for_result
-from graphwiz_monitoring.health.control import ControlListener
-from graphwiz_monitoring.health.dependencies import Dependencies
 from graphwiz_monitoring.health.pause import is_trading_paused, set_trading_paused, trading_pause_status
 from graphwiz_monitoring.health.recovery import RecoveryRunner, recovery_counts, recovery_history
+from graphwiz_monitoring.trader.control import ControlListener
+from graphwiz_monitoring.trader.dependencies import Dependencies
 from tests.conftest import wait_until
 from tests.fakes.trader_world import dependencies
 

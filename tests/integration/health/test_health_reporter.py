@@ -6,8 +6,8 @@ import asyncio
 import threading
 import time
 
-from graphwiz_monitoring.health.dependencies import Dependencies
-from graphwiz_monitoring.health.reporter import StatusReporter, read_trader_report
+from graphwiz_monitoring.trader.dependencies import Dependencies
+from graphwiz_monitoring.trader.reporter import StatusReporter, read_trader_report
 from tests.conftest import wait_until
 from tests.fakes.trader_world import dependencies
 

@@ -11,9 +11,9 @@ import requests
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
+from graphwiz_monitoring.exporter.collector import GraphwizCollector
+from graphwiz_monitoring.exporter.server import ExporterServer
 from graphwiz_monitoring.metrics import ingest
-from graphwiz_monitoring.metrics.collector import GraphwizCollector
-from graphwiz_monitoring.metrics.exporter import ExporterServer
 from tests.conftest import ROOT, free_port, wait_until, write_config
 
 NOW = time.time()
@@ -156,7 +156,7 @@ def test_broken_and_duplicate_providers_do_not_break_the_scrape(store, keys, set
         raise RuntimeError("bug in an area")
 
     collector = GraphwizCollector(store, keys, settings, queues=["ingest"],
-                                  providers=["graphwiz_monitoring.metrics.families:metrics_families", duplicate,
+                                  providers=["graphwiz_monitoring.exporter.families:metrics_families", duplicate,
                                              broken])
     families = {f.name: f for f in collector.collect()}
     assert families["graphwiz_trading_pnl_usd"].samples[0].value == 0.0  # the first provider's family wins

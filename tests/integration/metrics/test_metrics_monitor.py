@@ -9,7 +9,7 @@ import pytest
 
 from graphwiz_monitoring.errors import PrometheusQueryError, ValidationError
 from graphwiz_monitoring.metrics import ingest
-from graphwiz_monitoring.monitor import TradingMonitor, create_monitor
+from graphwiz_monitoring.trader.monitor import TradingMonitor, create_monitor
 from tests.conftest import free_port, write_config
 
 EXAMPLE = {"symbol": "BTC/USDT", "side": "buy", "price": 50000, "quantity": 0.1, "pnl": 150.50, "success": True}

@@ -13,9 +13,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from graphwiz_monitoring.alerting.manager import AlertManager
-from graphwiz_monitoring.health.breaker import CircuitBreaker
+from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.health.pause import set_trading_paused
-from graphwiz_monitoring.realtime.events import EventType, publish
 from graphwiz_monitoring.state.dead_letters import add_dead_letter
 from tests.conftest import ROOT, child_env, free_port, wait_until, write_config
 from tests.fakes.realtime_harness import http_json

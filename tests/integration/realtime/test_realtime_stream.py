@@ -10,7 +10,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from graphwiz_monitoring.realtime.events import EventType, publish
+from graphwiz_monitoring.events import EventType, publish
 from graphwiz_monitoring.realtime.sources import SECTIONS
 from tests.conftest import wait_until
 from tests.fakes.realtime_harness import http_json, raw_websocket, socket_closed_by_peer

@@ -10,15 +10,15 @@ import pytest
 from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import RecoveryError
+from graphwiz_monitoring.exporter.health_families import _rank
+from graphwiz_monitoring.guards.breaker import BreakerState
 from graphwiz_monitoring.health.alerts import transition_alert
-from graphwiz_monitoring.health.breaker import BreakerState
 from graphwiz_monitoring.health.checker import judged_status, recovery_payload
 from graphwiz_monitoring.health.commands import Command
-from graphwiz_monitoring.health.dependencies import Dependencies, NotSupported, call, method_of
-from graphwiz_monitoring.health.export import _rank
 from graphwiz_monitoring.health.models import HealthResult
 from graphwiz_monitoring.health.models import HealthStatus as S
-from graphwiz_monitoring.health.reporter import StatusPoller
+from graphwiz_monitoring.trader.dependencies import Dependencies, NotSupported, call, method_of
+from graphwiz_monitoring.trader.reporter import StatusPoller
 
 
 class Alerts:
@@ -132,7 +132,7 @@ def test_poller_interprets_duck_typed_objects():
 
 def test_trader_and_worker_dispatch_recovery_with_an_expiry_and_time_limits_sized_to_the_actions(monkeypatch) -> None:
     import graphwiz_monitoring.celery as celery_module
-    from graphwiz_monitoring.health.trader import celery_recovery_dispatcher
+    from graphwiz_monitoring.trader.health import celery_recovery_dispatcher
 
     sent: list[tuple[str, dict]] = []
 

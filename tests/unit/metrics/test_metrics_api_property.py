@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from graphwiz_monitoring.errors import ValidationError
 from graphwiz_monitoring.metrics.models import parse
-from graphwiz_monitoring.monitor import create_monitor
+from graphwiz_monitoring.trader.monitor import create_monitor
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
                  st.text(max_size=80), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5),

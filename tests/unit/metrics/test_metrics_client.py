@@ -10,8 +10,8 @@ import pytest
 
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import BackpressureError
-from graphwiz_monitoring.metrics.client import MetricsClient
 from graphwiz_monitoring.metrics.models import parse
+from graphwiz_monitoring.trader.shipper import MetricsClient
 
 
 class Receiver:
@@ -150,7 +150,7 @@ def _accept_again(client: MetricsClient, accepted: list[int], timeout: float = 2
 
 
 def _refusal_logs(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
-    messages = [r.getMessage() for r in caplog.records if r.name == "graphwiz_monitoring.metrics.client"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "graphwiz_monitoring.trader.shipper"]
     return (sum(m.startswith("record refused") for m in messages),
             sum(m.startswith("accepting records again") for m in messages))
 

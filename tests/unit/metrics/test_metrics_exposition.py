@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from graphwiz_monitoring.metrics.exposition import render
+from graphwiz_monitoring.exporter.exposition import render
 
 
 def _families():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphwiz_monitoring.metrics.inflight import InFlight
+from graphwiz_monitoring.trader.inflight import InFlight
 
 
 class Clock:

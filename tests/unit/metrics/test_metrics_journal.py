@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graphwiz_monitoring.metrics.journal import SEGMENTS_PER_BOUND, Journal
+from graphwiz_monitoring.trader.journal import SEGMENTS_PER_BOUND, Journal
 
 
 def _batch(n: int) -> dict:

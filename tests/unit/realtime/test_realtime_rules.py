@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from graphwiz_monitoring.cli.status_view import render_status, table
+from graphwiz_monitoring.events import EventType, make_event, parse_event
 from graphwiz_monitoring.realtime import access
-from graphwiz_monitoring.realtime.events import EventType, make_event, parse_event
 from graphwiz_monitoring.realtime.hub import Client, apply_subscription
-from graphwiz_monitoring.status import render_status, table
 
 
 @pytest.mark.parametrize("host, loopback", [

@@ -10,9 +10,9 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..state import KeySpace, Store
-from .breaker import BreakerState
-from .models import HealthStatus
+from graphwiz_monitoring.guards.breaker import BreakerState
+from graphwiz_monitoring.health.models import HealthStatus
+from graphwiz_monitoring.state import KeySpace, Store
 
 
 def _rank(result: dict[str, Any]) -> int:

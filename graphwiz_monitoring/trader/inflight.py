@@ -24,29 +24,27 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Settings
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.tasks import INGEST, queue_length
 
 log = logging.getLogger(__name__)
 
 # (batch ids) -> (which of them a worker recorded, whether the ingest queue is empty), or None when
 # Redis cannot tell now.
 Confirm = Callable[[list[str]], "tuple[list[bool], bool] | None"]
-INGEST_QUEUE = "ingest"  # graphwiz_monitoring.celery.INGEST; not imported: the trader may not load Celery
 
 
 def redis_confirm(settings: Settings) -> Confirm:
-    """Look the ids up in ``batches:seen`` (one ZMSCORE) and the ingest queue's length, in one round trip."""
-    from ..state import KeySpace, Store
+    """Look the ids up in ``batches:seen`` (one ZMSCORE) and read the ingest queue's length."""
+    from graphwiz_monitoring.state import KeySpace, Store
 
     store = Store(settings.redis.url, socket_timeout=settings.redis.socket_timeout_seconds)
     seen_key = KeySpace(settings.redis.namespace).batches_seen
 
     def confirm(batch_ids: list[str]) -> tuple[list[bool], bool] | None:
         try:
-            pipe = store.r.pipeline(transaction=False)
-            pipe.llen(INGEST_QUEUE)
-            pipe.zmscore(seen_key, batch_ids)
-            queued, scores = pipe.execute()
+            scores = store.r.zmscore(seen_key, batch_ids)
+            queued = queue_length(store, INGEST)
         except Exception as exc:  # Redis down: ask again later
             log.debug("in-flight batches not checked: %s", type(exc).__name__)
             return None

@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..background import BackgroundLoop
-from ..errors import GraphwizError
-from ..state import KeySpace, Store
-from .dependencies import Dependencies, call, has_method
+from graphwiz_monitoring.errors import GraphwizError
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.background import BackgroundLoop
+from graphwiz_monitoring.trader.dependencies import Dependencies, call, has_method
 
 log = logging.getLogger(__name__)
 

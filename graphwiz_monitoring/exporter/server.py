@@ -18,11 +18,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from ..config import Settings
-from ..errors import StateError
-from .collector import GraphwizCollector, collector_for
-from .exposition import CONTENT_TYPE, render
-from .families import snapshot_json
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.exporter.collector import GraphwizCollector, collector_for
+from graphwiz_monitoring.exporter.exposition import CONTENT_TYPE, render
+from graphwiz_monitoring.exporter.families import snapshot_json
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from celery.exceptions import InvalidTaskError
 from kombu import Connection
 from kombu.transport import redis as redis_transport
 
-from . import consumer_liveness
-from .redaction import task_argsrepr
+from graphwiz_monitoring import consumer_liveness
+from graphwiz_monitoring.celery.redaction import task_argsrepr
+from graphwiz_monitoring.tasks import ALL_QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def _envelope_problem(message: Any, queue: str) -> str | None:
         return "unknown properties.body_encoding or priority"
     if not isinstance(headers or {}, dict):
         return "headers is not an object"
-    from .celery import ALL_QUEUES  # at call time: celery.py imports this module
-
     if queue in ALL_QUEUES and not isinstance((headers or {}).get("task"), str):  # only protocol 2 tasks here
         return "not a task message (no headers.task)"
     texts = (message.get("body"), message.get("content-type"), message.get("content-encoding"),

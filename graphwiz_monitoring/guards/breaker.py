@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-from ..config import CircuitBreakerSettings
-from ..realtime.events import EventType, publish
-from ..state import KeySpace, Store
+from graphwiz_monitoring.config import CircuitBreakerSettings
+from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.state import KeySpace, Store
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,8 @@ import logging
 import time
 from typing import Any
 
-from ..background import BackgroundLoop
-from ..errors import GraphwizError, StateError
-from ..state import KeySpace, Store
-from ..state.dead_letters import add_dead_letter
-from .commands import (
+from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.health.commands import (
     FAILED,
     RESULT_TTL_SECONDS,
     SUCCEEDED,
@@ -43,8 +40,18 @@ from .commands import (
     redis_now_ms,
     write_result,
 )
-from .dependencies import DEPENDENCY_NAMES, Dependencies, NotSupported, call, has_method, method_of
-from .pause import is_trading_paused, set_trading_paused
+from graphwiz_monitoring.health.pause import is_trading_paused, set_trading_paused
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state.dead_letters import add_dead_letter
+from graphwiz_monitoring.trader.background import BackgroundLoop
+from graphwiz_monitoring.trader.dependencies import (
+    DEPENDENCY_NAMES,
+    Dependencies,
+    NotSupported,
+    call,
+    has_method,
+    method_of,
+)
 
 log = logging.getLogger(__name__)
 

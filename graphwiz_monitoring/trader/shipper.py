@@ -39,17 +39,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Settings
-from ..context import hostname
-from ..errors import BackpressureError
-from .codec import to_columns
-from .inflight import Confirm, InFlight, redis_confirm
-from .journal import Journal
-from .models import new_id, parse
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.context import hostname
+from graphwiz_monitoring.errors import BackpressureError
+from graphwiz_monitoring.metrics.codec import to_columns
+from graphwiz_monitoring.metrics.models import new_id, parse
+from graphwiz_monitoring.tasks import TaskSender
+from graphwiz_monitoring.trader.inflight import Confirm, InFlight
+from graphwiz_monitoring.trader.journal import Journal
 
 log = logging.getLogger(__name__)
 
-INGEST_TASK = "workers.ingest.ingest_batch"
 MIN_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 CONFIRM_INTERVAL_SECONDS = 1.0  # how often sent batches are looked up among those workers recorded
@@ -71,19 +72,13 @@ def count_records(batch: dict[str, Any]) -> int:
     return total
 
 
-def celery_sender(settings: Settings) -> Sender:
-    """Publish a batch with the trader's own Celery app (imported on first use, kept)."""
-    state: dict[str, Any] = {}
+def ingest_sender(task_sender: Callable[[], TaskSender]) -> Sender:
+    """Publish a batch as ``workers.ingest.ingest_batch`` through the trader's TaskSender (built on first use)."""
 
     def send(batch: dict[str, Any]) -> None:
-        if "app" not in state:
-            from ..celery import create_app
-            from ..celery import send as send_task
-
-            state["app"], state["send"] = create_app(settings), send_task
         # As JSON text: Celery's main worker process then passes one string to the pool instead of
         # decoding and pickling thousands of values (the task accepts a dict too).
-        state["send"](INGEST_TASK, json.dumps(batch, separators=(",", ":")), celery_app=state["app"])
+        task_sender().send(tasks.INGEST_BATCH, (json.dumps(batch, separators=(",", ":")),))
 
     return send
 
@@ -91,14 +86,12 @@ def celery_sender(settings: Settings) -> Sender:
 class MetricsClient:
     """Buffer + batcher + sender; see the module docstring."""
 
-    def __init__(self, settings: Settings, sender: Sender | None = None, host: str | None = None,
+    def __init__(self, settings: Settings, sender: Sender, host: str | None = None,
                  confirm: Confirm | None = None) -> None:
-        """``confirm`` defaults to Redis when ``sender`` does (the Celery app); a custom sender passes its own."""
+        """``confirm`` tells which sent batches workers recorded (``redis_confirm``); without it, none is re-sent."""
         self.settings = settings
         trader = settings.trader
-        self._sender = sender or celery_sender(settings)
-        if confirm is None and sender is None:
-            confirm = redis_confirm(settings)
+        self._sender = sender
         self._inflight = (InFlight(confirm, trader.resend_unconfirmed_after_seconds, trader.buffer_max_records)
                           if confirm is not None else None)
         self._next_check = 0.0
@@ -266,7 +259,7 @@ class MetricsClient:
 
     def _add_host_sample(self) -> None:
         try:
-            from .system import collect_host_sample
+            from graphwiz_monitoring.metrics.system import collect_host_sample
 
             self._buffer.append(("system", collect_host_sample(self._host).wire()))
         except Exception as exc:  # host metrics are best effort; trades are not

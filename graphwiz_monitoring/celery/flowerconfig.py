@@ -6,7 +6,7 @@ passes it. Settings are found as usual (``$GRAPHWIZ_CONFIG``, then ./monitoring.
 
 from __future__ import annotations
 
+from graphwiz_monitoring.celery.flower import flower_options
 from graphwiz_monitoring.context import get_settings
-from graphwiz_monitoring.flower import flower_options
 
 globals().update(flower_options(get_settings()))

@@ -13,35 +13,68 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .config import Settings, load_settings, parse_settings
-from .health.checker import HealthChecker
-from .health.trader import TraderHealth
-from .metrics import history
-from .metrics.client import MetricsClient, Sender
-from .metrics.codec import FastPathMiss, fast_trade
-from .metrics.facade import MetricsCollector
-from .metrics.models import parse
-from .metrics.snapshot import build_snapshot
-from .state import KeySpace, Store
+from graphwiz_monitoring.config import Settings, load_settings, parse_settings
+from graphwiz_monitoring.health.checker import HealthChecker
+from graphwiz_monitoring.metrics import history
+from graphwiz_monitoring.metrics.codec import FastPathMiss, fast_trade
+from graphwiz_monitoring.metrics.models import parse
+from graphwiz_monitoring.metrics.snapshot import build_snapshot
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import TaskSender
+from graphwiz_monitoring.trader.health import TraderHealth
+from graphwiz_monitoring.trader.inflight import redis_confirm
+from graphwiz_monitoring.trader.metrics_api import MetricsCollector
+from graphwiz_monitoring.trader.shipper import MetricsClient, Sender, ingest_sender
+
+
+class _LazyTaskSender:
+    """A TaskSender that builds the real one on its first send."""
+
+    def __init__(self, resolve: Callable[[], TaskSender]) -> None:
+        self._resolve = resolve
+
+    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, **options: Any) -> None:
+        self._resolve().send(task, args, retry=retry, **options)
 
 
 class TradingMonitor:
     """Monitoring inside the trader: record, read, and (other sections) alerts and health."""
 
-    def __init__(self, settings: Settings, *, sender: Sender | None = None) -> None:
+    def __init__(self, settings: Settings, *, sender: Sender | None = None,
+                 task_sender: TaskSender | None = None) -> None:
+        """``sender`` replaces the batch transport (tests); ``task_sender`` the Celery one built on first use."""
         self.settings = settings
         self.keys = KeySpace(settings.redis.namespace)
         self.store = Store.from_settings(settings.redis)  # connects lazily, on the first read
-        self.client = MetricsClient(settings, sender=sender)
+        if task_sender is not None:
+            self.__dict__["task_sender"] = task_sender
+        if sender is None:
+            self.client = MetricsClient(settings, ingest_sender(lambda: self.task_sender),
+                                        confirm=redis_confirm(settings))
+        else:
+            self.client = MetricsClient(settings, sender)
         self.metrics_collector = MetricsCollector(self)
         self.exchange_manager: Any = None
         self.neo4j_graph: Any = None
         self.trading_engine: Any = None
         self.agent_manager: Any = None
         self.running = False
+
+    @functools.cached_property
+    def task_sender(self) -> TaskSender:
+        """The one TaskSender of this trader (batches, notifications, recovery), built on first use:
+        importing Celery costs a few hundred ms that ``create_monitor()`` should not pay."""
+        from graphwiz_monitoring.celery.sender import sender_for
+
+        return sender_for(self.settings)
+
+    @functools.cached_property
+    def lazy_task_sender(self) -> TaskSender:
+        """``task_sender`` for components built early that send late (alerts, recovery)."""
+        return _LazyTaskSender(lambda: self.task_sender)
 
     # ------------------------------------------------------------------ recording (metrics)
     def record_trade(self, trade: Mapping[str, Any]) -> str:
@@ -130,10 +163,10 @@ class TradingMonitor:
         against ``get_metrics()`` every ``monitoring.rule_evaluation_interval_seconds``."""
         manager = self.__dict__.get("_alert_manager")
         if manager is None:
-            from .alerting.custom_loop import CustomRuleLoop
-            from .alerting.manager import AlertManager
+            from graphwiz_monitoring.alerting.manager import AlertManager
+            from graphwiz_monitoring.trader.custom_rules import CustomRuleLoop
 
-            manager = AlertManager(self.store, self.keys, self.settings)
+            manager = AlertManager(self.store, self.keys, self.settings, sender=self.lazy_task_sender)
             loop = CustomRuleLoop(manager, self.get_metrics, self.settings.monitoring.rule_evaluation_interval_seconds)
             manager.custom_rules.listeners.append(loop.ensure_started)
             self.__dict__["_alert_manager"], self.__dict__["_custom_rule_loop"] = manager, loop
@@ -146,13 +179,13 @@ class TradingMonitor:
 
     def get_active_alerts(self) -> list[Any]:
         """Alerts firing now (every process's view), newest first."""
-        from .alerting.manager import get_active_alerts
+        from graphwiz_monitoring.alerting.manager import get_active_alerts
 
         return get_active_alerts(self.store, self.keys)
 
     def get_alert_history(self, hours: float = 24, severity: Any = None) -> list[Any]:
         """Alerts created in the last ``hours``, newest first, optionally of one severity."""
-        from .alerting.manager import get_alert_history
+        from graphwiz_monitoring.alerting.manager import get_alert_history
 
         return get_alert_history(self.store, self.keys, hours=hours, severity=severity)
 

@@ -23,19 +23,20 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..config import Settings
-from ..errors import StateError
-from ..state import KeySpace, Store
-from .families import queue_families
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.exporter.families import queue_families
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import ALL_QUEUES
 
 log = logging.getLogger(__name__)
 
 Provider = Callable[[Store, KeySpace, Settings], Iterable[Metric]]
 
 PROVIDERS: list[str] = [
-    "graphwiz_monitoring.metrics.families:metrics_families",
-    "graphwiz_monitoring.alerting.export:alert_families",
-    "graphwiz_monitoring.health.export:health_families",
+    "graphwiz_monitoring.exporter.families:metrics_families",
+    "graphwiz_monitoring.exporter.alert_families:alert_families",
+    "graphwiz_monitoring.exporter.health_families:health_families",
 ]
 
 
@@ -70,8 +71,6 @@ class GraphwizCollector(Collector):
 
     def _queue_names(self) -> list[str]:
         if self._queues is None:
-            from ..celery import ALL_QUEUES  # the app's queue list; imported late (celery is heavy)
-
             self._queues = list(ALL_QUEUES)
         return self._queues
 
@@ -118,7 +117,7 @@ class GraphwizCollector(Collector):
 
 
 def collector_for(settings: Settings, store: Store | None = None, **kwargs: Any) -> GraphwizCollector:
-    from ..state import shared_store
+    from graphwiz_monitoring.state import shared_store
 
     store = store or shared_store(settings.redis.url, settings.redis.socket_timeout_seconds)
     return GraphwizCollector(store, KeySpace(settings.redis.namespace), settings, **kwargs)

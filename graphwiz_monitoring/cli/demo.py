@@ -13,9 +13,9 @@ import logging
 import random
 import signal
 
-from . import create_monitor
+from graphwiz_monitoring import create_monitor
 
-log = logging.getLogger("graphwiz_monitoring.demo")
+log = logging.getLogger("graphwiz_monitoring.cli.demo")
 
 DEMO_CAPITAL_USD = 100_000.0
 TICK_SECONDS = 0.5

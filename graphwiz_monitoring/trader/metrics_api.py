@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from . import calculations as calc
-from .history import performance_history
-from .models import Position, invalid
-from .system import collect_host_sample
+from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics.history import performance_history
+from graphwiz_monitoring.metrics.models import Position, invalid
+from graphwiz_monitoring.metrics.system import collect_host_sample
 
 if TYPE_CHECKING:
-    from ..monitor import TradingMonitor
+    from graphwiz_monitoring.trader.monitor import TradingMonitor
 
 
 class MetricsCollector:

@@ -15,10 +15,11 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from ..config import Settings
-from ..state import KeySpace, Store
-from .calculations import LATENCY_BUCKETS_SECONDS
-from .snapshot import RawState, compute_snapshot, load_state
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.metrics.calculations import LATENCY_BUCKETS_SECONDS
+from graphwiz_monitoring.metrics.snapshot import RawState, compute_snapshot, load_state
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import queue_lengths
 
 _LE = [repr(b) for b in LATENCY_BUCKETS_SECONDS] + ["+Inf"]
 
@@ -206,12 +207,9 @@ def metrics_families(store: Store, keys: KeySpace, settings: Settings) -> Iterab
 
 
 def queue_families(store: Store, queues: Sequence[str]) -> Iterable[Metric]:
-    """graphwiz_celery_queue_length{queue}: kombu's Redis transport keeps each queue as a list named after it."""
-    pipe = store.r.pipeline(transaction=False)
-    for queue in queues:
-        pipe.llen(queue)
+    """graphwiz_celery_queue_length{queue}: tasks waiting in each queue."""
     family = GaugeMetricFamily("graphwiz_celery_queue_length", "Tasks waiting in the queue", labels=["queue"])
-    for queue, length in zip(queues, pipe.execute(), strict=True):
+    for queue, length in queue_lengths(store, queues).items():
         family.add_metric([queue], float(length))
     yield family
 

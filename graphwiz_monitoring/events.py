@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from ..errors import StateError
-from ..state import KeySpace, Store
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.state import KeySpace, Store
 
 
 class EventType(str, Enum):

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .errors import ConfigError
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import ConfigError
 
 FLOWER_CONFIG_FILE = Path(__file__).with_name("flowerconfig.py")
 # Columns of Flower's task list; args are safe to show because they are summaries.

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .celery import HEALTH, INGEST, METRICS, NOTIFY_QUEUES, RECOVERY, RULES
-from .config import Settings, mask_url
-from .errors import GraphwizError
-from .state import Store
+from graphwiz_monitoring.config import Settings, mask_url
+from graphwiz_monitoring.errors import GraphwizError
+from graphwiz_monitoring.state import Store
+from graphwiz_monitoring.tasks import HEALTH, INGEST, METRICS, NOTIFY_QUEUES, RECOVERY, RULES
 
 STOP_GRACE_SECONDS = 15
 RESTART_BACKOFF_MAX_SECONDS = 30
@@ -113,7 +113,7 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
         children.append(ChildSpec("realtime", [py, "-m", "graphwiz_monitoring.cli", *config_args, "realtime"],
                                   url=f"http://{ws.host}:{ws.port}/  (WebSocket ws://{ws.host}:{ws.port}/)"))
     if demo:
-        children.append(ChildSpec("demo", [py, "-m", "graphwiz_monitoring.demo"]))
+        children.append(ChildSpec("demo", [py, "-m", "graphwiz_monitoring.cli.demo"]))
     return children
 
 

@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from .config import MASK, SECRET_KEYS
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.config import MASK, SECRET_KEYS
 
 MAX_REPR_CHARS = 256
 MAX_STRING_CHARS = 64
@@ -63,8 +64,8 @@ def _trade_summary(trade: Any) -> Any:
 
 
 _BY_TASK = {
-    "workers.ingest.ingest_batch": _batch_summary,
-    "workers.ingest.record_trade": _trade_summary,
+    tasks.INGEST_BATCH: _batch_summary,
+    tasks.RECORD_TRADE: _trade_summary,
 }
 
 
@@ -75,7 +76,7 @@ def _cap(text: str) -> str:
 def task_argsrepr(task_name: str, args: Any, kwargs: Any) -> tuple[str, str]:
     """``(argsrepr, kwargsrepr)`` for a task message: what Flower will show instead of the raw arguments."""
     one = _BY_TASK.get(task_name)
-    if task_name == "workers.ingest.record_trades":
+    if task_name == tasks.RECORD_TRADES:
         shown_args: Any = [f"<{len(a)} trades>" if isinstance(a, list) else summarize(a) for a in (args or ())]
     elif one is not None:
         shown_args = [one(a) for a in (args or ())]

@@ -12,17 +12,16 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .alerting.outbox import backlog
-from .config import Settings
-from .errors import StateError
-from .realtime.sources import collect_snapshot
-from .state import KeySpace, Store
-from .state.dead_letters import dead_letter_count
+from graphwiz_monitoring.alerting.outbox import backlog
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.realtime.sources import collect_snapshot
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state.dead_letters import dead_letter_count
+from graphwiz_monitoring.tasks import queue_lengths
 
 # Celery (kombu) stores a queue as a Redis list named after the queue, plus one list per priority
 # step when messages carry a priority; the separator and steps are kombu's defaults.
-KOMBU_PRIORITY_SEP = "\x06\x16"
-KOMBU_PRIORITY_STEPS = (3, 6, 9)
 MESSAGE_MAX_CHARS = 60
 
 
@@ -45,20 +44,6 @@ def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str,
         data["unavailable"]["notify_outbox"] = f"Redis unavailable: {exc}"
     data["generated_at"] = time.time()
     return data
-
-
-def queue_lengths(store: Store) -> dict[str, int]:
-    """Messages waiting in each Celery queue (the broker is the same Redis as the state)."""
-    from .celery import ALL_QUEUES  # lazy: keeps the library importable without celery
-
-    pipe = store.r.pipeline(transaction=False)
-    for queue in ALL_QUEUES:
-        pipe.llen(queue)
-        for step in KOMBU_PRIORITY_STEPS:
-            pipe.llen(f"{queue}{KOMBU_PRIORITY_SEP}{step}")
-    counts = pipe.execute()
-    per_queue = 1 + len(KOMBU_PRIORITY_STEPS)
-    return {q: int(sum(counts[i * per_queue:(i + 1) * per_queue])) for i, q in enumerate(ALL_QUEUES)}
 
 
 # ------------------------------------------------------------------ rendering

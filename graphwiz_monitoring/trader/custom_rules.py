@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..background import BackgroundLoop
-from ..errors import GraphwizError
-from .manager import AlertManager
+from graphwiz_monitoring.alerting.manager import AlertManager
+from graphwiz_monitoring.errors import GraphwizError
+from graphwiz_monitoring.trader.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 

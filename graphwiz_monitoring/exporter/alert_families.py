@@ -11,8 +11,8 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..state import KeySpace, Store
-from .outbox import backlog
+from graphwiz_monitoring.alerting.outbox import backlog
+from graphwiz_monitoring.state import KeySpace, Store
 
 
 def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterable[Metric]:

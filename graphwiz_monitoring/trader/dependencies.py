@@ -14,7 +14,7 @@ import inspect
 import threading
 from typing import Any
 
-from ..errors import RecoveryError
+from graphwiz_monitoring.errors import RecoveryError
 
 DEPENDENCY_NAMES = ("exchange_manager", "neo4j_graph", "trading_engine", "agent_manager")
 

@@ -14,32 +14,16 @@ import logging
 import os
 from typing import Any
 
-from ..config import Settings
-from ..context import hostname
-from ..state import KeySpace, Store
-from .checker import HealthChecker
-from .control import ControlListener
-from .dependencies import Dependencies
-from .pause import is_trading_paused, set_trading_paused, trading_pause_status
-from .recovery import send_recovery
-from .reporter import StatusReporter
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.context import hostname
+from graphwiz_monitoring.health.checker import HealthChecker
+from graphwiz_monitoring.health.pause import is_trading_paused, set_trading_paused, trading_pause_status
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.control import ControlListener
+from graphwiz_monitoring.trader.dependencies import Dependencies
+from graphwiz_monitoring.trader.reporter import StatusReporter
 
 log = logging.getLogger(__name__)
-
-def celery_recovery_dispatcher(settings: Settings) -> Any:
-    """Hands recovery to ``workers.recovery.run_recovery`` through an app built from ``settings``."""
-    app: Any = None
-
-    def dispatch(check: str, recovery_id: str, payload: dict[str, Any]) -> None:
-        nonlocal app
-        if app is None:
-            from ..celery import create_app  # lazy: the trader needs Celery only when it dispatches
-
-            app = create_app(settings)
-        send_recovery(app, settings, check, recovery_id, payload)
-
-    return dispatch
-
 
 class TraderHealth:
     def __init__(self, monitor: Any) -> None:
@@ -58,8 +42,7 @@ class TraderHealth:
 
     @functools.cached_property
     def checker(self) -> HealthChecker:
-        return HealthChecker(self.settings, self.store, self.keys,
-                             dispatch_recovery=celery_recovery_dispatcher(self.settings))
+        return HealthChecker(self.settings, self.store, self.keys, sender=self.monitor.lazy_task_sender)
 
     def _exchange_status(self, name: str, connected: bool | None, remaining: float | None) -> None:
         if connected is not None:  # so the metrics (graphwiz_exchange_connected, rules) see it too

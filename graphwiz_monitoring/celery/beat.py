@@ -1,0 +1,46 @@
+"""The beat schedule, built from the configured intervals.
+
+Every entry carries ``expires`` (≤ its interval) so a stopped beat or a backlog never replays stale
+checks, and health checks get soft < hard time limits below their interval (for intervals of 2.5 s
+or more; see build_beat_schedule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphwiz_monitoring import tasks
+from graphwiz_monitoring.alerting.outbox import SWEEP_INTERVAL_SECONDS
+from graphwiz_monitoring.config import Settings
+
+
+def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """One entry per periodic job, each with ``expires`` ≤ its interval and time limits below it (60 % / 80 %).
+
+    The limits never go under 1 s / 2 s: a job scheduled more often than every 2.5 s (tests do that) may
+    then run past its next tick rather than be killed before it could finish a Redis round trip.
+    """
+
+    def entry(task: str, every: float, args: tuple[Any, ...] = ()) -> dict[str, Any]:
+        return {
+            "task": task,
+            "schedule": float(every),
+            "args": args,
+            "options": {
+                "expires": float(every),
+                "soft_time_limit": max(1.0, every * 0.6),
+                "time_limit": max(2.0, every * 0.8),
+            },
+        }
+
+    mon = settings.monitoring
+    schedule = {
+        "metrics.collect_system": entry(tasks.COLLECT_SYSTEM_METRICS, mon.metrics_interval_seconds),
+        "metrics.trim_history": entry(tasks.TRIM_HISTORY, 60),
+        "rules.evaluate": entry(tasks.EVALUATE_RULES, mon.rule_evaluation_interval_seconds),
+        "rules.sweep_outbox": entry(tasks.SWEEP_OUTBOX, SWEEP_INTERVAL_SECONDS),
+    }
+    for name, check in settings.health_checks.checks.items():
+        if check.enabled:
+            schedule[f"health.{name}"] = entry(tasks.RUN_CHECK, check.interval_seconds, (name,))
+    return schedule

@@ -1,0 +1,110 @@
+"""The one Celery app (``celery -A graphwiz_monitoring worker|beat|flower``): broker, queues, options.
+
+Queues and routes are decided here (routing.py), never by callers; the beat schedule is built from
+the configured intervals (beat.py); hardening.py guards the worker against malformed messages.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+from graphwiz_monitoring.celery.beat import build_beat_schedule
+from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask
+from graphwiz_monitoring.celery.routing import route_task
+from graphwiz_monitoring.celery.sender import CeleryTaskSender
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.context import get_settings
+from graphwiz_monitoring.tasks import ALL_QUEUES, METRICS
+
+# The task modules (the repository's workers/ folder, installed as graphwiz_monitoring.workers).
+TASK_MODULES = ["workers.ingest", "workers.metrics", "workers.rules", "workers.notify",
+                "workers.health", "workers.recovery"]
+
+
+# Longest countdown a retry may ask for. A task waiting out its countdown is held unacknowledged by
+# the worker, so the countdown must stay below the broker's visibility timeout (see retry_countdown).
+MAX_RETRY_COUNTDOWN_SECONDS = 600
+
+
+def retry_countdown(seconds: float, settings: Settings) -> float:
+    """``seconds`` capped so that a waiting retry is never redelivered early by the visibility timeout."""
+    return max(0.0, min(seconds, MAX_RETRY_COUNTDOWN_SECONDS, settings.redis.visibility_timeout_seconds / 2))
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply settings to the app: broker, queues, routes, reliability options, beat schedule."""
+    state_dir = os.environ.get("GRAPHWIZ_STATE_DIR", ".graphwiz")
+    app.conf.update(
+        broker_url=settings.redis.url,
+        broker_connection_retry_on_startup=True,
+        # A malformed queue item is logged and dropped instead of stopping the worker (see below).
+        broker_transport="graphwiz_monitoring.celery.hardening:GuardedRedisTransport" if settings.redis.url.startswith("redis://") else None,
+        broker_connection_max_retries=None,  # keep reconnecting through a Redis outage
+        broker_transport_options={
+            "visibility_timeout": settings.redis.visibility_timeout_seconds,
+            "socket_timeout": settings.redis.socket_timeout_seconds,
+            "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+            "retry_on_timeout": True,
+        },
+        task_queues=[Queue(q, routing_key=q) for q in ALL_QUEUES],
+        task_default_queue=METRICS,
+        task_routes=(route_task,),
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        # Delivery guarantees (DESIGN.md): ack after the work, requeue if the child dies,
+        # cancel rather than duplicate when the broker connection drops mid-task.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=50,
+        task_time_limit=60,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        beat_schedule=build_beat_schedule(settings),
+        beat_schedule_filename=os.path.join(state_dir, "celerybeat-schedule"),
+        timezone="UTC",
+        enable_utc=True,
+    )
+
+
+def create_app(settings: Settings) -> Celery:
+    """A configured app; the trader client makes its own from the settings given to create_monitor()."""
+    new = HardenedApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=HardenedTask)
+    configure(new, settings)
+    return new
+
+
+_default_app: Celery | None = None
+
+
+def default_app() -> Celery:
+    """The app of worker, beat and CLI processes, built from this process's settings on first use.
+
+    Built lazily (``graphwiz_monitoring.celery.app`` goes through the module ``__getattr__``) so that a
+    trader importing this module for ``create_app(settings)`` never reads ./monitoring.yaml or
+    creates a state directory in its working directory.
+    """
+    global _default_app
+    if _default_app is None:
+        _default_app = create_app(get_settings())
+        os.makedirs(os.path.dirname(_default_app.conf.beat_schedule_filename) or ".", exist_ok=True)
+        _default_app.set_current()
+    return _default_app
+
+
+_default_sender: CeleryTaskSender | None = None
+
+
+def default_sender() -> CeleryTaskSender:
+    """The TaskSender over ``default_app()``: what task modules hand to the library."""
+    global _default_sender
+    if _default_sender is None:
+        _default_sender = CeleryTaskSender(default_app())
+    return _default_sender

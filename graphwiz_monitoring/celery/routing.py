@@ -1,0 +1,23 @@
+"""Which queue a task goes to, decided by the app from the task's name (callers never name a queue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphwiz_monitoring import tasks
+
+_QUEUE_BY_MODULE = {"workers.ingest": tasks.INGEST, "workers.metrics": tasks.METRICS, "workers.rules": tasks.RULES,
+                    "workers.health": tasks.HEALTH, "workers.recovery": tasks.RECOVERY}
+
+
+def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str]:
+    """Pick the queue from the task's module; notifications go to ``notify.<channel>``."""
+    if name == tasks.NOTIFY_DELIVER:
+        channel = (kwargs or {}).get("channel") or (args[1] if args and len(args) > 1 else "log")
+        name_ = str(getattr(channel, "value", channel)).strip().lower()  # an AlertChannel or its name
+        if name_ not in tasks.NOTIFY_CHANNELS:
+            raise ValueError(f"channel: unknown notification channel {channel!r} "
+                             f"(known: {', '.join(tasks.NOTIFY_CHANNELS)})")
+        return {"queue": tasks.notify_queue(name_)}
+    module = name.rsplit(".", 1)[0]
+    return {"queue": _QUEUE_BY_MODULE.get(module, tasks.METRICS)}
