@@ -6,61 +6,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
-from graphwiz_monitoring.tasks import notify_queue
+from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
-_E = TypeVar("_E", bound=Enum)
-
-
-def _parse_member(cls: type[_E], value: Any, what: str) -> _E:
-    """A member of ``cls`` from itself or its value in any case ("warning", "WARNING")."""
-    if isinstance(value, cls):
-        return value
-    try:
-        return cls(str(value).strip().lower())
-    except ValueError:
-        raise ValueError(f"unknown {what}, expected one of {[m.value for m in cls]}, got {value!r}") from None
-
-
-class AlertSeverity(str, Enum):
-    """How bad an alert is; each level has a default cooldown."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-    EMERGENCY = "emergency"
-
-    @classmethod
-    def parse(cls, value: Any) -> AlertSeverity:
-        """Accept an AlertSeverity or its name/value in any case ("warning", "WARNING")."""
-        return _parse_member(cls, value, "severity")
-
-    @property
-    def rank(self) -> int:
-        return list(AlertSeverity).index(self)
-
-
-class AlertChannel(str, Enum):
-    """Where a notification goes; parsed case-insensitively from config."""
-
-    DISCORD = "discord"
-    SLACK = "slack"
-    EMAIL = "email"
-    TELEGRAM = "telegram"
-    WEBHOOK = "webhook"
-    LOG = "log"
-
-    @classmethod
-    def parse(cls, value: Any) -> AlertChannel:
-        """Accept an AlertChannel or its name/value in any case ("discord", "DISCORD")."""
-        return _parse_member(cls, value, "channel")
-
-    @property
-    def queue(self) -> str:
-        """The Celery queue of this channel's notifications."""
-        return notify_queue(self.value)
-
+__all__ = ["DEFAULT_COOLDOWN_SECONDS", "Alert", "AlertChannel", "AlertSeverity", "AlertState"]
 
 DEFAULT_COOLDOWN_SECONDS: dict[AlertSeverity, int] = {
     AlertSeverity.INFO: 600,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphwiz_monitoring.celery.beat import build_beat_schedule
 from graphwiz_monitoring.celery.factory import (
     MAX_RETRY_COUNTDOWN_SECONDS,
     TASK_MODULES,
@@ -21,7 +22,6 @@ from graphwiz_monitoring.celery.factory import (
     default_sender,
     retry_countdown,
 )
-from graphwiz_monitoring.celery.beat import build_beat_schedule
 from graphwiz_monitoring.celery.routing import route_task
 from graphwiz_monitoring.celery.sender import CeleryTaskSender, sender_for
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from graphwiz_monitoring.alerting.models import AlertChannel, AlertSeverity
 from graphwiz_monitoring.config.fields import PositiveSeconds, StrictModel
+from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
 def _severity(value: Any) -> AlertSeverity:
@@ -62,7 +62,7 @@ class CustomRuleSettings(StrictModel):
 
     @model_validator(mode="after")
     def _compile(self) -> CustomRuleSettings:
-        from graphwiz_monitoring.alerting.rules import check_custom_rule  # lazy: rules imports config types
+        from graphwiz_monitoring.rulebook.rules import check_custom_rule  # lazy: rules imports config types
 
         check_custom_rule(self)  # RuleError is a ValueError: reported with this rule's key path
         return self
@@ -116,7 +116,7 @@ class AlertsSettings(StrictModel):
     @field_validator("rules")
     @classmethod
     def _known_rules(cls, value: dict[str, RuleOverride]) -> dict[str, RuleOverride]:
-        from graphwiz_monitoring.alerting.rules import check_overrides
+        from graphwiz_monitoring.rulebook.rules import check_overrides
 
         check_overrides(value)
         return value

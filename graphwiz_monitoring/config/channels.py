@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from graphwiz_monitoring.alerting.models import AlertChannel
 from graphwiz_monitoring.config.fields import Port, PositiveSeconds, StrictModel
+from graphwiz_monitoring.vocabulary import AlertChannel
 
 
 class RateLimit(StrictModel):

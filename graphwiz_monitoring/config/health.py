@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, model_validator
 
 from graphwiz_monitoring.config.fields import PositiveSeconds, StrictModel
-from graphwiz_monitoring.health.models import RecoveryAction
+from graphwiz_monitoring.vocabulary import RecoveryAction
 
 
 def _recovery(value: Any) -> list[RecoveryAction]:

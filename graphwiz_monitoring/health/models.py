@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from graphwiz_monitoring.vocabulary import RecoveryAction
+
+__all__ = ["HealthResult", "HealthStatus", "RecoveryAction"]
+
 
 class HealthStatus(str, Enum):
     """Outcome of a health check, from best to worst; NOT_CONFIGURED and CIRCUIT_OPEN say the check did not judge."""
@@ -27,19 +31,6 @@ class HealthStatus(str, Enum):
         """0 healthy .. 3 critical; -1 when the check did not judge (exported as a gauge)."""
         order = [HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY, HealthStatus.CRITICAL]
         return order.index(self) if self in order else -1
-
-
-class RecoveryAction(str, Enum):
-    """What the system may do about a failing check; executed by the trader on its dependency objects."""
-
-    RECONNECT = "reconnect"
-    RESTART = "restart"
-    SCALE_DOWN = "scale_down"
-    PAUSE_TRADING = "pause_trading"
-    CLOSE_POSITIONS = "close_positions"
-    CLEAR_CACHE = "clear_cache"
-    RESET_RATE_LIMITS = "reset_rate_limits"
-    NOTIFY_ADMIN = "notify_admin"
 
 
 @dataclass

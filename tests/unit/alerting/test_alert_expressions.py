@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphwiz_monitoring.alerting.expressions import compile_expression
 from graphwiz_monitoring.errors import RuleError
+from graphwiz_monitoring.rulebook.expressions import compile_expression
 
 SNAP = {
     "trading": {"current_drawdown": 0.12, "pnl_usd": -50.0, "total_trades": 10},

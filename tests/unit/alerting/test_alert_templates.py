@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphwiz_monitoring.alerting.templates import KNOWN_FIELDS, Template, field_values
 from graphwiz_monitoring.errors import RuleError
+from graphwiz_monitoring.rulebook.templates import KNOWN_FIELDS, Template, field_values
 
 
 @pytest.mark.parametrize("text, problem", [

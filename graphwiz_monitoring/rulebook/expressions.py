@@ -31,7 +31,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphwiz_monitoring.alerting.expression_parser import (
+from graphwiz_monitoring.errors import RuleError
+from graphwiz_monitoring.rulebook.expression_parser import (
     FUNCTIONS,
     MAX_BINDINGS,
     MAX_EXPRESSION_CHARS,
@@ -39,7 +40,6 @@ from graphwiz_monitoring.alerting.expression_parser import (
     Parser,
     Var,
 )
-from graphwiz_monitoring.errors import RuleError
 
 __all__ = ["FUNCTIONS", "EvalResult", "Expression", "Match", "compile_expression"]
 

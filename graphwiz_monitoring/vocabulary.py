@@ -1,0 +1,77 @@
+"""The names every layer shares: alert severities and channels, recovery actions.
+
+Here, below config and the areas, so that the settings schema (config/), the rule language
+(rulebook/) and the areas can all use them without importing each other. Public paths of the original
+description (``graphwiz_monitoring.alerting.models.AlertSeverity`` ...) re-export them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, TypeVar
+
+from graphwiz_monitoring.tasks import notify_queue
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _parse_member(cls: type[_E], value: Any, what: str) -> _E:
+    """A member of ``cls`` from itself or its value in any case ("warning", "WARNING")."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(str(value).strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown {what}, expected one of {[m.value for m in cls]}, got {value!r}") from None
+
+
+class AlertSeverity(str, Enum):
+    """How bad an alert is; each level has a default cooldown."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    EMERGENCY = "emergency"
+
+    @classmethod
+    def parse(cls, value: Any) -> AlertSeverity:
+        """Accept an AlertSeverity or its name/value in any case ("warning", "WARNING")."""
+        return _parse_member(cls, value, "severity")
+
+    @property
+    def rank(self) -> int:
+        return list(AlertSeverity).index(self)
+
+
+class AlertChannel(str, Enum):
+    """Where a notification goes; parsed case-insensitively from config."""
+
+    DISCORD = "discord"
+    SLACK = "slack"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    WEBHOOK = "webhook"
+    LOG = "log"
+
+    @classmethod
+    def parse(cls, value: Any) -> AlertChannel:
+        """Accept an AlertChannel or its name/value in any case ("discord", "DISCORD")."""
+        return _parse_member(cls, value, "channel")
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue of this channel's notifications."""
+        return notify_queue(self.value)
+
+
+class RecoveryAction(str, Enum):
+    """What the system may do about a failing check; executed by the trader on its dependency objects."""
+
+    RECONNECT = "reconnect"
+    RESTART = "restart"
+    SCALE_DOWN = "scale_down"
+    PAUSE_TRADING = "pause_trading"
+    CLOSE_POSITIONS = "close_positions"
+    CLEAR_CACHE = "clear_cache"
+    RESET_RATE_LIMITS = "reset_rate_limits"
+    NOTIFY_ADMIN = "notify_admin"
