@@ -20,8 +20,7 @@ from graphwiz_monitoring.context import get_settings
 from graphwiz_monitoring.tasks import ALL_QUEUES, METRICS
 
 # The task modules (the repository's workers/ folder, installed as graphwiz_monitoring.workers).
-TASK_MODULES = ["workers.ingest", "workers.metrics", "workers.rules", "workers.notify",
-                "workers.health", "workers.recovery"]
+TASK_MODULES = [f"graphwiz_monitoring.workers.{name}" for name in ("ingest", "metrics", "rules", "notify", "health", "recovery")]
 
 
 # Longest countdown a retry may ask for. A task waiting out its countdown is held unacknowledged by

@@ -21,7 +21,7 @@ from celery.exceptions import InvalidTaskError
 from kombu import Connection
 from kombu.transport import redis as redis_transport
 
-from graphwiz_monitoring import consumer_liveness
+from graphwiz_monitoring.celery import liveness as consumer_liveness
 from graphwiz_monitoring.celery.redaction import task_argsrepr
 from graphwiz_monitoring.tasks import ALL_QUEUES
 

@@ -23,6 +23,8 @@ from pydantic import Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.events import EventType, make_event
 from graphwiz_monitoring.metrics import calculations as calc
 from graphwiz_monitoring.metrics.codec import STREAM_FIELD
 from graphwiz_monitoring.metrics.models import ID_PATTERN
@@ -31,6 +33,8 @@ from graphwiz_monitoring.metrics.system import write_host_sample
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import add_dead_letter
 
+# Record kinds the fast rule path reads (alerting/fast_path.py).
+FAST_KINDS = frozenset({"trade", "latency", "exchange_status", "portfolio", "prediction"})
 MAX_BATCH_RECORDS = 10_000  # the trader sends ≤ trader.batch_max_records (1000); more is not ours
 MAX_BATCH_BYTES = 32 * 2**20
 DEAD_LETTER_PREVIEW_DEPTH = 6
@@ -200,3 +204,29 @@ def ingest_records(store: Store, keys: KeySpace, settings: Settings, batch_id: s
                                batch_id)
     return ingest_batch(store, keys, settings,
                         {"batch_id": batch_id, "records": [{"kind": kind, "data": item} for item in items]})
+
+
+def announce(store: Store, keys: KeySpace, result: IngestResult) -> bool:
+    """Realtime events for a batch that changed data (one round trip); True when the fast rule path
+    should run (the batch carried data the fast rules read). Best effort: the data is stored either way."""
+    if result.duplicate or not result.kinds:
+        return False
+    try:
+        pipe = store.r.pipeline(transaction=False)
+        if result.new_trades:
+            pipe.publish(keys.events, json.dumps(make_event(EventType.TRADE, result.summary())))
+        pipe.publish(keys.events, json.dumps(make_event(EventType.METRICS, {
+            "source": "ingest", "batch_id": result.batch_id, "accepted": result.accepted})))
+        pipe.execute()
+    except StateError:
+        pass
+    return bool(result.kinds & FAST_KINDS)
+
+
+def call_payload(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    """The one payload argument of an ingest task, or the whole malformed call (dead-lettered with its reason)."""
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    if not args and list(kwargs) == [name]:
+        return kwargs[name]
+    return {"malformed_call": {"args": list(args), "kwargs": kwargs}}

@@ -24,8 +24,8 @@ from typing import Any
 import psutil
 import redis
 
-from graphwiz_monitoring import consumer_liveness
 from graphwiz_monitoring.alerting.delivery import LEASE_MIN_SECONDS, read_notification_counts
+from graphwiz_monitoring.celery import liveness as consumer_liveness
 from graphwiz_monitoring.state import KeySpace, Store
 from tests.conftest import wait_until
 from tests.fakes.chaos_endpoints import SlowReceiver

@@ -17,7 +17,8 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.transport import redis as redis_transport
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from graphwiz_monitoring import celery_hardening, consumer_liveness
+from graphwiz_monitoring.celery import hardening as celery_hardening
+from graphwiz_monitoring.celery import liveness as consumer_liveness
 
 EXCHANGE = Exchange("graphwiz-test", type="direct")
 QUEUE = Queue("hardening-test", EXCHANGE, routing_key="hardening-test")

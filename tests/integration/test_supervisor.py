@@ -15,7 +15,7 @@ import psutil
 import pytest
 import redis
 
-from graphwiz_monitoring import supervisor
+from graphwiz_monitoring.cli import supervisor
 from graphwiz_monitoring.cli.supervisor import ChildSpec, Supervisor, find_redis_server, redis_child
 from graphwiz_monitoring.config import parse_settings
 from tests.conftest import free_port, wait_until

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "graphwiz_monitoring"
 BANNED = ("celery", "kombu", "redis")
 # Modules allowed to import celery/kombu/redis: the Celery package, the task modules, the store.
-BOUNDARY = ("graphwiz_monitoring.celery", "graphwiz_monitoring.state.store", "workers")
+BOUNDARY = ("graphwiz_monitoring.celery", "graphwiz_monitoring.state.store", "graphwiz_monitoring.workers")
 
 
 def module_name(path: Path) -> str:
