@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from graphwiz_monitoring.alerting.outbox import GRACE_SECONDS
 from graphwiz_monitoring.celery import (
-    ALL_QUEUES,
     MAX_RETRY_COUNTDOWN_SECONDS,
     app,
     build_beat_schedule,
@@ -13,6 +12,7 @@ from graphwiz_monitoring.celery import (
     route_task,
 )
 from graphwiz_monitoring.config import DEFAULT_CHECKS, parse_settings
+from graphwiz_monitoring.tasks import ALL_QUEUES
 
 
 def test_reliability_settings():

@@ -121,7 +121,7 @@ def test_commands_name_real_entry_points(compose: dict[str, Any]) -> None:
         argv = _command(service)
         if argv[0] == "celery":
             assert argv[1:3] == ["-A", "graphwiz_monitoring"], name
-            assert (ROOT / "graphwiz_monitoring" / "celery.py").is_file()
+            assert (ROOT / "graphwiz_monitoring" / "celery" / "__init__.py").is_file()
             assert argv[3] in CELERY_SUBCOMMANDS, f"{name}: celery {argv[3]}"
         else:
             assert argv[0] == "graphwiz-monitoring", f"{name}: unknown entry point {argv[0]}"

@@ -184,7 +184,7 @@ def test_callable_may_return_label_sets_and_may_raise() -> None:
 
 
 def test_callable_sees_unknown_values_left_out_so_the_original_example_takes_its_default(caplog) -> None:
-    caplog.set_level("INFO", logger="graphwiz_monitoring.alerting.rules")
+    caplog.set_level("INFO", logger="graphwiz_monitoring.rulebook.rules")
     example = AlertRule(name="custom_drawdown", condition=lambda m: m.get("trading", {}).get("current_drawdown", 0) > 0.05)
     unknown = breach("trading.current_drawdown", None)  # no initial capital and no portfolio snapshot yet
     assert example.evaluate(unknown) == [] and caplog.records == []

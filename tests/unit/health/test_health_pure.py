@@ -130,9 +130,9 @@ def test_poller_interprets_duck_typed_objects():
     assert poller.exchanges() is None and poller.neo4j() is None
 
 
-def test_trader_and_worker_dispatch_recovery_with_an_expiry_and_time_limits_sized_to_the_actions(monkeypatch) -> None:
-    import graphwiz_monitoring.celery as celery_module
-    from graphwiz_monitoring.trader.health import celery_recovery_dispatcher
+def test_trader_and_worker_dispatch_recovery_with_an_expiry_and_time_limits_sized_to_the_actions() -> None:
+    from graphwiz_monitoring.celery.sender import CeleryTaskSender
+    from graphwiz_monitoring.health.checker import HealthChecker
 
     sent: list[tuple[str, dict]] = []
 
@@ -140,9 +140,10 @@ def test_trader_and_worker_dispatch_recovery_with_an_expiry_and_time_limits_size
         def send_task(self, name, **options):
             sent.append((name, options))
 
-    monkeypatch.setattr(celery_module, "create_app", lambda settings: App())
     settings = parse_settings({"recovery": {"ack_timeout_seconds": 40}}, env={})
-    celery_recovery_dispatcher(settings)("exchange_connectivity", "rid-1", {"status": "critical"})
+    # The checker's recovery dispatch as the trader and the workers build it: from their one TaskSender.
+    checker = HealthChecker(settings, store=None, keys=None, sender=CeleryTaskSender(App()))  # type: ignore[arg-type]
+    checker.dispatch_recovery("exchange_connectivity", "rid-1", {"status": "critical"})
     ((name, options),) = sent
     actions = len(settings.health_checks.checks["exchange_connectivity"].recovery)
     assert name == "workers.recovery.run_recovery" and options["args"] == ("exchange_connectivity", "rid-1",
