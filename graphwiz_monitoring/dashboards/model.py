@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.errors import DashboardError
+from graphwiz_monitoring.vocabulary import AlertSeverity
 
 SCHEMA_VERSION = 39
 GRID_COLUMNS = 24

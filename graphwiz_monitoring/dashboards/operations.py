@@ -7,7 +7,6 @@ them empty. Single-number stats use ``or vector(0)`` so they show 0 rather than 
 
 from __future__ import annotations
 
-from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.dashboards.model import (
     NEUTRAL_COLOR,
@@ -30,6 +29,7 @@ from graphwiz_monitoring.dashboards.prometheus_rules import (
     journal_fill_expr,
 )
 from graphwiz_monitoring.dashboards.promql import Regex, gauge, increase, rate, sum_
+from graphwiz_monitoring.vocabulary import AlertSeverity
 
 ALERTS_UID, HEALTH_UID, QUEUES_UID = "graphwiz-alerts", "graphwiz-health", "graphwiz-queues"
 # A Celery backlog this long means workers cannot keep up (ingest batches arrive every 50 ms at most).

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from graphwiz_monitoring.alerting.models import AlertChannel, AlertSeverity
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.dashboards.promql import Regex, gauge, increase, quantile
 from graphwiz_monitoring.errors import DashboardError
 from graphwiz_monitoring.rulebook.rules import BUILTIN_RULES, builtin_rule
+from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 BUILTIN_GROUP = "graphwiz-builtin"
 META_GROUP = "graphwiz-meta"

@@ -3,11 +3,11 @@ where the alert fires (``alerts.rules.<name>.threshold``/``severity`` overrides 
 
 from __future__ import annotations
 
-from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.dashboards.model import Step, above, below
 from graphwiz_monitoring.errors import DashboardError
 from graphwiz_monitoring.rulebook.rules import builtin_rule
+from graphwiz_monitoring.vocabulary import AlertSeverity
 
 
 def rule_threshold(settings: Settings, rule: str) -> tuple[float, AlertSeverity]:

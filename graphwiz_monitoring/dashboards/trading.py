@@ -6,7 +6,6 @@ Filtered by the ``host``, ``exchange`` and ``agent`` template variables; colours
 
 from __future__ import annotations
 
-from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.dashboards.model import (
     OK_COLOR,
@@ -24,6 +23,7 @@ from graphwiz_monitoring.dashboards.model import (
 )
 from graphwiz_monitoring.dashboards.promql import gauge, increase, mean, quantile, rate, sum_
 from graphwiz_monitoring.dashboards.thresholds import above_rule, below_rule, health_threshold
+from graphwiz_monitoring.vocabulary import AlertSeverity
 
 UID = "graphwiz-main"
 HOST, EXCHANGE, AGENT = "$host", "$exchange", "$agent"

@@ -1,0 +1,5 @@
+"""Shared protections backed by Redis Lua scripts: the circuit breaker (one script, exactly one
+half-open trial across processes), used by health checks and notification channels alike.
+
+Run by: workers, the trader, the CLI. May import: config, state, events, errors.
+"""

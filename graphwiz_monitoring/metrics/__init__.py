@@ -1,6 +1,7 @@
-"""Metrics: records (models), the trader-side client, worker-side ingestion, the math, the exporter.
+"""Metrics: records (models), the columnar codec, worker-side ingestion (prepare + ingest.lua), the
+snapshot everyone reads, the trading/risk math (pure), history, retention and host samples.
 
-Trader side: models -> codec (fast path) -> client (buffer, batches, journal). Worker side: ingest ->
-prepare -> state/scripts/ingest.lua. Reading: snapshot (the contract everyone reads), calculations
-(pure math), families + collector + exposition + exporter (Prometheus), history, retention, system.
+Run by: ingest and metrics workers, the trader (models, codec, snapshot reads), the exporter.
+May import: config, state, events, context, errors.
 """
+

@@ -1,1 +1,6 @@
-"""Live view: typed events on Redis pub/sub, the WebSocket server and the status page it serves."""
+"""Live view: the WebSocket server fed by Redis pub/sub, its HTTP routes and the status page.
+
+Run by: the realtime process (and ``run``). May import: config, state, events, metrics, alerting,
+health, http_access, errors.
+"""
+

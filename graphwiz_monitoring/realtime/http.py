@@ -26,7 +26,6 @@ from websockets.http11 import Request, Response
 
 from graphwiz_monitoring.errors import GraphwizError, StateError
 from graphwiz_monitoring.realtime import access
-from graphwiz_monitoring.realtime.sources import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +123,6 @@ class Routes:
         try:
             created = await asyncio.to_thread(self.silence, alert_id=alert_id, duration_seconds=duration,
                                               author="status-page", reason=reason)
-        except SourceUnavailable as exc:
-            return json_response(HTTPStatus.NOT_IMPLEMENTED, {"error": str(exc)})
         except StateError:
             return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "Redis is unavailable"})
         except LookupError:

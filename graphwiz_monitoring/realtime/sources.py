@@ -1,48 +1,33 @@
 """What the live views read: one snapshot of every area's state, each section degrading on its own.
 
 The realtime server (snapshot on connect) and ``graphwiz-monitoring status`` both call
-``collect_snapshot``. Each section comes from its owning area's library function, imported lazily:
-when that function is not there (yet), or Redis fails while reading it, the section is ``None`` and
-``unavailable[section]`` says why, so one missing area never blanks the others.
+``collect_snapshot``. Each section comes from its owning area's library function: when Redis fails
+while reading it, or the area raises, the section is ``None`` and ``unavailable[section]`` says why,
+so one failing area never blanks the others.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from graphwiz_monitoring.alerting.manager import get_active_alerts
+from graphwiz_monitoring.alerting.silences import silence_alert
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.guards.breaker import list_breakers
+from graphwiz_monitoring.health.checker import HealthChecker
+from graphwiz_monitoring.health.pause import trading_pause_status
+from graphwiz_monitoring.health.recovery import recovery_history
+from graphwiz_monitoring.metrics.history import performance_history
+from graphwiz_monitoring.metrics.snapshot import build_snapshot
 from graphwiz_monitoring.state import KeySpace, Store
 
 log = logging.getLogger(__name__)
 
 SECTIONS = ("metrics", "alerts", "health", "breakers", "trading", "recovery")
 RECENT_RECOVERY_LIMIT = 20
-
-
-class SourceUnavailable(GraphwizError):
-    """Raised when the library function behind a snapshot section is not there (yet)."""
-
-
-def seam(module: str, attr: str, owner: str) -> Callable[..., Any]:
-    """``module.attr`` from another area, or SourceUnavailable naming what is missing.
-
-    Only the module itself being absent counts as "not there yet"; an ImportError raised *inside* an
-    existing module is a real bug and propagates.
-    """
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            raise SourceUnavailable(f"{module}.{attr} is not there yet ({owner})") from None
-        raise
-    fn = getattr(mod, attr, None)
-    if fn is None:
-        raise SourceUnavailable(f"{module}.{attr} is not there yet ({owner})")
-    return fn
 
 
 def _plain(value: Any) -> Any:
@@ -59,39 +44,33 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------ sections (one per owning area)
 
 def read_metrics(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
-    build = seam("graphwiz_monitoring.metrics.snapshot", "build_snapshot", "metrics area")
-    return _plain(build(store, keys, settings))
+    return _plain(build_snapshot(store, keys, settings))
 
 
 def read_alerts(store: Store, keys: KeySpace, settings: Settings) -> list[dict[str, Any]]:
     """Firing alerts, newest first."""
-    get_active = seam("graphwiz_monitoring.alerting.manager", "get_active_alerts", "alerting area")
-    alerts = [_plain(a) for a in get_active(store, keys)]
+    alerts = [_plain(a) for a in get_active_alerts(store, keys)]
     return sorted(alerts, key=lambda a: a.get("created_at") or 0, reverse=True)
 
 
 def read_health(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """The health area's summary: ``{"status", "checks": {name: result + breaker}, "trader", ...}``."""
-    checker = seam("graphwiz_monitoring.health.checker", "HealthChecker", "health area")
-    return _plain(checker(settings, store, keys).get_health_summary())
+    return _plain(HealthChecker(settings, store, keys).get_health_summary())
 
 
 def read_breakers(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """Every breaker that has been used (checks and channels), by name."""
-    list_breakers = seam("graphwiz_monitoring.guards.breaker", "list_breakers", "health area")
     return {b.name: _plain(b) for b in list_breakers(store, keys, settings.circuit_breakers)}
 
 
 def read_trading(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """``{"paused": bool, "reason", "by", "since"}``."""
-    status = seam("graphwiz_monitoring.health.pause", "trading_pause_status", "health area")
-    return _plain(status(store, keys))
+    return _plain(trading_pause_status(store, keys))
 
 
 def read_recovery(store: Store, keys: KeySpace, settings: Settings) -> list[dict[str, Any]]:
     """Recent recovery attempts, newest first."""
-    history = seam("graphwiz_monitoring.health.recovery", "recovery_history", "health area")
-    return [_plain(a) for a in history(store, keys, limit=RECENT_RECOVERY_LIMIT)]
+    return [_plain(a) for a in recovery_history(store, keys, limit=RECENT_RECOVERY_LIMIT)]
 
 
 def read_equity_history(store: Store, keys: KeySpace, settings: Settings, hours: float) -> list[list[float]]:
@@ -99,8 +78,7 @@ def read_equity_history(store: Store, keys: KeySpace, settings: Settings, hours:
 
     The history's series is cumulative within the window, so it is shifted to end at today's total P&L.
     """
-    history = seam("graphwiz_monitoring.metrics.history", "performance_history", "metrics area")(
-        store, keys, hours)
+    history = performance_history(store, keys, hours)
     total = ((read_metrics(store, keys, settings).get("trading") or {}).get("pnl_usd"))
     if not isinstance(total, (int, float)):
         return []
@@ -127,8 +105,6 @@ def collect_snapshot(store: Store, keys: KeySpace, settings: Settings,
     for name in sections:
         try:
             snapshot[name] = READERS[name](store, keys, settings)
-        except SourceUnavailable as exc:
-            snapshot[name], snapshot["unavailable"][name] = None, str(exc)
         except StateError as exc:
             snapshot[name], snapshot["unavailable"][name] = None, f"Redis unavailable: {exc}"
         except Exception as exc:  # another area's bug must not take the live view down
@@ -140,6 +116,5 @@ def collect_snapshot(store: Store, keys: KeySpace, settings: Settings,
 def create_silence(store: Store, keys: KeySpace, settings: Settings, *, alert_id: str,
                    duration_seconds: float, author: str, reason: str) -> dict[str, Any]:
     """Silence what ``alert_id`` matches for ``duration_seconds``, through the alerting area's API."""
-    silence_alert = seam("graphwiz_monitoring.alerting.silences", "silence_alert", "alerting area")
     return _plain(silence_alert(store, keys, settings, alert_id=alert_id, duration_seconds=duration_seconds,
                                 author=author, reason=reason))
