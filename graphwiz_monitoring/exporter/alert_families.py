@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from graphwiz_monitoring.alerting.outbox import backlog
+from graphwiz_monitoring.exporter.exposition import new_family
 from graphwiz_monitoring.state import KeySpace, Store
 
 
@@ -32,31 +33,26 @@ def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterab
             firing[(str(data.get("rule_name")), str(data.get("severity")))] += 1
 
     totals = {tuple(k.split("|", 1)): int(v) for k, v in (created or {}).items() if "|" in k}
-    active = GaugeMetricFamily("graphwiz_alert_active", "Alerts currently firing", labels=["rule", "severity"])
+    active = new_family("graphwiz_alert_active")
     # Every rule/severity ever seen keeps a series (0 when quiet), so dashboards do not show gaps.
     for rule, severity in sorted(set(totals) | set(firing)):
         active.add_metric([rule, severity], firing.get((rule, severity), 0))
     yield active
 
-    total = CounterMetricFamily("graphwiz_alert_total", "Alerts created", labels=["rule", "severity"])
+    total = new_family("graphwiz_alert_total")
     for (rule, severity), value in sorted(totals.items()):
         total.add_metric([rule, severity], value)
     yield total
 
-    notifications = CounterMetricFamily("graphwiz_notifications_total",
-                                        "Notifications by channel and outcome (sent, failed, dead_lettered, suppressed)",
-                                        labels=["channel", "outcome"])
+    notifications = new_family("graphwiz_notifications_total")
     for key, value in sorted((notified or {}).items()):
         if "|" in key:
             channel, outcome = key.split("|", 1)
             notifications.add_metric([channel, outcome], int(value))
     yield notifications
 
-    yield GaugeMetricFamily("graphwiz_dead_letters", "Entries in the dead-letter list", value=int(dead or 0))
+    yield new_family("graphwiz_dead_letters", int(dead or 0))
 
     entries, age = backlog(store, keys)
-    yield GaugeMetricFamily("graphwiz_notify_outbox_entries",
-                            "Notifications recorded but not yet handed to the notify queues", value=entries)
-    yield GaugeMetricFamily("graphwiz_notify_outbox_oldest_age_seconds",
-                            "Age of the oldest outbox entry since recorded or last retried (0 when empty)",
-                            value=age)
+    yield new_family("graphwiz_notify_outbox_entries", entries)
+    yield new_family("graphwiz_notify_outbox_oldest_age_seconds", age)

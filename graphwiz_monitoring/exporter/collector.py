@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.exporter.exposition import new_family
 from graphwiz_monitoring.exporter.families import queue_families
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import ALL_QUEUES
@@ -106,10 +107,8 @@ class GraphwizCollector(Collector):
             except Exception:
                 log.exception("scrape: provider %s failed", name)
                 self._errors[name] = self._errors.get(name, 0) + 1
-        yield GaugeMetricFamily("graphwiz_exporter_redis_up", "1 when Redis answered during this scrape",
-                                value=redis_up)
-        errors = CounterMetricFamily("graphwiz_exporter_provider_errors", "Failed family providers",
-                                     labels=["provider"])
+        yield new_family("graphwiz_exporter_redis_up", redis_up)
+        errors = new_family("graphwiz_exporter_provider_errors_total")
         for name, count in sorted(self._errors.items()):
             errors.add_metric([name], count)
         yield errors

@@ -10,11 +10,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from graphwiz_monitoring.metrics.catalogue import CATALOGUE, MetricKind
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_FAMILY_CLASSES = {MetricKind.GAUGE: GaugeMetricFamily, MetricKind.COUNTER: CounterMetricFamily,
+                   MetricKind.HISTOGRAM: HistogramMetricFamily}
+
+
+def new_family(name: str, value: Any = None) -> Any:
+    """An empty family for the catalogue entry ``name`` (its exposed name), with one unlabelled sample
+    when ``value`` is given (None: no sample, rather than a misleading 0)."""
+    spec = CATALOGUE[name]
+    family = _FAMILY_CLASSES[spec.kind](spec.family_name, spec.help, labels=list(spec.labels))
+    if value is not None:
+        family.add_metric([], float(value))
+    return family
+
 _TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
 
 

@@ -12,10 +12,11 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.exporter.exposition import new_family
 from graphwiz_monitoring.metrics.calculations import LATENCY_BUCKETS_SECONDS
 from graphwiz_monitoring.metrics.snapshot import RawState, compute_snapshot, load_state
 from graphwiz_monitoring.state import KeySpace, Store
@@ -24,11 +25,9 @@ from graphwiz_monitoring.tasks import queue_lengths
 _LE = [repr(b) for b in LATENCY_BUCKETS_SECONDS] + ["+Inf"]
 
 
-def _gauge(name: str, doc: str, value: Any) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc)
-    if value is not None:
-        family.add_metric([], float(value))
-    return family
+def _gauge(name: str, value: Any) -> Metric:
+    """An unlabelled gauge; an unknown (None) value has no sample."""
+    return new_family(name, value)
 
 
 def _buckets(fields: dict[str, str], prefix: str) -> tuple[list[tuple[str, float]], float] | None:
@@ -45,23 +44,20 @@ def _buckets(fields: dict[str, str], prefix: str) -> tuple[list[tuple[str, float
 
 def _system(snapshot: dict[str, Any]) -> Iterable[Metric]:
     hosts = snapshot["system"]["hosts"]
-    specs = [("graphwiz_system_cpu_usage_percent", "CPU usage percent", "cpu_percent"),
-             ("graphwiz_system_memory_usage_bytes", "Memory in use (bytes)", "memory_used_bytes"),
-             ("graphwiz_system_memory_available_bytes", "Memory available (bytes)", "memory_available_bytes"),
-             ("graphwiz_system_memory_usage_percent", "Memory usage percent", "memory_percent"),
-             ("graphwiz_system_load1", "1-minute load average", "load1")]
-    for name, doc, key in specs:
-        family = GaugeMetricFamily(name, doc, labels=["host"])
+    specs = [("graphwiz_system_cpu_usage_percent", "cpu_percent"),
+             ("graphwiz_system_memory_usage_bytes", "memory_used_bytes"),
+             ("graphwiz_system_memory_available_bytes", "memory_available_bytes"),
+             ("graphwiz_system_memory_usage_percent", "memory_percent"),
+             ("graphwiz_system_load1", "load1")]
+    for name, key in specs:
+        family = new_family(name)
         for host, data in hosts.items():
             if data.get(key) is not None:
                 family.add_metric([host], data[key])
         yield family
-    disk = GaugeMetricFamily("graphwiz_system_disk_usage_percent", "Disk usage percent per mount",
-                             labels=["host", "mount"])
-    sent = CounterMetricFamily("graphwiz_system_network_sent_bytes", "Bytes sent per interface",
-                               labels=["host", "interface"])
-    recv = CounterMetricFamily("graphwiz_system_network_recv_bytes", "Bytes received per interface",
-                               labels=["host", "interface"])
+    disk = new_family("graphwiz_system_disk_usage_percent")
+    sent = new_family("graphwiz_system_network_sent_bytes_total")
+    recv = new_family("graphwiz_system_network_recv_bytes_total")
     for host, data in hosts.items():
         for mount, percent in (data.get("disks") or {}).items():
             disk.add_metric([host, mount], float(percent))
@@ -73,18 +69,16 @@ def _system(snapshot: dict[str, Any]) -> Iterable[Metric]:
 
 def _trading(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
     t = snapshot["trading"]
-    yield CounterMetricFamily("graphwiz_trading_total_trades", "Trades recorded", value=t["total_trades"])
-    yield CounterMetricFamily("graphwiz_trading_successful_trades", "Successful trades", value=t["successful_trades"])
-    yield CounterMetricFamily("graphwiz_trading_failed_trades", "Failed trades", value=t["failed_trades"])
-    yield _gauge("graphwiz_trading_pnl_usd", "Realized P&L since monitoring started (USD)", t["pnl_usd"])
-    yield _gauge("graphwiz_trading_pnl_daily_usd", "Realized P&L of the current UTC day (USD)", t["pnl_daily_usd"])
-    yield _gauge("graphwiz_trading_win_rate", "Winning trades / trades with a P&L (0..1)", t["win_rate"])
-    yield _gauge("graphwiz_trading_sharpe_ratio", "Sharpe ratio of daily returns, annualized sqrt(365)",
-                 t["sharpe_ratio"])
-    yield _gauge("graphwiz_trading_max_drawdown", "Maximum drawdown of the equity curve (0..1)", t["max_drawdown"])
-    yield _gauge("graphwiz_trading_current_drawdown", "Current drawdown from the equity peak (0..1)",
-                 t["current_drawdown"])
-    execution = HistogramMetricFamily("graphwiz_trading_execution_seconds", "Trade execution time (seconds)")
+    yield new_family("graphwiz_trading_total_trades_total", t["total_trades"])
+    yield new_family("graphwiz_trading_successful_trades_total", t["successful_trades"])
+    yield new_family("graphwiz_trading_failed_trades_total", t["failed_trades"])
+    yield _gauge("graphwiz_trading_pnl_usd", t["pnl_usd"])
+    yield _gauge("graphwiz_trading_pnl_daily_usd", t["pnl_daily_usd"])
+    yield _gauge("graphwiz_trading_win_rate", t["win_rate"])
+    yield _gauge("graphwiz_trading_sharpe_ratio", t["sharpe_ratio"])
+    yield _gauge("graphwiz_trading_max_drawdown", t["max_drawdown"])
+    yield _gauge("graphwiz_trading_current_drawdown", t["current_drawdown"])
+    execution = new_family("graphwiz_trading_execution_seconds")
     buckets = _buckets(raw.agg, "exec")
     if buckets:
         execution.add_metric([], buckets[0], buckets[1])
@@ -92,19 +86,12 @@ def _trading(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
 
 
 def _exchanges(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
-    latency = HistogramMetricFamily("graphwiz_exchange_latency_seconds", "Exchange API round-trip time (seconds)",
-                                    labels=["exchange"])
+    latency = new_family("graphwiz_exchange_latency_seconds")
     gauges = {
-        "fill_rate": GaugeMetricFamily("graphwiz_exchange_fill_rate", "Filled / submitted orders (rate window)",
-                                       labels=["exchange"]),
-        "error_rate": GaugeMetricFamily("graphwiz_exchange_error_rate",
-                                        "Failed orders and calls / orders and calls (rate window)",
-                                        labels=["exchange"]),
-        "rate_limit_remaining": GaugeMetricFamily("graphwiz_exchange_rate_limit_remaining",
-                                                  "API requests left in the current rate-limit window",
-                                                  labels=["exchange"]),
-        "connected": GaugeMetricFamily("graphwiz_exchange_connected", "1 connected, 0 disconnected",
-                                       labels=["exchange"]),
+        "fill_rate": new_family("graphwiz_exchange_fill_rate"),
+        "error_rate": new_family("graphwiz_exchange_error_rate"),
+        "rate_limit_remaining": new_family("graphwiz_exchange_rate_limit_remaining"),
+        "connected": new_family("graphwiz_exchange_connected"),
     }
     for name, data in snapshot["exchanges"].items():
         buckets = _buckets(raw.exchanges[name]["stats"], "lat")
@@ -118,9 +105,9 @@ def _exchanges(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
 
 
 def _agents(snapshot: dict[str, Any]) -> Iterable[Metric]:
-    accuracy = GaugeMetricFamily("graphwiz_agent_accuracy", "Correct / scored predictions (0..1)", labels=["agent"])
-    confidence = GaugeMetricFamily("graphwiz_agent_confidence", "Mean reported confidence (0..1)", labels=["agent"])
-    predictions = CounterMetricFamily("graphwiz_agent_predictions", "Predictions recorded", labels=["agent"])
+    accuracy = new_family("graphwiz_agent_accuracy")
+    confidence = new_family("graphwiz_agent_confidence")
+    predictions = new_family("graphwiz_agent_predictions_total")
     # Samples appended directly: add_metric's generic label handling is most of the cost with many agents.
     acc, conf, count = accuracy.samples.append, confidence.samples.append, predictions.samples.append
     for name, data in snapshot["agents"].items():
@@ -135,56 +122,44 @@ def _agents(snapshot: dict[str, Any]) -> Iterable[Metric]:
 
 def _risk_portfolio_trader(snapshot: dict[str, Any]) -> Iterable[Metric]:
     risk, portfolio = snapshot["risk"], snapshot["portfolio"]
-    yield _gauge("graphwiz_risk_var_95_usd", "Historical one-trade VaR at 95% (USD loss)", risk["var_95_usd"])
-    yield _gauge("graphwiz_risk_var_99_usd", "Historical one-trade VaR at 99% (USD loss)", risk["var_99_usd"])
-    yield _gauge("graphwiz_risk_exposure_usd", "Sum of absolute position values (USD)", risk["exposure_usd"])
-    yield _gauge("graphwiz_risk_leverage", "Exposure / portfolio value", risk["leverage"])
-    yield _gauge("graphwiz_risk_correlation_avg", "Average pairwise correlation of position returns",
-                 risk["correlation_avg"])
-    yield _gauge("graphwiz_risk_position_count", "Open positions", risk["position_count"])
-    yield _gauge("graphwiz_portfolio_value_usd", "Portfolio value (USD)", portfolio["value_usd"])
-    yield _gauge("graphwiz_portfolio_cash_usd", "Cash (USD)", portfolio["cash_usd"])
-    yield _gauge("graphwiz_portfolio_positions_value_usd", "Value of positions (USD)", portfolio["positions_value_usd"])
+    yield _gauge("graphwiz_risk_var_95_usd", risk["var_95_usd"])
+    yield _gauge("graphwiz_risk_var_99_usd", risk["var_99_usd"])
+    yield _gauge("graphwiz_risk_exposure_usd", risk["exposure_usd"])
+    yield _gauge("graphwiz_risk_leverage", risk["leverage"])
+    yield _gauge("graphwiz_risk_correlation_avg", risk["correlation_avg"])
+    yield _gauge("graphwiz_risk_position_count", risk["position_count"])
+    yield _gauge("graphwiz_portfolio_value_usd", portfolio["value_usd"])
+    yield _gauge("graphwiz_portfolio_cash_usd", portfolio["cash_usd"])
+    yield _gauge("graphwiz_portfolio_positions_value_usd", portfolio["positions_value_usd"])
     for period in ("1h", "24h", "7d"):
-        yield _gauge(f"graphwiz_portfolio_returns_{period}", f"Portfolio return over {period} (fraction)",
-                     portfolio[f"returns_{period}"])
-    yield _gauge("graphwiz_trader_last_seen_timestamp_seconds", "Last report from the trader (Unix time)",
-                 snapshot["trader"]["last_seen"])
+        yield _gauge(f"graphwiz_portfolio_returns_{period}", portfolio[f"returns_{period}"])
+    yield _gauge("graphwiz_trader_last_seen_timestamp_seconds", snapshot["trader"]["last_seen"])
 
 
-# (family, help, stats key, counter?): the trader client's delivery state from its heartbeat (models.ClientStats).
+# (family, stats key): the trader client's delivery state from its heartbeat (models.ClientStats).
 # Unlabelled like graphwiz_trader_last_seen_timestamp_seconds: one heartbeat hash holds the last trader's
 # report, and the counters are per process, so a trader restart is a counter reset, which rate() handles.
 _CLIENT_SPECS = (
-    ("graphwiz_trader_journal_bytes", "Bytes in the trader client's journal (undelivered batches on disk)",
-     "journal_bytes", False),
-    ("graphwiz_trader_journal_max_bytes", "The journal's bound (trader.journal_max_bytes)", "journal_max_bytes",
-     False),
-    ("graphwiz_trader_pending_records", "Records the trader client holds in memory, not yet delivered",
-     "pending_records", False),
-    ("graphwiz_trader_records_refused", "Records refused with BackpressureError (memory and journal full)",
-     "refused", True),
-    ("graphwiz_trader_batches_resent", "Batches sent again because the broker lost them", "resent_batches", True),
-    ("graphwiz_trader_send_failures", "Failed attempts to hand a batch to the broker", "send_failures", True),
+    ("graphwiz_trader_journal_bytes", "journal_bytes"),
+    ("graphwiz_trader_journal_max_bytes", "journal_max_bytes"),
+    ("graphwiz_trader_pending_records", "pending_records"),
+    ("graphwiz_trader_records_refused_total", "refused"),
+    ("graphwiz_trader_batches_resent_total", "resent_batches"),
+    ("graphwiz_trader_send_failures_total", "send_failures"),
 )
 
 
 def _trader_client(snapshot: dict[str, Any]) -> Iterable[Metric]:
     stats = snapshot["trader"]["client"] or {}
-    for name, doc, key, counter in _CLIENT_SPECS:
-        family = (CounterMetricFamily if counter else GaugeMetricFamily)(name, doc)
-        if stats.get(key) is not None:  # no client ever reported: no sample, rather than a misleading 0
-            family.add_metric([], stats[key])
-        yield family
+    for name, key in _CLIENT_SPECS:
+        yield new_family(name, stats.get(key))  # no client ever reported: no sample, rather than a misleading 0
 
 
 def _ingest(raw: RawState) -> Iterable[Metric]:
     families = {
-        "records": CounterMetricFamily("graphwiz_ingest_records", "Records ingested", labels=["kind"]),
-        "rejected": CounterMetricFamily("graphwiz_ingest_rejected", "Records rejected (dead-lettered)",
-                                        labels=["kind"]),
-        "duplicates": CounterMetricFamily("graphwiz_ingest_duplicates", "Records ignored as already ingested",
-                                          labels=["kind"]),
+        "records": new_family("graphwiz_ingest_records_total"),
+        "rejected": new_family("graphwiz_ingest_rejected_total"),
+        "duplicates": new_family("graphwiz_ingest_duplicates_total"),
     }
     for field, value in sorted(raw.ingest.items()):
         what, _, kind = field.partition(":")
@@ -208,7 +183,7 @@ def metrics_families(store: Store, keys: KeySpace, settings: Settings) -> Iterab
 
 def queue_families(store: Store, queues: Sequence[str]) -> Iterable[Metric]:
     """graphwiz_celery_queue_length{queue}: tasks waiting in each queue."""
-    family = GaugeMetricFamily("graphwiz_celery_queue_length", "Tasks waiting in the queue", labels=["queue"])
+    family = new_family("graphwiz_celery_queue_length")
     for queue, length in queue_lengths(store, queues).items():
         family.add_metric([queue], float(length))
     yield family

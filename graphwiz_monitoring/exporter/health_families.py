@@ -8,8 +8,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
+from graphwiz_monitoring.exporter.exposition import new_family
 from graphwiz_monitoring.guards.breaker import BreakerState
 from graphwiz_monitoring.health.models import HealthStatus
 from graphwiz_monitoring.state import KeySpace, Store
@@ -40,11 +41,8 @@ def health_families(store: Store, keys: KeySpace, settings: Any = None) -> Itera
         pipe.hmget(keys.breaker(name), "state", "failures")
     breakers = dict(zip(names, pipe.execute(), strict=True)) if names else {}
 
-    status = GaugeMetricFamily("graphwiz_health_status",
-                               "Health check status: 0 healthy, 1 degraded, 2 unhealthy, 3 critical, -1 not judged",
-                               labels=["check"])
-    last_run = GaugeMetricFamily("graphwiz_health_check_last_run_timestamp_seconds",
-                                 "When the health check last ran (Unix time)", labels=["check"])
+    status = new_family("graphwiz_health_status")
+    last_run = new_family("graphwiz_health_check_last_run_timestamp_seconds")
     for check, raw in sorted((latest or {}).items()):
         try:
             result = json.loads(raw)
@@ -53,10 +51,8 @@ def health_families(store: Store, keys: KeySpace, settings: Any = None) -> Itera
         status.add_metric([check], _rank(result))
         last_run.add_metric([check], float(result.get("timestamp") or 0))
 
-    state = GaugeMetricFamily("graphwiz_circuit_breaker_state", "Circuit breaker: 0 closed, 1 half_open, 2 open",
-                              labels=["name"])
-    failures = GaugeMetricFamily("graphwiz_circuit_breaker_failures", "Consecutive failures counted by the breaker",
-                                 labels=["name"])
+    state = new_family("graphwiz_circuit_breaker_state")
+    failures = new_family("graphwiz_circuit_breaker_failures")
     for name, (raw_state, raw_failures) in breakers.items():
         try:
             gauge = BreakerState(raw_state or "closed").gauge
@@ -65,12 +61,11 @@ def health_families(store: Store, keys: KeySpace, settings: Any = None) -> Itera
         state.add_metric([name], gauge)
         failures.add_metric([name], float(raw_failures or 0))
 
-    actions = CounterMetricFamily("graphwiz_recovery_actions", "Recovery action attempts by outcome",
-                                  labels=["action", "outcome"])
+    actions = new_family("graphwiz_recovery_actions_total")
     for fld, value in sorted((counts or {}).items()):
         action, _, outcome = fld.partition("|")
         actions.add_metric([action, outcome], float(value))
 
-    paused_gauge = GaugeMetricFamily("graphwiz_trading_paused", "1 while the persistent trading-paused flag is set")
+    paused_gauge = new_family("graphwiz_trading_paused")
     paused_gauge.add_metric([], 1.0 if paused == "1" else 0.0)
     return [status, last_run, state, failures, actions, paused_gauge]

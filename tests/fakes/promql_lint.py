@@ -20,7 +20,7 @@ COUNTERS = {
     "graphwiz_trading_failed_trades_total", "graphwiz_agent_predictions_total", "graphwiz_alert_total",
     "graphwiz_notifications_total", "graphwiz_recovery_actions_total", "graphwiz_ingest_records_total",
     "graphwiz_ingest_rejected_total", "graphwiz_trader_records_refused_total", "graphwiz_trader_batches_resent_total",
-    "graphwiz_trader_send_failures_total",
+    "graphwiz_trader_send_failures_total", "graphwiz_ingest_duplicates_total", "graphwiz_exporter_provider_errors_total",
 }
 HISTOGRAMS = {"graphwiz_trading_execution_seconds", "graphwiz_exchange_latency_seconds"}
 GAUGES = {
@@ -40,6 +40,7 @@ GAUGES = {
     "graphwiz_circuit_breaker_failures", "graphwiz_trading_paused", "graphwiz_trader_last_seen_timestamp_seconds",
     "graphwiz_celery_queue_length", "graphwiz_trader_journal_bytes", "graphwiz_trader_journal_max_bytes",
     "graphwiz_trader_pending_records", "graphwiz_notify_outbox_entries", "graphwiz_notify_outbox_oldest_age_seconds",
+    "graphwiz_exporter_redis_up",
     "up", "scrape_duration_seconds",  # Prometheus' own per-target series
 }
 SERIES = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
