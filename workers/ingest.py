@@ -33,7 +33,7 @@ def _run(task: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         raise task.retry(exc=exc, countdown=countdown, max_retries=None) from None
     if ingest.announce(store, keys, result):
         request_fast_evaluation(store, keys, default_sender(), result.kinds)
-    return result.summary()
+    return dict(result.summary())
 
 
 @app.task(name=tasks.INGEST_BATCH, bind=True, acks_late=True)

@@ -8,9 +8,8 @@ from graphwiz_monitoring import tasks
 from graphwiz_monitoring.celery import app
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
-from graphwiz_monitoring.events import EventType, publish
 from graphwiz_monitoring.metrics.retention import trim_history as trim
-from graphwiz_monitoring.metrics.snapshot import build_snapshot
+from graphwiz_monitoring.metrics.snapshot import publish_snapshot
 from graphwiz_monitoring.metrics.system import collect_host_sample, write_host_sample
 
 
@@ -25,7 +24,7 @@ def collect_system_metrics(self: Any) -> dict[str, Any]:
     sample = collect_host_sample()
     try:
         write_host_sample(store, keys, sample, settings.retention.host_stale_seconds)
-        publish(store, keys, EventType.METRICS, build_snapshot(store, keys, settings))
+        publish_snapshot(store, keys, settings)
     except StateError:
         return {"host": sample.host, "stored": False}
     return {"host": sample.host, "stored": True, "cpu_percent": sample.cpu_percent}

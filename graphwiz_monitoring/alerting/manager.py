@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting import outbox
@@ -41,7 +41,7 @@ from graphwiz_monitoring.alerting.silences import (
 )
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import RuleError
-from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
 
@@ -57,6 +57,10 @@ def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
     """Stable id of what an alert is about (rule + match labels); safe inside Redis keys."""
     text = rule_name + "\n" + "\n".join(f"{k}={v}" for k, v in sorted(labels.items()))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _alert_event(kind: str, alert: Alert) -> AlertEvent:
+    return cast(AlertEvent, {"event": kind, **alert.to_dict()})
 
 
 def _sender_dispatch(sender: TaskSender) -> Dispatch:
@@ -227,7 +231,7 @@ class AlertManager:
         log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
         if self.muted(alert, silences, now):
             outbox.remove(self.store, k, alert.alert_id, RESOLVED)
-            publish(self.store, self.keys, EventType.ALERT, {"event": RESOLVED, **alert.to_dict()})
+            publish(self.store, self.keys, EventType.ALERT, _alert_event(RESOLVED, alert))
         else:
             self._announce(alert, RESOLVED)
         return alert
@@ -251,7 +255,7 @@ class AlertManager:
     # ------------------------------------------------------------ notification handoff
 
     def _announce(self, alert: Alert, kind: str) -> None:
-        publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
+        publish(self.store, self.keys, EventType.ALERT, _alert_event(kind, alert))
         self.notify(alert, kind)
 
     def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
@@ -307,7 +311,7 @@ class AlertManager:
             self._record_history(alert)
         if not queued:
             return True  # already handed over (e.g. check_alert followed by send_alert)
-        publish(self.store, self.keys, EventType.ALERT, {"event": kind, **alert.to_dict()})
+        publish(self.store, self.keys, EventType.ALERT, _alert_event(kind, alert))
         return self.notify(alert, kind)
 
     def create_manual_alert(self, title: str, message: str, severity: AlertSeverity | str = AlertSeverity.INFO,

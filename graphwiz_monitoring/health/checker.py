@@ -21,7 +21,7 @@ from typing import Any
 
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import ValidationError
-from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.events import EventType, HealthEvent, publish
 from graphwiz_monitoring.guards.breaker import CircuitBreaker, list_breakers
 from graphwiz_monitoring.health.alerts import alert_manager_for, transition_alert
 from graphwiz_monitoring.health.checks import CHECKS, run_check
@@ -169,7 +169,7 @@ class HealthChecker:
             [result.name, json.dumps(result.to_dict(), default=str), HISTORY_MAX])
         return _parse(raw)
 
-    def _event(self, result: HealthResult, previous: HealthStatus | None, changed: bool) -> dict[str, Any]:
+    def _event(self, result: HealthResult, previous: HealthStatus | None, changed: bool) -> HealthEvent:
         return {"check": result.name, "status": result.status.value, "message": result.message,
                 "previous": previous.value if previous else None, "changed": changed,
                 "timestamp": result.timestamp, "breaker": result.details.get("breaker"),

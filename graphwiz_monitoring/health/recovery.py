@@ -21,12 +21,12 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.events import EventType, publish
+from graphwiz_monitoring.events import EventType, RecoveryEvent, publish
 from graphwiz_monitoring.health.alerts import alert_manager_for, raise_alert
 from graphwiz_monitoring.health.commands import SUCCEEDED, Command, send_command, wait_for_result
 from graphwiz_monitoring.health.models import RecoveryAction
@@ -207,7 +207,7 @@ class RecoveryRunner:
             return
         log.log(logging.INFO if attempt.outcome in (SUCCEEDED, "dry_run") else logging.WARNING,
                 "recovery %s for %s: %s %s", attempt.action, attempt.check, attempt.outcome, attempt.reason)
-        publish(self.store, self.keys, EventType.RECOVERY, data)
+        publish(self.store, self.keys, EventType.RECOVERY, cast(RecoveryEvent, data))
 
 
 def recovery_history(store: Store, keys: KeySpace, limit: int = 50) -> list[dict[str, Any]]:

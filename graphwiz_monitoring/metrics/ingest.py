@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import StateError
-from graphwiz_monitoring.events import EventType, make_event
+from graphwiz_monitoring.events import EventType, TradeEvent, make_event
 from graphwiz_monitoring.metrics import calculations as calc
 from graphwiz_monitoring.metrics.codec import STREAM_FIELD
 from graphwiz_monitoring.metrics.models import ID_PATTERN
@@ -60,7 +60,7 @@ class IngestResult:
     def kinds(self) -> set[str]:
         return {k for k, n in self.accepted.items() if n}
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> TradeEvent:
         return {"batch_id": self.batch_id, "duplicate": self.duplicate, "accepted": self.accepted,
                 "rejected": len(self.rejected), "trades": self.new_trades,
                 "duplicate_trades": self.duplicate_trades, "successful": self.successful,

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.events import EventType, MetricsEvent, publish
 from graphwiz_monitoring.metrics import calculations as calc
 from graphwiz_monitoring.metrics.system import parse_host_fields
 from graphwiz_monitoring.state import KeySpace, Store
@@ -286,3 +287,8 @@ def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
 def build_snapshot(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """The current metrics snapshot from Redis (StateError when Redis is down)."""
     return compute_snapshot(load_state(store, keys, settings), settings)
+
+
+def publish_snapshot(store: Store, keys: KeySpace, settings: Settings) -> None:
+    """Publish the current snapshot as a METRICS event (the live views refresh from it)."""
+    publish(store, keys, EventType.METRICS, cast(MetricsEvent, build_snapshot(store, keys, settings)))
