@@ -30,7 +30,12 @@ def health(ctx: click.Context, run_now: bool, as_json: bool) -> None:
     from graphwiz_monitoring.health.checker import HealthChecker
 
     settings, store, keys = _health_env(ctx)
-    checker = HealthChecker(settings, store, keys)
+    if run_now:  # the checks may alert and hand recovery over: through this process's own sender
+        from graphwiz_monitoring.celery import sender_for
+
+        checker = HealthChecker(settings, store, keys, sender=sender_for(settings))
+    else:
+        checker = HealthChecker(settings, store, keys)
     if run_now:
         asyncio.run(checker.run_all_health_checks())
     summary = checker.get_health_summary()

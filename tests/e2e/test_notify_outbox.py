@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from graphwiz_monitoring.alerting.outbox import pending
-from graphwiz_monitoring.celery import create_app
+from graphwiz_monitoring.celery import CeleryTaskSender, create_app
 from tests.conftest import ROOT, child_env, wait_until, write_config
 from tests.fakes.notify_fixtures import config_yaml, make_settings, notifications_config
 
@@ -67,7 +67,7 @@ def test_a_notification_task_lost_by_the_broker_is_enqueued_again_and_delivered_
     extra = config_yaml(notifications)
     settings = make_settings(redis_url, notifications)
     app = create_app(settings)
-    manager = AlertManager(store, keys, settings)  # enqueues real tasks; no worker consumes them yet
+    manager = AlertManager(store, keys, settings, sender=CeleryTaskSender(app))  # real tasks; no worker yet
     alert = manager.create_manual_alert("Exchange binance down", "no heartbeat", "critical", channels=["webhook"])
     assert pending(store, keys) == []  # handed over: the outbox entry is gone
     assert store.r.zrange(keys.notify_handed, 0, -1) == [f"{alert.alert_id}|firing|webhook"]
