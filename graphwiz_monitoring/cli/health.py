@@ -68,6 +68,22 @@ def breaker_list(ctx: click.Context, as_json: bool) -> None:
                                                                      "last_error"])
 
 
+def _known_breakers(settings: Settings, store: Any, keys: Any) -> list[str]:
+    """Names a breaker can have: each configured health check, each channel but log, and any stored one.
+
+    Health checks use their check's name, notification channels ``channel.<name>`` (the log channel is
+    the fallback and has none); breakers already in Redis stay resettable whatever the config says now.
+    """
+    from ..alerting.delivery import BREAKER_PREFIX
+    from ..alerting.models import AlertChannel
+    from ..health.breaker import list_breakers
+
+    names = set(settings.health_checks.checks)
+    names.update(BREAKER_PREFIX + c.value for c in AlertChannel if c is not AlertChannel.LOG)
+    names.update(b.name for b in list_breakers(store, keys, settings.circuit_breakers))
+    return sorted(names)
+
+
 @breaker_group.command("reset")
 @click.argument("name")
 @click.pass_context
@@ -76,6 +92,10 @@ def breaker_reset(ctx: click.Context, name: str) -> None:
     from ..health.breaker import reset_circuit_breaker
 
     settings, store, keys = _health_env(ctx)
+    known = _known_breakers(settings, store, keys)
+    if name not in known:
+        # Resetting writes the breaker: an unchecked name would create one (and an exported series) per typo.
+        raise click.ClickException(f"unknown breaker {name[:80]!r}; known: {', '.join(known)}")
     status = reset_circuit_breaker(store, keys, name, settings.circuit_breakers)
     click.echo(f"{name}: {status.state.value}")
 
