@@ -19,7 +19,7 @@ from kombu import Queue
 
 from .alerting.models import AlertChannel
 from .alerting.outbox import SWEEP_INTERVAL_SECONDS
-from .celery_hardening import HardenedApp, HardenedTask
+from .celery_hardening import HardenedApp, HardenedTask, broker_settings
 from .config import Settings
 from .context import get_settings
 
@@ -88,10 +88,11 @@ def configure(app: Celery, settings: Settings) -> None:
     """Apply settings to the app: broker, queues, routes, reliability options, beat schedule."""
     state_dir = os.environ.get("GRAPHWIZ_STATE_DIR", ".graphwiz")
     app.conf.update(
-        broker_url=settings.redis.url,
+        # Every accepted URL form (redis://, rediss://, unix://) gets the guarded transport: a malformed
+        # queue item is logged and dropped instead of stopping the worker, a dead worker's messages are
+        # requeued within seconds, a message popped as Redis died is put back (celery_hardening.py).
+        **broker_settings(settings.redis.url),
         broker_connection_retry_on_startup=True,
-        # A malformed queue item is logged and dropped instead of stopping the worker (see below).
-        broker_transport="graphwiz_monitoring.celery_hardening:GuardedRedisTransport" if settings.redis.url.startswith("redis://") else None,
         broker_connection_max_retries=None,  # keep reconnecting through a Redis outage
         broker_transport_options={
             "visibility_timeout": settings.redis.visibility_timeout_seconds,

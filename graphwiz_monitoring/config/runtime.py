@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_core import PydanticCustomError
 
 from .fields import Port, PositiveSeconds, StrictModel
+from .masking import VALUE_FREE_ERROR
 
 
 class MonitoringSettings(StrictModel):
@@ -23,8 +28,25 @@ class MonitoringSettings(StrictModel):
     initial_capital_usd: float | None = Field(None, gt=0)
 
 
+# URL schemes redis.url may use: every one is a form the worker hardening (celery_hardening.py: guarded
+# transport, dead-worker requeue, lost-pop recovery) and redis-py (state/store.py) both understand. Any
+# other (sentinel://, redis+socket://, a typo) is refused here rather than running without the hardening.
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(value: Any) -> Any:
+    # A value-free error type: loading.py shows its message although redis.url is a secret key, since
+    # the message names only the scheme (what precedes "://"), never the host, user or password.
+    scheme = value.partition("://")[0].lower() if isinstance(value, str) and "://" in value else ""
+    if scheme not in REDIS_URL_SCHEMES:
+        shown = repr(scheme) if re.fullmatch(r"[a-z][a-z0-9+.-]{0,19}", scheme) else "none"
+        raise PydanticCustomError(VALUE_FREE_ERROR, "must be a redis://, rediss:// or unix:// URL (the schemes the "
+                                  "worker hardening covers), got scheme {scheme}", {"scheme": shown})
+    return value
+
+
 class RedisSettings(StrictModel):
-    url: str = "redis://127.0.0.1:6379/0"
+    url: Annotated[str, BeforeValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
     namespace: str = Field("graphwiz", pattern=r"^[A-Za-z0-9_.-]+$")
     # How long an unacknowledged task (its worker was killed) waits before Redis hands it out again;
     # retry countdowns are capped at half of it so that waiting retries are never redelivered early.
