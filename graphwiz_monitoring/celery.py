@@ -4,9 +4,10 @@ With celery_hardening.py (guards against malformed messages, fast reconnection) 
 importing celery: the library stays Celery-free.
 
 Queues and routes are decided here, never by callers. The beat schedule is built from the configured
-intervals; every entry carries ``expires`` (≤ its interval) so a stopped beat or a backlog never
-replays stale checks, and health checks get soft < hard time limits below their interval (for
-intervals of 2.5 s or more; see build_beat_schedule).
+intervals; every entry may be at most its interval old when a worker takes it, judged on the Redis
+clock (celery_clock.py), so a stopped beat or a backlog never replays stale checks whatever the hosts'
+clocks say; health checks get soft < hard time limits below their interval (for intervals of 2.5 s or
+more; see build_beat_schedule).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from kombu import Queue
 
 from .alerting.models import AlertChannel
 from .alerting.outbox import SWEEP_INTERVAL_SECONDS
+from .celery_clock import MAX_AGE_HEADER, RedisClock, stamp
 from .celery_hardening import HardenedApp, HardenedTask, broker_settings
 from .config import Settings
-from .context import get_settings
+from .context import get_settings, get_store
 
 INGEST, METRICS, RULES, HEALTH, RECOVERY = "ingest", "metrics", "rules", "health", "recovery"
 NOTIFY_QUEUES = tuple(c.queue for c in AlertChannel)
@@ -53,10 +55,13 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
 
 
 def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """One entry per periodic job, each with ``expires`` ≤ its interval and time limits below it (60 % / 80 %).
+    """One entry per periodic job, stale after its interval, with time limits below it (60 % / 80 %).
 
-    The limits never go under 1 s / 2 s: a job scheduled more often than every 2.5 s (tests do that) may
-    then run past its next tick rather than be killed before it could finish a Redis round trip.
+    Staleness is the max-age header, judged on the Redis clock (celery_clock.py): Celery's ``expires``
+    compares beat's clock with the worker's, so a worker a minute ahead discarded every entry. It stays
+    as the fallback for a message that could not be stamped. The limits never go under 1 s / 2 s: a job
+    scheduled more often than every 2.5 s (tests do that) may then run past its next tick rather than be
+    killed before it could finish a Redis round trip.
     """
 
     def entry(task: str, every: float, args: tuple[Any, ...] = ()) -> dict[str, Any]:
@@ -65,6 +70,7 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(every),
             "args": args,
             "options": {
+                "headers": {MAX_AGE_HEADER: float(every)},
                 "expires": float(every),
                 "soft_time_limit": max(1.0, every * 0.6),
                 "time_limit": max(2.0, every * 0.8),
@@ -125,9 +131,34 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
+class GraphwizTask(HardenedTask):
+    # A stamped message's expiry and ETA are re-based onto the worker's clock on receipt (celery_clock.py).
+    Request = "graphwiz_monitoring.celery_clock:RedisClockRequest"
+
+
+class GraphwizApp(HardenedApp):
+    """The app, with ``redis_clock``: a message asking for a max age is stamped with the Redis time."""
+
+    redis_clock: RedisClock | None = None
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        stamp(options, self.redis_clock)
+        return super().send_task(name, args, kwargs, **options)
+
+
+def redis_clock(settings: Settings) -> RedisClock:
+    """Reads the Redis time through this process's store for ``settings`` (the one its tasks use)."""
+
+    def now() -> float:
+        return get_store(settings).now()
+
+    return now
+
+
 def create_app(settings: Settings) -> Celery:
     """A configured app; the trader client makes its own from the settings given to create_monitor()."""
-    new = HardenedApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=HardenedTask)
+    new = GraphwizApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=GraphwizTask)
+    new.redis_clock = redis_clock(settings)
     configure(new, settings)
     return new
 

@@ -149,11 +149,11 @@ def write_config(path: Path, redis_url: str, extra: str = "") -> Path:
 class CeleryProcess:
     """A real `celery -A graphwiz_monitoring worker|beat` child process."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, prefix: list[str] | None = None) -> None:
         self.log = log
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", *args],
+            [*(prefix or []), sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", *args],
             cwd=str(ROOT), env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -174,6 +174,15 @@ class CeleryProcess:
         self._log_file.close()
 
 
+def skewed_clock(offset: str) -> list[str]:
+    """Command prefix running a child with its clock ``offset`` from the host's (e.g. ``+60s``, ``-2h``).
+
+    libfaketime (Debian package ``faketime``) shifts every clock the child reads, Redis stays true: what
+    a host with a wrong clock looks like to the rest of the cluster.
+    """
+    return [require_binary("faketime"), "-f", offset]
+
+
 def child_env(config_path: Path, redis_url: str, state_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(GRAPHWIZ_CONFIG=str(config_path), GRAPHWIZ_REDIS_URL=redis_url, GRAPHWIZ_STATE_DIR=str(state_dir),
@@ -186,13 +195,16 @@ def celery_processes(tmp_path: Path, redis_url: str):
     """Factory: start real worker/beat processes against the test Redis; all stopped at teardown.
 
     Usage: ``worker = celery_processes("worker", "-Q", "ingest", "-c", "2", config_extra="...")``.
+    ``clock_offset="+60s"`` runs the process under libfaketime (``faketime -f +60s``): its clock is skewed.
     """
     started: list[CeleryProcess] = []
 
-    def start(*args: str, config_extra: str = "", ready_timeout: float = 30) -> CeleryProcess:
+    def start(*args: str, config_extra: str = "", ready_timeout: float = 30,
+              clock_offset: str | None = None) -> CeleryProcess:
         config = write_config(tmp_path / f"monitoring-{len(started)}.yaml", redis_url, config_extra)
         env = child_env(config, redis_url, tmp_path / "state")
-        proc = CeleryProcess(list(args), env, tmp_path / f"celery-{len(started)}.log")
+        prefix = skewed_clock(clock_offset) if clock_offset else None
+        proc = CeleryProcess(list(args), env, tmp_path / f"celery-{len(started)}.log", prefix)
         started.append(proc)
         if args and args[0] == "worker":
             wait_until(lambda: "ready." in proc.output() or not proc.alive(), timeout=ready_timeout,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from graphwiz_monitoring.celery import app
+from graphwiz_monitoring.celery_clock import MAX_AGE_HEADER
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
 
@@ -43,7 +44,10 @@ def request_fast_evaluation(kinds: Iterable[str] | None = None) -> bool:
             return False
         wait_ms = store.r.pttl(keys.fast_eval_throttle)
         countdown = wait_ms / 1000.0 if wait_ms and wait_ms > 0 else None
-        evaluate_fast.apply_async(countdown=countdown, expires=FAST_PENDING_SAFETY_SECONDS, retry=False)
+        # Stale after FAST_PENDING_SAFETY_SECONDS on the Redis clock (celery_clock.py): Celery's expires and
+        # countdown alone are absolute times on this host's clock, wrong on a rules worker whose clock is not.
+        evaluate_fast.apply_async(countdown=countdown, expires=FAST_PENDING_SAFETY_SECONDS, retry=False,
+                                  headers={MAX_AGE_HEADER: FAST_PENDING_SAFETY_SECONDS})
         return True
     except Exception as exc:  # broker or Redis down: let the next batch try again
         log.warning("fast rule evaluation not queued: %s", type(exc).__name__)
