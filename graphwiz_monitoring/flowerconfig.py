@@ -7,6 +7,7 @@ passes it. Settings are found as usual (``$GRAPHWIZ_CONFIG``, then ./monitoring.
 from __future__ import annotations
 
 from graphwiz_monitoring.context import get_settings
-from graphwiz_monitoring.flower import flower_options
+from graphwiz_monitoring.flower import flower_options, install_host_check
 
 globals().update(flower_options(get_settings()))
+install_host_check(get_settings())  # 403 to a DNS-rebinding Host, as the exporter and realtime server do

@@ -8,13 +8,16 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
-from .fields import Port, PositiveSeconds, StrictModel
+from .fields import HostList, Port, PositiveSeconds, StrictModel
 from .masking import VALUE_FREE_ERROR
 
 
 class MonitoringSettings(StrictModel):
     prometheus_port: Port = 8000
     prometheus_host: str = "127.0.0.1"  # loopback by default; expose on purpose
+    # Host headers the exporter answers besides loopback names, IP addresses and prometheus_host (DNS
+    # rebinding guard, http_access.py): e.g. the name Prometheus scrapes it by ("exporter" in compose).
+    prometheus_allowed_hosts: HostList = Field(default_factory=list)
     prometheus_url: str = "http://localhost:9090"
     enable_prometheus: bool = True
     metrics_interval_seconds: PositiveSeconds = 15
@@ -59,6 +62,7 @@ class WebsocketSettings(StrictModel):
     port: Port = 8765
     token: SecretStr | None = None  # required whenever host is not loopback
     allowed_origins: list[str] = Field(default_factory=list)  # empty: same-host origins only
+    allowed_hosts: HostList = Field(default_factory=list)  # Host names besides loopback, IPs and host
     client_queue_size: int = Field(256, gt=0)
     ping_interval_seconds: PositiveSeconds = 20
 
@@ -105,3 +109,4 @@ class FlowerSettings(StrictModel):
     basic_auth_user: str = Field("admin", min_length=1, pattern=r"^[^:]+$")  # no ':' (user:password)
     basic_auth_password: SecretStr | None = None
     max_tasks: int = Field(10_000, gt=0)  # tasks Flower keeps in memory
+    allowed_hosts: HostList = Field(default_factory=list)  # Host names besides loopback, IPs and host
