@@ -87,6 +87,10 @@ class RetentionSettings(StrictModel):
 class TraderSettings(StrictModel):
     """The in-process client inside the trader."""
 
+    # This trader's identity on the control stream (its own consumer group, its acknowledgements, its
+    # close_positions window); None: the host name ($GRAPHWIZ_HOST overrides). Give each trader process
+    # on one host its own name: two live processes answering as one name are reported as a conflict.
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
     buffer_max_records: int = Field(100_000, gt=0)  # in memory; beyond this records spill to the journal
     batch_max_records: int = Field(1000, gt=0)
     flush_interval_seconds: PositiveSeconds = 0.05

@@ -48,10 +48,12 @@ Keep this docstring's table in step with the methods below.
 | {ns}:health:latest                    | hash   | check -> latest HealthResult JSON (one per check)  |
 | {ns}:health:{check}:history           | list   | recent HealthResult JSON, LTRIM to 100             |
 | {ns}:health:recovery                  | hash   | check -> outcome JSON of its last recovery run     |
-| {ns}:control:commands                 | stream | recovery commands to the trader; MAXLEN ~ 1000     |
-| {ns}:control:claim:{cmd}              | string | trader claim of a command id (dedup); TTL 1 d      |
-| {ns}:control:result:{cmd}             | string | outcome JSON the trader acknowledged; TTL 1 d      |
-| {ns}:control:ack:{cmd}                | list   | wakes the waiting worker; TTL 10 min               |
+| {ns}:control:commands                 | stream | recovery commands to the traders (one consumer group per trader identity); MAXLEN ~ 1000 |
+| {ns}:control:claims:{cmd}             | hash   | trader identity -> claim of a command id (dedup); TTL 1 d |
+| {ns}:control:results:{cmd}            | hash   | trader identity -> outcome JSON it acknowledged; TTL 1 d |
+| {ns}:control:ack:{cmd}                | list   | wakes the waiting sender (one push per answer); TTL 10 min |
+| {ns}:control:traders                  | zset   | trader identity -> Redis time its control listener last polled; trimmed after 7 d |
+| {ns}:control:trader:{identity}        | hash   | that listener's token, pid, host, seen, conflict_at (two processes, one name); TTL 7 d |
 | {ns}:recovery:history                 | list   | recovery attempts JSON, newest first, LTRIM 1000   |
 | {ns}:recovery:counts                  | hash   | "action|outcome" -> attempts (bounded)             |
 | {ns}:recovery:recorded:{attempt}      | string | attempt already recorded (redelivery); TTL 1 d     |
@@ -241,11 +243,19 @@ class KeySpace:
     def control_stream(self) -> str:
         return self._k("control", "commands")
 
-    def control_claim(self, command_id: str) -> str:
-        return self._k("control", "claim", command_id)
+    def control_claims(self, command_id: str) -> str:
+        return self._k("control", "claims", command_id)
 
-    def control_result(self, command_id: str) -> str:
-        return self._k("control", "result", command_id)
+    def control_results(self, command_id: str) -> str:
+        return self._k("control", "results", command_id)
+
+    @property
+    def control_traders(self) -> str:
+        """Live-trader registry: identity -> Redis time of its listener's last poll (health/commands.py)."""
+        return self._k("control", "traders")
+
+    def control_trader(self, identity: str) -> str:
+        return self._k("control", "trader", identity)
 
     def control_ack(self, command_id: str) -> str:
         return self._k("control", "ack", command_id)
