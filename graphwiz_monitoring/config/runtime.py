@@ -97,6 +97,9 @@ class TraderSettings(StrictModel):
     journal_dir: str = ".graphwiz/journal"
     # Disk bound of the journal; with memory full as well, record_* raises BackpressureError.
     journal_max_bytes: int = Field(1024**3, gt=0)
+    # Once a send has failed (broker unreachable), every accepted record is in the journal and fsync'ed
+    # within this many seconds, so a trader killed during an outage loses at most this much (metrics/client.py).
+    journal_sync_seconds: PositiveSeconds = 1
     poll_interval_seconds: PositiveSeconds = 5  # how often dependency objects are polled
     host_metrics_interval_seconds: PositiveSeconds = 15
     heartbeat_interval_seconds: PositiveSeconds = 5
