@@ -4,8 +4,11 @@ Workers cannot hold the trader's objects, so a thread inside the trader polls th
 ``trader.poll_interval_seconds`` and writes into ``KeySpace.trader_heartbeat`` (the hash the
 ingested heartbeats also update): ``last_seen``, ``host``, ``pid`` and ``info:neo4j_connected`` as
 the metrics snapshot reads them, plus its own ``status_at``, ``started_at``, ``poll_interval`` and
-the JSON sections ``status:<section>`` below (``null`` when that dependency was not given). Checks
-judge the values and their freshness (``status_at``; ``last_seen`` when no reporter ran).
+the JSON sections ``status:<section>`` below (``null`` when that dependency was not given). Redis
+stamps ``received_at`` with its own time as the report arrives (state/scripts/trader_report.lua).
+Checks judge the values and their freshness: Redis-now minus ``received_at``, so a trader whose clock
+is minutes behind is not taken for dead, nor one ahead for alive after it stopped (``status_at`` and
+``last_seen`` are the trader's own clock: shown, and used only for a hash written without the stamp).
 
 What is called (duck-typed; a missing method just leaves the value out):
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +43,8 @@ from .dependencies import Dependencies, call, has_method
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_SECONDS = 7 * 24 * 3600  # a dead trader stays visible (as stale) for a week
+SCRIPT = "trader_report"
+RECEIVED_AT_FIELD = "received_at"  # Redis time when the last report arrived (written by SCRIPT only)
 HEALTHY_AGENT_STATES = frozenset({"running", "active", "healthy", "ok", "idle", "ready"})
 SECTIONS = ("exchanges", "neo4j", "agents", "trading")
 NEO4J_FLAG_FIELD = "info:neo4j_connected"  # what metrics/snapshot.py reads for snapshot["neo4j"]
@@ -219,14 +225,7 @@ class StatusReporter(BackgroundLoop):
                   "started_at": repr(self.started_at), "poll_interval": repr(self.interval)}
         fields.update({f"status:{s}": json.dumps(snapshot[s]) for s in SECTIONS})
         connected = (snapshot["neo4j"] or {}).get("connected")
-        pipe = self.store.r.pipeline(transaction=True)
-        pipe.hset(self.keys.trader_heartbeat, mapping=fields)
-        if connected is None:
-            pipe.hdel(self.keys.trader_heartbeat, NEO4J_FLAG_FIELD)
-        else:
-            pipe.hset(self.keys.trader_heartbeat, NEO4J_FLAG_FIELD, "true" if connected else "false")
-        pipe.expire(self.keys.trader_heartbeat, HEARTBEAT_TTL_SECONDS)
-        pipe.execute()
+        write_report(self.store, self.keys, fields, "" if connected is None else "true" if connected else "false")
         if self.on_exchange_status and snapshot["exchanges"]:
             for name, entry in snapshot["exchanges"].items():
                 if name != "__error__":
@@ -254,12 +253,23 @@ class StatusReporter(BackgroundLoop):
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
+def write_report(store: Store, keys: KeySpace, fields: Mapping[str, str], neo4j_flag: str) -> float:
+    """Store one report atomically, stamped with the Redis time of its arrival (returned)."""
+    pairs = [item for field, value in fields.items() for item in (field, value)]
+    return float(store.run_script(SCRIPT, [keys.trader_heartbeat],
+                                  [HEARTBEAT_TTL_SECONDS, NEO4J_FLAG_FIELD, neo4j_flag, *pairs]))
+
+
 # ------------------------------------------------------------------ reading it back (worker side)
 
 
 @dataclass(frozen=True)
 class TraderReport:
-    """The trader's last heartbeat as read by a worker; a section is None when that object was not given."""
+    """The trader's last heartbeat as read by a worker; a section is None when that object was not given.
+
+    ``age_seconds`` is on the Redis clock (now minus ``received_at``); ``last_seen`` is the trader's own
+    clock, and ``clock_offset_seconds`` how far that was ahead of Redis's when the report arrived.
+    """
 
     last_seen: float
     age_seconds: float
@@ -270,21 +280,35 @@ class TraderReport:
     neo4j: dict[str, Any] | None
     agents: dict[str, Any] | None
     trading: dict[str, Any] | None
+    received_at: float | None = None
+    clock_offset_seconds: float | None = None
 
     def summary(self) -> dict[str, Any]:
+        offset = None if self.clock_offset_seconds is None else round(self.clock_offset_seconds, 3)
         return {"last_seen": self.last_seen, "age_seconds": round(self.age_seconds, 3), "stale": self.stale,
-                "pid": self.pid, "host": self.host}
+                "pid": self.pid, "host": self.host, "received_at": self.received_at, "clock_offset_seconds": offset}
 
 
 def read_trader_report(store: Store, keys: KeySpace, stale_after_seconds: float,
                        now: float | None = None) -> TraderReport | None:
-    """The trader's last report, or None when no trader ever reported."""
-    raw = store.r.hgetall(keys.trader_heartbeat) or {}
+    """The trader's last report, or None when no trader ever reported.
+
+    ``now`` (tests) stands for the Redis time; by default it is read with the report, in one round trip.
+    """
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hgetall(keys.trader_heartbeat)
+    pipe.time()
+    raw, (seconds, micros) = pipe.execute()
+    raw = raw or {}
+    redis_now = int(seconds) + int(micros) / 1_000_000 if now is None else now
     try:
         last_seen = float(raw.get("status_at") or raw["last_seen"])
     except (KeyError, ValueError):
         return None
-    age = max(0.0, (time.time() if now is None else now) - last_seen)
+    received_at = _finite(raw.get(RECEIVED_AT_FIELD))
+    # Without the stamp (heartbeats ingested from the trader's batches only) the trader's clock is all
+    # there is; it is at least compared with Redis's, not with this host's.
+    age = max(0.0, redis_now - (last_seen if received_at is None else received_at))
 
     def section(name: str) -> dict[str, Any] | None:
         try:
@@ -294,7 +318,17 @@ def read_trader_report(store: Store, keys: KeySpace, stale_after_seconds: float,
         return value if isinstance(value, dict) else None
 
     pid = raw.get("pid")
+    status_at = _finite(raw.get("status_at"))
+    offset = None if received_at is None or status_at is None else status_at - received_at
     return TraderReport(last_seen=last_seen, age_seconds=age, stale=age > stale_after_seconds,
                         pid=int(pid) if pid and pid.isdigit() else None, host=raw.get("host", ""),
                         exchanges=section("exchanges"), neo4j=section("neo4j"), agents=section("agents"),
-                        trading=section("trading"))
+                        trading=section("trading"), received_at=received_at, clock_offset_seconds=offset)
+
+
+def _finite(value: str | None) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

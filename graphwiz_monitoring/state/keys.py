@@ -26,7 +26,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:ingest:stats                     | hash   | records/rejected/duplicates per kind (bounded)     |
 | {ns}:dead_letters                     | list   | rejected payloads / undeliverable notifications    |
 | {ns}:events                           | pubsub | channel for realtime events                        |
-| {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON) |
+| {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON; received_at = Redis time it arrived) |
 | {ns}:trading:paused                   | hash   | persistent trading-paused flag (no TTL)            |
 | {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
 | {ns}:alerts:active                    | hash   | "rule|fp" -> alert id of firing alerts; HDEL on resolve |
@@ -40,7 +40,9 @@ Keep this docstring's table in step with the methods below.
 | {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
 | {ns}:notify:outbox                    | zset   | "alert_id|kind" -> Redis time; ZREM once enqueued |
 | {ns}:notify:handed                    | zset   | "alert_id|kind|channel" -> Redis time; ZREM when its task starts (sweep drops expired alerts') |
-| {ns}:silences                         | hash   | silence id -> JSON; expired ones purged on read    |
+| {ns}:silence:{id}                     | string | Silence JSON (times on the Redis clock); PXAT its end: only expiry removes it (or `silence remove`) |
+| {ns}:silences:ends                    | zset   | silence id -> ends_at; ended ids dropped on add (≤ 1000 live); PXAT the last end |
+| {ns}:silences                         | hash   | legacy (before the Redis-clock silences): moved to the keys above on first read |
 | {ns}:rules:fast:pending               | string | one queued fast evaluation; PX safety TTL          |
 | {ns}:rules:fast:throttle              | string | spaces fast evaluations; PX min interval           |
 | {ns}:breaker:{name}                   | hash   | breaker state/failures/trial lease; TTL 7 d, refreshed |
@@ -190,6 +192,13 @@ class KeySpace:
     @property
     def silences(self) -> str:
         return self._k("silences")
+
+    def silence(self, silence_id: str) -> str:
+        return self._k("silence", silence_id)
+
+    @property
+    def silences_ends(self) -> str:
+        return self._k("silences", "ends")
 
     @property
     def fast_eval_pending(self) -> str:

@@ -9,7 +9,13 @@ import time
 
 import redis
 
-from tests.conftest import wait_until
+from graphwiz_monitoring.alerting.silences import add_silence, list_silences, remove_silence
+from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.health.checks import run_check
+from graphwiz_monitoring.health.models import HealthStatus
+from graphwiz_monitoring.health.reporter import read_trader_report
+from tests.conftest import wait_until, write_config
+from tests.fakes.trader_process import TraderProcess
 
 INTERVAL_SECONDS = 1.0
 CHECK = "api_rate_limits"
@@ -28,6 +34,7 @@ health_checks:
     portfolio_health: {{enabled: false}}
     database_locks: {{enabled: false}}
 """
+TRADER_STALE_SECONDS = 2.0
 WORKER = ("worker", "-Q", "health,rules", "-c", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip")
 
 
@@ -88,3 +95,94 @@ def test_clock_skew_periodic_tasks_run_on_a_worker_ahead_of_beat_and_stale_ones_
     assert not set(backlog) & ran, "a stale periodic task was executed"
     print(f"\nclock skew: worker +300s ran {checks} checks and {evaluations} evaluations in {window:g}s, "
           f"0 discarded; worker -300s discarded {len(backlog)}/{len(backlog)} stale entries, ran 0")
+
+
+def test_clock_skew_trader_freshness_is_judged_on_the_redis_clock(tmp_path, redis_url, store, keys) -> None:
+    """Finding 2c: a trader reporting every 0.2 s with its clock 120 s behind was "not reported for 120 s"
+    (and its recovery skipped); one 120 s ahead would look alive for two minutes after it died."""
+    config = write_config(tmp_path / "trader.yaml", redis_url,
+                          f"trader:\n  poll_interval_seconds: 0.2\n  journal_dir: {tmp_path / 'journal'}\n"
+                          f"health_checks:\n  trader_stale_seconds: {TRADER_STALE_SECONDS}\n")
+    settings = parse_settings({"redis": {"url": redis_url},
+                               "health_checks": {"trader_stale_seconds": TRADER_STALE_SECONDS}}, env={})
+
+    def report():
+        return read_trader_report(store, keys, TRADER_STALE_SECONDS)
+
+    behind = TraderProcess(tmp_path / "behind", config, redis_url, clock_offset="-120s")
+    behind.workdir.mkdir()
+    behind.start()
+    try:
+        first = wait_until(report, timeout=30, message="first report of the trader 120 s behind")
+        wait_until(lambda: report().last_seen > first.last_seen, message="its next report")
+        fresh = report()
+        assert not fresh.stale and fresh.age_seconds < TRADER_STALE_SECONDS, fresh.summary()
+        assert -125 < fresh.clock_offset_seconds < -115, fresh.summary()  # what its clock says, for operators
+        judged = run_check(settings, store, keys, "exchange_connectivity")
+        assert not judged.details.get("trader_stale") and judged.status is HealthStatus.HEALTHY, judged.message
+    finally:
+        behind.kill()
+
+    store.r.delete(keys.trader_heartbeat)
+    ahead = TraderProcess(tmp_path / "ahead", config, redis_url, clock_offset="+120s")
+    ahead.workdir.mkdir()
+    ahead.start()
+    try:
+        wait_until(report, timeout=30, message="first report of the trader 120 s ahead")
+        assert not report().stale
+    finally:
+        ahead.kill()
+    died = time.monotonic()
+    wait_until(lambda: report().stale, timeout=TRADER_STALE_SECONDS + 3, message="the dead trader judged stale")
+    noticed = time.monotonic() - died
+    judged = run_check(settings, store, keys, "exchange_connectivity")
+    assert judged.details.get("trader_stale") and judged.status is HealthStatus.UNHEALTHY, judged.message
+    print(f"\nclock skew: trader -120s judged fresh (age {fresh.age_seconds:.2f}s, offset "
+          f"{fresh.clock_offset_seconds:.1f}s); trader +120s judged stale {noticed:.2f}s after its death "
+          f"(limit {TRADER_STALE_SECONDS:g}s)")
+
+
+SILENCE_CONFIG = CONFIG + """
+alerts:
+  rules: {high_cpu: {enabled: false}, high_memory: {enabled: false}, disk_space: {enabled: false}}
+  custom_rules:
+    skew_probe:
+      condition: "timestamp > 0"
+      severity: critical
+      cooldown_seconds: 1
+      title: always breached
+      message: fires on every evaluation unless silenced
+"""
+
+
+def test_clock_skew_silences_are_judged_on_the_redis_clock(celery_processes, redis_url, store, keys) -> None:
+    """Finding 2b: a worker 2 h ahead deleted a 30-minute silence cluster-wide and notified; one 10 minutes
+    behind treated a fresh silence as not started. Both must see it in force, and only its expiry ends it."""
+    silence = add_silence(store, keys, {"rule": "skew_probe"}, duration_seconds=1800, reason="deploy")
+
+    def evaluations(worker) -> int:
+        return len(_succeeded(worker.output(), "workers.rules.evaluate"))
+
+    def fired() -> int:
+        return int(store.r.hget(keys.alert_counts, "skew_probe|critical") or 0)
+
+    def suppressed() -> int:
+        return int(store.r.hget(keys.notification_counts, "log|suppressed") or 0)
+
+    celery_processes("beat", "--loglevel", "INFO", config_extra=SILENCE_CONFIG)
+    for offset in ("+2h", "-10m"):
+        worker = celery_processes(*WORKER, config_extra=SILENCE_CONFIG, clock_offset=offset)
+        muted_before = suppressed()
+        wait_until(lambda: evaluations(worker) >= 3, timeout=30, message=f"evaluations on the worker {offset}")  # noqa: B023
+        assert fired() == 0, f"the worker {offset} took the silence for not in force and fired"
+        assert suppressed() > muted_before, f"the worker {offset} did not evaluate the silenced rule"
+        assert [s.id for s in list_silences(store, keys)] == [silence.id], f"the worker {offset} removed it"
+        left = store.r.pttl(keys.silence(silence.id)) / 1000
+        assert abs(left - (silence.ends_at - store.now())) < 1, left  # it ends by its expiry, on the Redis clock
+        worker.stop()
+
+    # The check could fail: without the silence, the worker behind fires at its next evaluation.
+    assert remove_silence(store, keys, silence.id)
+    worker = celery_processes(*WORKER, config_extra=SILENCE_CONFIG, clock_offset="-10m")
+    wait_until(lambda: fired() >= 1, timeout=30, message="the rule fires once the silence is removed")
+    worker.stop()
