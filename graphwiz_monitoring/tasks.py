@@ -67,7 +67,10 @@ class TaskSender(Protocol):
     """Enqueues a task by name; raises when the broker cannot take it (the caller decides how to wait).
 
     ``options`` are Celery's publish options (``expires``, ``soft_time_limit``, ``time_limit``,
-    ``countdown``); ``retry`` asks the sender to retry a failed publish a few times itself.
+    ``countdown``); ``retry`` asks the sender to retry a failed publish a few times itself;
+    ``max_age_seconds`` makes the task stale that long after it was sent, judged on the Redis clock
+    (``expires`` alone compares the sender's clock with the worker's).
     """
 
-    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, **options: Any) -> None: ...
+    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, max_age_seconds: float | None = None,
+             **options: Any) -> None: ...

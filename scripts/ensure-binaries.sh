@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure the real services the tests use are installed: redis-server, prometheus, promtool,
-# prometheus-alertmanager, chromium. As root, missing ones are installed from Debian's packages;
+# prometheus-alertmanager, chromium, faketime. As root, missing ones are installed from Debian's packages;
 # otherwise we print exactly what to install and fail (tests never skip a missing service).
 set -euo pipefail
 
@@ -11,6 +11,7 @@ declare -A PACKAGE_OF=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [chromium]=chromium
   [openssl]=openssl
+  [faketime]=faketime  # libfaketime: processes with a skewed clock (tests/e2e/test_clock_skew.py)
 )
 
 missing_pkgs=()

@@ -174,6 +174,26 @@ class CeleryProcess:
         self._log_file.close()
 
 
+def skewed_clock(offset: str) -> dict[str, str]:
+    """Environment running a child with its wall clock ``offset`` from the host's (e.g. ``+60s``, ``-2h``).
+
+    libfaketime (Debian package ``faketime``), preloaded into the child itself (the ``faketime`` command
+    would fork, and a test's pid and signals must reach the real process): what a host with a wrong
+    clock looks like to the rest of the cluster, while Redis keeps the true time. The monotonic clock is
+    left alone, as on such a host (shifting it also stalls Python's timed waits by the offset); the
+    multi-threaded library because workers and traders run threads; and ``time.sleep`` is routed around
+    a libfaketime bug (tests/fakes/skewed_clock/sitecustomize.py).
+    """
+    require_binary("faketime")
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")) + sorted(
+        Path("/usr/lib").glob("faketime/libfaketimeMT.so.1"))
+    if not found:
+        pytest.fail("libfaketimeMT.so.1 not found under /usr/lib; apt-get install faketime", pytrace=False)
+    site = str(ROOT / "tests" / "fakes" / "skewed_clock")
+    path = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH", "")) if p)
+    return {"LD_PRELOAD": str(found[0]), "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1", "PYTHONPATH": path}
+
+
 def child_env(config_path: Path, redis_url: str, state_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(GRAPHWIZ_CONFIG=str(config_path), GRAPHWIZ_REDIS_URL=redis_url, GRAPHWIZ_STATE_DIR=str(state_dir),
@@ -186,12 +206,15 @@ def celery_processes(tmp_path: Path, redis_url: str):
     """Factory: start real worker/beat processes against the test Redis; all stopped at teardown.
 
     Usage: ``worker = celery_processes("worker", "-Q", "ingest", "-c", "2", config_extra="...")``.
+    ``clock_offset="+60s"`` runs the process under libfaketime (see skewed_clock): its wall clock is 60 s ahead.
     """
     started: list[CeleryProcess] = []
 
-    def start(*args: str, config_extra: str = "", ready_timeout: float = 30) -> CeleryProcess:
+    def start(*args: str, config_extra: str = "", ready_timeout: float = 30,
+              clock_offset: str | None = None) -> CeleryProcess:
         config = write_config(tmp_path / f"monitoring-{len(started)}.yaml", redis_url, config_extra)
         env = child_env(config, redis_url, tmp_path / "state")
+        env.update(skewed_clock(clock_offset) if clock_offset else {})
         proc = CeleryProcess(list(args), env, tmp_path / f"celery-{len(started)}.log")
         started.append(proc)
         if args and args[0] == "worker":

@@ -3,9 +3,13 @@
 Steps of one attempt, each decided in Redis so any number of workers cooperate:
 
 1. **Claim** the idempotency record ``delivery:{alert}:{channel}:{kind}`` (``delivery_claim.lua``):
-   already sent or dead-lettered → nothing to do; another task holds a live lease → look again when
-   it ends. The lease outlives any single send (``lease_seconds``), so a crashed worker's claim is
-   taken over later.
+   already sent or dead-lettered → nothing to do; another attempt holds a live lease → look again
+   soon (``BUSY_POLL_SECONDS``). The lease belongs to one attempt (its token is made per attempt),
+   not to the task: a redelivery of the same task is another attempt and waits too, because the
+   holder may be only stalled or cut off from Redis with its request already sent (issue 11
+   finding 7). The lease outlives any single send (``lease_seconds``); it frees early only when its
+   holder process is surely gone (lease_holder.py: a killed sender on the claimant's host), so a
+   killed worker's notification still goes out within seconds.
 2. **Circuit breaker** ``channel.<name>`` (health/breaker.py): while open, the alert is copied to the
    log channel once and the attempt counts as failed (retried later, so an outage that outlasts
    every retry still ends in the dead-letter list).
@@ -16,11 +20,14 @@ Steps of one attempt, each decided in Redis so any number of workers cooperate:
    notification, not one per waiter per token. Waiting does not count as a failure. A slot whose
    task ends otherwise (duplicate, dead letter, open circuit) is simply wasted: the channel idles
    for that 1/rate; cheaper than tracking and handing slots back.
-4. **Send**; then mark done (``delivery_finish.lua``).
+4. **Send**; then mark done (``delivery_finish.lua``). A send that happened must be recorded: if Redis
+   does not answer, the attempt keeps trying for as long as its lease protects it.
 
-Duplicate window: a crash (or Redis failure) *after* the API accepted the message and *before* the
-record is marked done means the lease expires and the notification is sent again. Likewise a
-request that timed out may have been processed. Both are at-least-once by design; nothing else can
+Duplicate window: a sender killed *after* the API accepted the message and *before* the record is
+marked done leaves a claim that is taken over, and the notification is sent again. So does one
+stalled or cut off from Redis in that instant until its lease runs out (≥ 90 s) or its task's time
+limit (50 s soft, 60 s hard) ends the attempt; a shorter stall or partition sends once. Likewise a
+request that timed out may have been processed. All are at-least-once by design; nothing else can
 send twice.
 
 Retries: network errors, 5xx and 429 are retried with exponential backoff and equal jitter
@@ -41,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting import lease_holder, outbox
 from graphwiz_monitoring.alerting.channels import KINDS, Channel, ChannelRegistry
 from graphwiz_monitoring.alerting.channels import registry as default_registry
 from graphwiz_monitoring.alerting.channels.log import LogChannel
@@ -61,6 +68,13 @@ DEAD_LETTER_KIND = "notification"
 # timeout_seconds, and the Celery hard time limit (60 s) ends any task before 90 s.
 LEASE_MIN_SECONDS = 90.0
 LEASE_TIMEOUTS = 6
+# A notification whose claim another attempt holds looks again this often (at most), so it goes on
+# promptly once the holder has recorded the send, or at once when the holder turns out to be gone.
+BUSY_POLL_SECONDS = 5.0
+# A send that happened is recorded, whatever it takes: while Redis does not answer, try again this
+# often, until this long before the lease runs out (after that another attempt may send anyway).
+RECORD_RETRY_SECONDS = 1.0
+RECORD_MARGIN_SECONDS = 5.0
 # A finished record must outlive every redelivery of its task (visibility timeout + countdown).
 RECORD_TTL_MIN_SECONDS = 24 * 3600
 BREAKER_PREFIX = "channel."
@@ -158,9 +172,12 @@ class _Attempt:
         self.name = channel.name
         self.cs = channel.settings
         self.record = keys.delivery(alert_id, self.name, kind)
-        # The Celery task id when there is one: its redelivery (worker killed mid-send) retakes the
-        # claim at once instead of waiting out the lease; retries of a task keep the id too.
-        self.token = token or uuid.uuid4().hex
+        # One token per attempt, never reused by a redelivery or retry of the same task (``token`` is the
+        # Celery task id: it prefixes the attempt's token so a record shows which task holds it).
+        self.token = f"{token or 'local'}:{uuid.uuid4().hex[:12]}"
+        self.holder = lease_holder.identity()
+        self.lease = lease_seconds(channel.settings)
+        self.claimed_at = 0.0
         self.ttl = record_ttl_seconds(settings)
         self.alert: Alert | None = None
 
@@ -192,13 +209,41 @@ class _Attempt:
                                    self.cs.retry_backoff_max_seconds, self.rng)
         return DeliveryResult(RETRY, max(wait, minimum_wait), reason)
 
+    def claim(self, gone_holder: str = "") -> tuple[str, int, str]:
+        """``delivery_claim.lua``: (verdict, failures or ms of lease left, holder of a busy claim)."""
+        self.claimed_at = time.monotonic()
+        verdict, value, holder = self.store.run_script(
+            "delivery_claim", [self.record],
+            [self.token, int(self.lease * 1000), self.ttl, self.holder, gone_holder])
+        return str(verdict), int(value), str(holder or "")
+
+    def record_sent(self) -> None:
+        """Mark the notification done. The request went out: losing this write would let another attempt
+        send again once the lease ends, so a Redis that does not answer is waited for while the lease lasts."""
+        deadline = self.claimed_at + self.lease - RECORD_MARGIN_SECONDS
+        while True:
+            try:
+                self.finish("done")
+                return
+            except StateError as exc:
+                if time.monotonic() + RECORD_RETRY_SECONDS > deadline:
+                    raise
+                log.warning("notification %s/%s/%s sent, not yet recorded (Redis: %s); trying again",
+                            self.alert_id, self.name, self.kind, str(exc)[:120])
+                time.sleep(RECORD_RETRY_SECONDS)
+
     def run(self) -> DeliveryResult:
-        verdict, value = self.store.run_script(
-            "delivery_claim", [self.record], [self.token, int(lease_seconds(self.cs) * 1000), self.ttl])
+        verdict, value, holder = self.claim()
+        if verdict == "busy" and lease_holder.surely_gone(holder):
+            verdict, value, holder = self.claim(gone_holder=holder)  # only if that holder still has it
+            if verdict == "claimed":
+                log.warning("notification %s/%s/%s: its sender died holding the claim; taking it over",
+                            self.alert_id, self.name, self.kind)
         if verdict in ("done", "dead"):
             return DeliveryResult(DUPLICATE, reason=f"already {verdict}")
         if verdict == "busy":
-            return DeliveryResult(DEFERRED, int(value) / 1000.0 + self.rng.uniform(0, 0.5), "claimed by another task")
+            wait = min(value / 1000.0, BUSY_POLL_SECONDS)
+            return DeliveryResult(DEFERRED, wait + self.rng.uniform(0, 0.5), "claimed by another task")
         self.alert = load_alert(self.store, self.keys, self.alert_id)
         if self.alert is None:
             return self.give_up("alert record not found (expired or never stored)", int(value))
@@ -234,7 +279,7 @@ class _Attempt:
                                      f"{self.channel.redact(str(exc))[:200]}", retryable=True)
             log.error("channel %s raised %s", self.name, failure.reason)
         if failure is None:
-            self.finish("done")
+            self.record_sent()
             if breaker is not None:
                 breaker.record_success()
             count(self.store, self.keys, self.name, SENT)

@@ -42,7 +42,10 @@ def request_fast_evaluation(store: Store, keys: KeySpace, sender: TaskSender,
             return False
         wait_ms = store.r.pttl(keys.fast_eval_throttle)
         countdown = wait_ms / 1000.0 if wait_ms and wait_ms > 0 else None
-        sender.send(tasks.EVALUATE_FAST, countdown=countdown, expires=FAST_PENDING_SAFETY_SECONDS)
+        # Stale after FAST_PENDING_SAFETY_SECONDS on the Redis clock: Celery's expires and countdown alone
+        # are absolute times on this host's clock, wrong on a rules worker whose clock is not.
+        sender.send(tasks.EVALUATE_FAST, countdown=countdown, expires=FAST_PENDING_SAFETY_SECONDS,
+                    max_age_seconds=FAST_PENDING_SAFETY_SECONDS)
         return True
     except Exception as exc:  # broker or Redis down: let the next batch try again
         log.warning("fast rule evaluation not queued: %s", type(exc).__name__)

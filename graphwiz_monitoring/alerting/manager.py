@@ -33,10 +33,10 @@ from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeveri
 from graphwiz_monitoring.alerting.rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
 from graphwiz_monitoring.alerting.silences import (
     Silence,
+    active_silences,
     alert_labels,
     config_silences,
     inhibited,
-    list_silences,
     muting_silence,
 )
 from graphwiz_monitoring.config import Settings
@@ -137,9 +137,8 @@ class AlertManager:
         result.evaluated = len(observed)
         if not observed:
             return result
-        now = time.time()
         tracked = self.store.r.smembers(self.keys.alerts_tracked)
-        silences = self._silences(now)
+        silences, now = self._silences()  # now: the Redis clock's, which silences are judged by
         candidates = [(rule, m, {**rule.labels, **m.label_dict}, fingerprint(rule.name, m.label_dict))
                       for rule, matches in observed for m in matches]
         # Inhibition sources: this round's matches, plus active alerts of rules not evaluated now
@@ -212,8 +211,8 @@ class AlertManager:
         members = [m for m, aid in active.items()
                    if (m.startswith(rule_name + "|") and (fingerprint is None or m.endswith("|" + fingerprint)))
                    or aid == rule_name]
-        silences = self._silences(time.time())
-        resolved = [self._resolve_member(m, silences=silences, now=time.time()) for m in members]
+        silences, now = self._silences()
+        resolved = [self._resolve_member(m, silences=silences, now=now) for m in members]
         return [a for a in resolved if a is not None]
 
     def _resolve_member(self, member: str, *, silences: list[Silence], now: float) -> Alert | None:
@@ -237,9 +236,12 @@ class AlertManager:
         return alert
 
     def muted(self, alert: Alert, silences: list[Silence] | None = None, now: float | None = None) -> bool:
-        """True when a silence mutes ``alert`` now (its resolution is then not notified)."""
-        now = time.time() if now is None else now
-        silences = self._silences(now) if silences is None else silences
+        """True when a silence mutes ``alert`` now (its resolution is then not notified).
+
+        ``silences`` and ``now`` come together from ``_silences()``; either missing, both are read afresh.
+        """
+        if silences is None or now is None:
+            silences, now = self._silences()
         return muting_silence(silences, alert_labels(alert.rule_name, alert.severity, alert.labels), now) is not None
 
     def _close(self, alert_id: str, superseded_by: str | None = None) -> Alert | None:
@@ -346,8 +348,9 @@ class AlertManager:
 
     # ------------------------------------------------------------ reading
 
-    def _silences(self, now: float) -> list[Silence]:
-        return list_silences(self.store, self.keys, now=now) + [s for s in self._config_silences if s.active(now)]
+    def _silences(self) -> tuple[list[Silence], float]:
+        """Silences in force and the Redis time they are judged at (a host's clock may be hours off)."""
+        return active_silences(self.store, self.keys, self._config_silences)
 
     def _load(self, alert_id: str) -> Alert | None:
         raw = self.store.r.get(self.keys.alert(alert_id))

@@ -1,8 +1,9 @@
 """The beat schedule, built from the configured intervals.
 
-Every entry carries ``expires`` (≤ its interval) so a stopped beat or a backlog never replays stale
-checks, and health checks get soft < hard time limits below their interval (for intervals of 2.5 s
-or more; see build_beat_schedule).
+Every entry may be at most its interval old when a worker takes it, judged on the Redis clock
+(clock.py), so a stopped beat or a backlog never replays stale checks whatever the hosts' clocks say;
+health checks get soft < hard time limits below their interval (for intervals of 2.5 s or more; see
+build_beat_schedule).
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from typing import Any
 
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting.outbox import SWEEP_INTERVAL_SECONDS
+from graphwiz_monitoring.celery.clock import MAX_AGE_HEADER
 from graphwiz_monitoring.config import Settings
 
 
 def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """One entry per periodic job, each with ``expires`` ≤ its interval and time limits below it (60 % / 80 %).
+    """One entry per periodic job, stale after its interval, with time limits below it (60 % / 80 %).
 
-    The limits never go under 1 s / 2 s: a job scheduled more often than every 2.5 s (tests do that) may
-    then run past its next tick rather than be killed before it could finish a Redis round trip.
+    Staleness is the max-age header, judged on the Redis clock (clock.py): Celery's ``expires``
+    compares beat's clock with the worker's, so a worker a minute ahead discarded every entry. It stays
+    as the fallback for a message that could not be stamped. The limits never go under 1 s / 2 s: a job
+    scheduled more often than every 2.5 s (tests do that) may then run past its next tick rather than be
+    killed before it could finish a Redis round trip.
     """
 
     def entry(task: str, every: float, args: tuple[Any, ...] = ()) -> dict[str, Any]:
@@ -27,6 +32,7 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(every),
             "args": args,
             "options": {
+                "headers": {MAX_AGE_HEADER: float(every)},
                 "expires": float(every),
                 "soft_time_limit": max(1.0, every * 0.6),
                 "time_limit": max(2.0, every * 0.8),

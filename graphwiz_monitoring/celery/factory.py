@@ -7,16 +7,18 @@ the configured intervals (beat.py); hardening.py guards the worker against malfo
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from kombu import Queue
 
 from graphwiz_monitoring.celery.beat import build_beat_schedule
-from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask
+from graphwiz_monitoring.celery.clock import RedisClock, stamp
+from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
 from graphwiz_monitoring.celery.routing import route_task
 from graphwiz_monitoring.celery.sender import CeleryTaskSender
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.context import get_settings
+from graphwiz_monitoring.context import get_settings, get_store
 from graphwiz_monitoring.tasks import ALL_QUEUES, METRICS
 
 # The task modules (the repository's workers/ folder, installed as graphwiz_monitoring.workers).
@@ -37,10 +39,11 @@ def configure(app: Celery, settings: Settings) -> None:
     """Apply settings to the app: broker, queues, routes, reliability options, beat schedule."""
     state_dir = os.environ.get("GRAPHWIZ_STATE_DIR", ".graphwiz")
     app.conf.update(
-        broker_url=settings.redis.url,
+        # Every accepted URL form (redis://, rediss://, unix://) gets the guarded transport: a malformed
+        # queue item is logged and dropped instead of stopping the worker, a dead worker's messages are
+        # requeued within seconds, a message popped as Redis died is put back (hardening.py).
+        **broker_settings(settings.redis.url),
         broker_connection_retry_on_startup=True,
-        # A malformed queue item is logged and dropped instead of stopping the worker (see below).
-        broker_transport="graphwiz_monitoring.celery.hardening:GuardedRedisTransport" if settings.redis.url.startswith("redis://") else None,
         broker_connection_max_retries=None,  # keep reconnecting through a Redis outage
         broker_transport_options={
             "visibility_timeout": settings.redis.visibility_timeout_seconds,
@@ -73,9 +76,34 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
+class GraphwizTask(HardenedTask):
+    # A stamped message's expiry and ETA are re-based onto the worker's clock on receipt (clock.py).
+    Request = "graphwiz_monitoring.celery.clock:RedisClockRequest"
+
+
+class GraphwizApp(HardenedApp):
+    """The app, with ``redis_clock``: a message asking for a max age is stamped with the Redis time."""
+
+    redis_clock: RedisClock | None = None
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        stamp(options, self.redis_clock)
+        return super().send_task(name, args, kwargs, **options)
+
+
+def redis_clock(settings: Settings) -> RedisClock:
+    """Reads the Redis time through this process's store for ``settings`` (the one its tasks use)."""
+
+    def now() -> float:
+        return get_store(settings).now()
+
+    return now
+
+
 def create_app(settings: Settings) -> Celery:
     """A configured app; the trader client makes its own from the settings given to create_monitor()."""
-    new = HardenedApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=HardenedTask)
+    new = GraphwizApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=GraphwizTask)
+    new.redis_clock = redis_clock(settings)
     configure(new, settings)
     return new
 

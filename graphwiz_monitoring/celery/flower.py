@@ -4,18 +4,22 @@
 that file asks ``flower_options()`` for its options, so the password travels from monitoring.yaml
 (or ``${VAR}`` in it) into Flower without ever appearing on a command line or in ``ps``.
 Task arguments are summarised at the source (``redaction.task_argsrepr``) so Flower never shows
-raw batches.
+raw batches. The same file installs the Host/Origin check every HTTP server of ours applies
+(http_access.py): a DNS-rebinding page must not read tasks or press Flower's buttons.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import ConfigError
+from graphwiz_monitoring.http_access import HostAllowList, is_loopback_host, refusal, shown
+
+log = logging.getLogger(__name__)
 
 FLOWER_CONFIG_FILE = Path(__file__).with_name("flowerconfig.py")
 # Columns of Flower's task list; args are safe to show because they are summaries.
@@ -23,13 +27,7 @@ TASK_COLUMNS = "name,uuid,state,args,received,started,runtime,worker"
 PURGE_OFFLINE_WORKERS_SECONDS = 3600
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+is_loopback = is_loopback_host  # one rule for every server we run
 
 
 def flower_options(settings: Settings) -> dict[str, Any]:
@@ -56,3 +54,42 @@ def flower_command(extra_args: tuple[str, ...] = ()) -> list[str]:
     """The argv that starts Flower with the settings-driven config file."""
     return [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "flower",
             f"--conf={FLOWER_CONFIG_FILE}", *extra_args]
+
+
+def install_host_check(settings: Settings) -> None:
+    """Make the Flower app this process creates next answer 403 to an unexpected Host or Origin.
+
+    Flower has no hook for this, so the class its command instantiates is swapped for a subclass whose
+    ``find_handler`` (tornado's per-request dispatch) refuses first. Runs inside the Flower process,
+    from flowerconfig.py, before Flower builds its app; a second call changes nothing.
+    """
+    import tornado.web
+    from flower import command
+
+    hosts = HostAllowList.for_server(settings.flower.allowed_hosts, settings.flower.host)
+    base = command.Flower
+    if getattr(base, "graphwiz_host_check", False):
+        return
+
+    class Refused(tornado.web.RequestHandler):
+        def initialize(self, reason: str) -> None:
+            self.reason = reason
+
+        def prepare(self) -> None:
+            self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            hint = "; allow a name with flower.allowed_hosts" if self.reason.startswith("Host") else ""
+            self.finish(f"{self.reason}{hint}\n")
+
+    class HostCheckedFlower(base):  # type: ignore[misc,valid-type]  # a class chosen at run time
+        graphwiz_host_check = True
+
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            host, origin = request.headers.get("Host"), request.headers.get("Origin")
+            why = refusal(host, origin, hosts)
+            if why is None:
+                return super().find_handler(request, **kwargs)
+            log.warning("flower: refused a request (%s: Host %s, Origin %s)", why, shown(host), shown(origin))
+            return self.get_handler_delegate(request, Refused, {"reason": why})
+
+    command.Flower = HostCheckedFlower

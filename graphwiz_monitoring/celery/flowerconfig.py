@@ -6,7 +6,8 @@ passes it. Settings are found as usual (``$GRAPHWIZ_CONFIG``, then ./monitoring.
 
 from __future__ import annotations
 
-from graphwiz_monitoring.celery.flower import flower_options
+from graphwiz_monitoring.celery.flower import flower_options, install_host_check
 from graphwiz_monitoring.context import get_settings
 
 globals().update(flower_options(get_settings()))
+install_host_check(get_settings())  # 403 to a DNS-rebinding Host, as the exporter and realtime server do

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import binascii
 import logging
+import ssl
 from json import JSONDecodeError
 from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis
 from celery import Celery, Task
@@ -23,6 +25,7 @@ from kombu.transport import redis as redis_transport
 
 from graphwiz_monitoring.celery import liveness as consumer_liveness
 from graphwiz_monitoring.celery.redaction import task_argsrepr
+from graphwiz_monitoring.errors import ConfigError
 from graphwiz_monitoring.tasks import ALL_QUEUES
 
 log = logging.getLogger(__name__)
@@ -256,7 +259,43 @@ class HardenedTask(Task):
 RECONNECT_INTERVAL_MAX_SECONDS = 2.0
 
 
+GUARDED_TRANSPORT = f"{__name__}:GuardedRedisTransport"
+
+
+def broker_settings(url: str) -> dict[str, Any]:
+    """Celery's broker options for ``redis.url``: every accepted form (config REDIS_URL_SCHEMES) is hardened.
+
+    - ``redis://``, ``rediss://``: the guarded transport. TLS settings come from the URL's ``ssl_*``
+      parameters, as redis-py reads them for the store; without any, the server's certificate is checked
+      (redis-py's default; kombu's own would be ``CERT_NONE``).
+    - ``unix:///path?db=N`` (redis-py's form, which kombu does not know) becomes kombu's
+      ``redis+socket:///path?virtual_host=N``; _Connection gives it the guarded transport too.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options: dict[str, Any] = {"broker_url": url, "broker_transport": GUARDED_TRANSPORT, "broker_use_ssl": None}
+    if scheme == "rediss":
+        options["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}  # the URL's ssl_* replace this
+    elif scheme == "unix":
+        query = parse_qs(parts.query)
+        user = unquote(parts.username or "") or (query.get("username") or [""])[0]
+        password = unquote(parts.password or "") or (query.get("password") or [""])[0]
+        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user or password else ""
+        db = (query.get("db") or ["0"])[0]
+        options["broker_url"] = f"redis+socket://{auth}{parts.path}?virtual_host={quote(db, safe='')}"
+    elif scheme != "redis":  # settings refuse these: never run a broker connection without the guards
+        raise ConfigError([f"redis.url: scheme {scheme[:20]!r} is not supported (redis://, rediss://, unix://)"])
+    return options
+
+
 class _Connection(Connection):
+    def __init__(self, hostname: Any = "localhost", *args: Any, **kwargs: Any) -> None:
+        super().__init__(hostname, *args, **kwargs)
+        # kombu takes the transport of "redis+socket://" from the URL's prefix, ignoring broker_transport
+        # (clones pass through here again, with the same URL).
+        if self.uri_prefix == "redis" and self.transport_cls == "redis":
+            self.transport_cls = GUARDED_TRANSPORT
+
     def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) <= 2:  # (errback, max_retries): the intervals are kombu's defaults
             kwargs.setdefault("interval_start", 1.0)

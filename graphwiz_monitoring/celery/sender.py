@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from graphwiz_monitoring.celery.clock import MAX_AGE_HEADER
 from graphwiz_monitoring.config import Settings
 
 # A publish the caller asked to retry: a few quick tries, then the error reaches the caller.
@@ -23,8 +24,11 @@ class CeleryTaskSender:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, **options: Any) -> None:
-        extra = {"retry_policy": RETRY_POLICY} if retry else {}
+    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, max_age_seconds: float | None = None,
+             **options: Any) -> None:
+        extra: dict[str, Any] = {"retry_policy": RETRY_POLICY} if retry else {}
+        if max_age_seconds is not None:  # stamped with the Redis time by the app (clock.py)
+            extra["headers"] = {MAX_AGE_HEADER: float(max_age_seconds)}
         self.app.send_task(task, args=tuple(args), retry=retry, **extra, **options)
 
 

@@ -37,8 +37,6 @@ def silence() -> None:
 def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | None, until: str | None,
                 starts: str | None, author: str, reason: str) -> None:
     """Add a silence; prints its id."""
-    import time
-
     from graphwiz_monitoring import context
     from graphwiz_monitoring.alerting.silences import add_silence, parse_duration, parse_time
 
@@ -46,10 +44,10 @@ def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | N
         raise click.UsageError("give --duration or --until, not both")
     settings = _load(ctx)
     start = parse_time(starts) if starts else None
-    base = start if start is not None else time.time()
-    end = parse_time(until) if until else base + parse_duration(duration or "1h")
+    # A duration runs from --starts, else from now on the Redis clock (this host's clock may be off).
+    end, length = (parse_time(until), None) if until else (None, parse_duration(duration or "1h"))
     created = add_silence(context.get_store(settings), context.get_keys(settings), _matchers(matchers),
-                          ends_at=end, starts_at=start, author=author, reason=reason)
+                          ends_at=end, duration_seconds=length, starts_at=start, author=author, reason=reason)
     click.echo(created.id)
 
 

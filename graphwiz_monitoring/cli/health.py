@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -73,6 +74,22 @@ def breaker_list(ctx: click.Context, as_json: bool) -> None:
                                                                      "last_error"])
 
 
+def _known_breakers(settings: Settings, store: Any, keys: Any) -> list[str]:
+    """Names a breaker can have: each configured health check, each channel but log, and any stored one.
+
+    Health checks use their check's name, notification channels ``channel.<name>`` (the log channel is
+    the fallback and has none); breakers already in Redis stay resettable whatever the config says now.
+    """
+    from graphwiz_monitoring.alerting.delivery import BREAKER_PREFIX
+    from graphwiz_monitoring.alerting.models import AlertChannel
+    from graphwiz_monitoring.guards.breaker import list_breakers
+
+    names = set(settings.health_checks.checks)
+    names.update(BREAKER_PREFIX + c.value for c in AlertChannel if c is not AlertChannel.LOG)
+    names.update(b.name for b in list_breakers(store, keys, settings.circuit_breakers))
+    return sorted(names)
+
+
 @breaker_group.command("reset")
 @click.argument("name")
 @click.pass_context
@@ -81,66 +98,93 @@ def breaker_reset(ctx: click.Context, name: str) -> None:
     from graphwiz_monitoring.guards.breaker import reset_circuit_breaker
 
     settings, store, keys = _health_env(ctx)
+    known = _known_breakers(settings, store, keys)
+    if name not in known:
+        # Resetting writes the breaker: an unchecked name would create one (and an exported series) per typo.
+        raise click.ClickException(f"unknown breaker {name[:80]!r}; known: {', '.join(known)}")
     status = reset_circuit_breaker(store, keys, name, settings.circuit_breakers)
     click.echo(f"{name}: {status.state.value}")
 
 
 @main.group("trading")
 def trading_group() -> None:
-    """The persistent trading-paused flag (survives restarts; only resume clears it)."""
+    """The persistent trading-paused flag (survives restarts; only resume clears it), told to every live trader."""
 
 
-def _tell_trader(store: Any, keys: Any, action: str, wait: float, params: dict[str, Any]) -> None:
-    from graphwiz_monitoring.health.commands import ask_trader
+def _tell_traders(settings: Settings, store: Any, keys: Any, action: str, wait: float, params: dict[str, Any]) -> None:
+    """Send ``action`` to every live trader, print each one's outcome; exit 1 when a live one did not confirm."""
+    import uuid
 
-    result = ask_trader(store, keys, action, timeout=wait, params=params) if wait > 0 else None
-    if result is None:
-        click.echo(f"trader: no answer within {wait:g}s (the flag applies when it next starts or checks it)")
-    else:
-        click.echo(f"trader: {result['outcome']}: {result['reason']}")
+    from graphwiz_monitoring.health.commands import Command, ask_traders, live_window_seconds
+
+    if wait <= 0:
+        click.echo("traders: not asked (--wait 0); each applies the flag when it next starts or checks it")
+        return
+    window = live_window_seconds(settings)
+    command = Command(id=f"cli-{uuid.uuid4().hex}", action=action, params=params, ttl_ms=int(wait * 1000))
+    fan = ask_traders(store, keys, command, timeout=wait, window_seconds=window)
+    if not fan.expected:
+        click.echo(f"traders: none live (none polled the control stream within {window:g}s); "
+                   "the flag applies when a trader next starts or checks it")
+        return
+    for identity, outcome in fan.outcomes().items():
+        seen = fan.expected.get(identity)
+        where = f" ({seen.host} pid {seen.pid})" if seen and seen.pid else ""
+        click.echo(f"trader {identity}{where}: {outcome['outcome']}: {outcome['reason']}")
+    if not fan.confirmed:
+        missing = [i for i, o in fan.outcomes().items() if i in fan.expected and o["outcome"] != "succeeded"]
+        click.echo(f"{len(missing)} of {len(fan.expected)} live trader(s) did not confirm: {', '.join(missing)}",
+                   err=True)
+        sys.exit(1)
 
 
 @trading_group.command("pause")
 @click.option("--reason", default="paused by hand", show_default=True)
-@click.option("--wait", default=5.0, show_default=True, help="seconds to wait for the trader to pause its engine")
+@click.option("--wait", default=5.0, show_default=True,
+              help="seconds to wait for every live trader to pause its engine (exit 1 if one does not)")
 @click.pass_context
 def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
-    """Set the flag and ask the trader to pause its engine."""
+    """Set the flag and ask every live trader to pause its engine."""
     from graphwiz_monitoring.health.pause import set_trading_paused
 
-    _, store, keys = _health_env(ctx)
+    settings, store, keys = _health_env(ctx)
     set_trading_paused(store, keys, True, reason=reason, by=f"cli:{os.environ.get('USER', '?')}")
     click.echo("trading paused")
-    _tell_trader(store, keys, "pause_trading", wait, {"reason": reason})
+    _tell_traders(settings, store, keys, "pause_trading", wait, {"reason": reason})
 
 
 @trading_group.command("resume")
-@click.option("--wait", default=5.0, show_default=True, help="seconds to wait for the trader to resume its engine")
+@click.option("--wait", default=5.0, show_default=True,
+              help="seconds to wait for every live trader to resume its engine (exit 1 if one does not)")
 @click.pass_context
 def trading_resume(ctx: click.Context, wait: float) -> None:
-    """Clear the flag and ask the trader to resume its engine."""
+    """Clear the flag and ask every live trader to resume its engine."""
     from graphwiz_monitoring.health.commands import RESUME_TRADING
     from graphwiz_monitoring.health.pause import set_trading_paused
 
-    _, store, keys = _health_env(ctx)
+    settings, store, keys = _health_env(ctx)
     set_trading_paused(store, keys, False, reason="resumed", by=f"cli:{os.environ.get('USER', '?')}")
     click.echo("trading resumed")
-    _tell_trader(store, keys, RESUME_TRADING, wait, {})
+    _tell_traders(settings, store, keys, RESUME_TRADING, wait, {})
 
 
 @trading_group.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def trading_status(ctx: click.Context, as_json: bool) -> None:
-    """Is trading paused, since when, by whom, why."""
+    """Is trading paused, since when, by whom, why; which traders are live."""
+    from graphwiz_monitoring.health.commands import live_traders, live_window_seconds
     from graphwiz_monitoring.health.pause import trading_pause_status
 
-    _, store, keys = _health_env(ctx)
+    settings, store, keys = _health_env(ctx)
     status = trading_pause_status(store, keys)
+    traders = live_traders(store, keys, live_window_seconds(settings))
     if as_json:
-        click.echo(_json(status))
+        click.echo(_json({**status, "traders": [t.to_dict() for t in traders.values()]}))
         return
     if status["paused"]:
         click.echo(f"PAUSED since {_when(status['since'])} by {status['by']}: {status['reason']}")
     else:
         click.echo("running" + (f" (resumed {_when(status['since'])} by {status['by']})" if status["since"] else ""))
+    click.echo("live traders: " + (", ".join(f"{t.identity} ({t.host} pid {t.pid})" + (" CONFLICT" if t.conflict else "")
+                                             for t in traders.values()) or "none"))

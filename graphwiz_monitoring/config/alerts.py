@@ -79,7 +79,7 @@ class SilenceSettings(StrictModel):
 
     @model_validator(mode="after")
     def _times(self) -> SilenceSettings:
-        from graphwiz_monitoring.alerting.silences import check_silence_settings
+        from graphwiz_monitoring.rulebook.silences import check_silence_settings
 
         check_silence_settings(self)
         return self

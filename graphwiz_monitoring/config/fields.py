@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from ..http_access import host_list
+
 
 def _port(value: Any) -> Any:
     try:
@@ -29,6 +31,8 @@ def _positive(value: Any) -> Any:
 
 Port = Annotated[int, BeforeValidator(_port)]
 PositiveSeconds = Annotated[float, BeforeValidator(_positive)]
+# Host allow-list of an HTTP server (http_access.py): ``name`` / ``name:port`` / ``*``; a comma-separated string too.
+HostList = Annotated[list[str], BeforeValidator(host_list)]
 
 
 class StrictModel(BaseModel):

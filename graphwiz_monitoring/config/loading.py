@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
-from graphwiz_monitoring.config.masking import MASK, SECRET_KEYS
+from graphwiz_monitoring.config.masking import MASK, SECRET_KEYS, VALUE_FREE_ERROR
 from graphwiz_monitoring.config.settings import Settings
 from graphwiz_monitoring.errors import ConfigError
 
@@ -60,6 +60,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"{path}: unknown key"
+    if error["type"] == VALUE_FREE_ERROR:  # its message names no part of the value (e.g. only a URL scheme)
+        return f"{path}: {message}"
     shown = MASK if _is_secret_path(loc) else repr(error.get("input"))
     if "got " in message or isinstance(error.get("input"), Mapping):  # our own validators already name the value
         text = f"{path}: {message}" if not _is_secret_path(loc) else f"{path}: invalid value {MASK}"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from typing import Annotated, Any
 
-from graphwiz_monitoring.config.fields import Port, PositiveSeconds, StrictModel
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_core import PydanticCustomError
+
+from graphwiz_monitoring.config.fields import HostList, Port, PositiveSeconds, StrictModel
+from graphwiz_monitoring.config.masking import VALUE_FREE_ERROR
 
 
 class MonitoringSettings(StrictModel):
     prometheus_port: Port = 8000
     prometheus_host: str = "127.0.0.1"  # loopback by default; expose on purpose
+    # Host headers the exporter answers besides loopback names, IP addresses and prometheus_host (DNS
+    # rebinding guard, http_access.py): e.g. the name Prometheus scrapes it by ("exporter" in compose).
+    prometheus_allowed_hosts: HostList = Field(default_factory=list)
     prometheus_url: str = "http://localhost:9090"
     enable_prometheus: bool = True
     metrics_interval_seconds: PositiveSeconds = 15
@@ -23,8 +31,25 @@ class MonitoringSettings(StrictModel):
     initial_capital_usd: float | None = Field(None, gt=0)
 
 
+# URL schemes redis.url may use: every one is a form the worker hardening (celery_hardening.py: guarded
+# transport, dead-worker requeue, lost-pop recovery) and redis-py (state/store.py) both understand. Any
+# other (sentinel://, redis+socket://, a typo) is refused here rather than running without the hardening.
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(value: Any) -> Any:
+    # A value-free error type: loading.py shows its message although redis.url is a secret key, since
+    # the message names only the scheme (what precedes "://"), never the host, user or password.
+    scheme = value.partition("://")[0].lower() if isinstance(value, str) and "://" in value else ""
+    if scheme not in REDIS_URL_SCHEMES:
+        shown = repr(scheme) if re.fullmatch(r"[a-z][a-z0-9+.-]{0,19}", scheme) else "none"
+        raise PydanticCustomError(VALUE_FREE_ERROR, "must be a redis://, rediss:// or unix:// URL (the schemes the "
+                                  "worker hardening covers), got scheme {scheme}", {"scheme": shown})
+    return value
+
+
 class RedisSettings(StrictModel):
-    url: str = "redis://127.0.0.1:6379/0"
+    url: Annotated[str, BeforeValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
     namespace: str = Field("graphwiz", pattern=r"^[A-Za-z0-9_.-]+$")
     # How long an unacknowledged task (its worker was killed) waits before Redis hands it out again;
     # retry countdowns are capped at half of it so that waiting retries are never redelivered early.
@@ -37,6 +62,7 @@ class WebsocketSettings(StrictModel):
     port: Port = 8765
     token: SecretStr | None = None  # required whenever host is not loopback
     allowed_origins: list[str] = Field(default_factory=list)  # empty: same-host origins only
+    allowed_hosts: HostList = Field(default_factory=list)  # Host names besides loopback, IPs and host
     client_queue_size: int = Field(256, gt=0)
     ping_interval_seconds: PositiveSeconds = 20
 
@@ -61,12 +87,19 @@ class RetentionSettings(StrictModel):
 class TraderSettings(StrictModel):
     """The in-process client inside the trader."""
 
+    # This trader's identity on the control stream (its own consumer group, its acknowledgements, its
+    # close_positions window); None: the host name ($GRAPHWIZ_HOST overrides). Give each trader process
+    # on one host its own name: two live processes answering as one name are reported as a conflict.
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
     buffer_max_records: int = Field(100_000, gt=0)  # in memory; beyond this records spill to the journal
     batch_max_records: int = Field(1000, gt=0)
     flush_interval_seconds: PositiveSeconds = 0.05
     journal_dir: str = ".graphwiz/journal"
     # Disk bound of the journal; with memory full as well, record_* raises BackpressureError.
     journal_max_bytes: int = Field(1024**3, gt=0)
+    # Once a send has failed (broker unreachable), every accepted record is in the journal and fsync'ed
+    # within this many seconds, so a trader killed during an outage loses at most this much (trader/shipper.py).
+    journal_sync_seconds: PositiveSeconds = 1
     poll_interval_seconds: PositiveSeconds = 5  # how often dependency objects are polled
     host_metrics_interval_seconds: PositiveSeconds = 15
     heartbeat_interval_seconds: PositiveSeconds = 5
@@ -83,3 +116,4 @@ class FlowerSettings(StrictModel):
     basic_auth_user: str = Field("admin", min_length=1, pattern=r"^[^:]+$")  # no ':' (user:password)
     basic_auth_password: SecretStr | None = None
     max_tasks: int = Field(10_000, gt=0)  # tasks Flower keeps in memory
+    allowed_hosts: HostList = Field(default_factory=list)  # Host names besides loopback, IPs and host

@@ -156,7 +156,7 @@ def health_dashboard(settings: Settings | None = None) -> Dashboard:
 
 
 def _trader_client(settings: Settings) -> Row:
-    """The trader-side client's delivery state, from its heartbeat (metrics/client.py)."""
+    """The trader-side client's delivery state, from its heartbeat (trader/shipper.py)."""
     memory = settings.trader.buffer_max_records
     refused = increase("graphwiz_trader_records_refused_total")
     return Row("Trader client", (

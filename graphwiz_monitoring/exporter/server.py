@@ -5,6 +5,8 @@ One threaded WSGI server on ``monitoring.prometheus_host:prometheus_port`` rende
 text exposition of exposition.py.
 ``/healthz`` answers 200 when Redis answers a PING and 503 otherwise; ``/snapshot`` returns the
 metrics snapshot as JSON (for people; rules and checks read it from the library).
+Every path first passes the Host/Origin check of http_access.py (403 otherwise): the P&L must not reach
+a DNS-rebinding page; ``monitoring.prometheus_allowed_hosts`` names what Prometheus scrapes us by.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from graphwiz_monitoring.errors import StateError
 from graphwiz_monitoring.exporter.collector import GraphwizCollector, collector_for
 from graphwiz_monitoring.exporter.exposition import CONTENT_TYPE, render
 from graphwiz_monitoring.exporter.families import snapshot_json
+from graphwiz_monitoring.http_access import HostAllowList, refusal, shown
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +37,24 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("exporter: " + format, *args)
 
 
-def make_app(collector: GraphwizCollector) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI app: /metrics (and /), /healthz, /snapshot."""
+HOST_SETTING = "monitoring.prometheus_allowed_hosts"
+
+
+def make_app(collector: GraphwizCollector,
+             hosts: HostAllowList | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI app: /metrics (and /), /healthz, /snapshot; ``hosts`` defaults to loopback names and IPs."""
+    allowed = hosts or HostAllowList.for_server((), None)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        host, origin = environ.get("HTTP_HOST"), environ.get("HTTP_ORIGIN")
+        why = refusal(host, origin, allowed)
+        if why is not None:
+            log.warning("exporter: refused a request (%s: Host %s, Origin %s); allow a name with %s",
+                        why, shown(host), shown(origin), HOST_SETTING)
+            hint = f"; a name Prometheus scrapes by belongs in {HOST_SETTING}" if why.startswith("Host") else ""
+            body = f"{why}{hint}\n".encode()
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
         path = environ.get("PATH_INFO") or "/"
         if path in ("/metrics", "/"):
             body = render(collector.collect())
@@ -68,8 +85,10 @@ class ExporterServer:
                  collector: GraphwizCollector | None = None) -> None:
         mon = settings.monitoring
         self.collector = collector or collector_for(settings)
-        self.server: WSGIServer = make_server(host or mon.prometheus_host, mon.prometheus_port if port is None else port,
-                                              make_app(self.collector), ThreadingWSGIServer,
+        bind = host or mon.prometheus_host
+        hosts = HostAllowList.for_server(mon.prometheus_allowed_hosts, bind)
+        self.server: WSGIServer = make_server(bind, mon.prometheus_port if port is None else port,
+                                              make_app(self.collector, hosts), ThreadingWSGIServer,
                                               handler_class=_QuietHandler)
         bound_host, self.port = self.server.server_address[:2]
         # bind() stored getsockname() here, whose host is a str for AF_INET/AF_INET6; the stub types the

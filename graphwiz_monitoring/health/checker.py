@@ -29,9 +29,9 @@ from graphwiz_monitoring.health.models import HealthResult, HealthStatus
 from graphwiz_monitoring.health.pause import trading_pause_status
 from graphwiz_monitoring.health.probes import probe_redis
 from graphwiz_monitoring.health.recovery import send_recovery
+from graphwiz_monitoring.health.trader_report import read_trader_report
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
-from graphwiz_monitoring.trader.reporter import read_trader_report
 
 log = logging.getLogger(__name__)
 

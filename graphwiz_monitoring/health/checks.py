@@ -18,8 +18,8 @@ from typing import Any
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.health.models import HealthResult, HealthStatus
 from graphwiz_monitoring.health.probes import probe_disks, probe_exchanges, probe_neo4j, probe_system
+from graphwiz_monitoring.health.trader_report import TraderReport, read_trader_report
 from graphwiz_monitoring.state import KeySpace, Store
-from graphwiz_monitoring.trader.reporter import TraderReport, read_trader_report
 
 log = logging.getLogger(__name__)
 

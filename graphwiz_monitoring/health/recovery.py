@@ -1,14 +1,18 @@
 """Worker side of recovery: decide, send to the trader, wait for its honest answer, record every attempt.
 
 For a failing check the configured actions run in order until one succeeds. ``notify_admin`` is done
-by the worker (an alert); every other action is a command to the trader over the control stream
-(commands.py) and counts as ``timeout`` when no acknowledgement arrives within
-``recovery.ack_timeout_seconds``. Outcomes: succeeded | failed | timeout | skipped | dry_run.
+by the worker (an alert); every other action is a command to every live trader over the control
+stream (commands.py: ``ask_traders``). The attempt records each trader's outcome (``traders``:
+identity -> outcome, reason) and succeeds only when every trader live at sending time succeeded; a
+live trader that did not answer within ``recovery.ack_timeout_seconds`` is a ``timeout``, a trader that
+would not do it (its own settings) a ``refused``. Outcomes: succeeded | failed | timeout | refused |
+skipped | dry_run (all traders agreeing give their outcome; a mix is ``failed``).
 
-Safety rails: ``close_positions`` only with ``recovery.allow_close_positions`` and at most once per
-``close_positions_window_seconds`` cluster-wide (SET NX EX); ``recovery.dry_run`` records what would
-run and runs nothing; trader actions are skipped while the trader is not reporting (a stale trader
-would never answer, and pausing on a mere restart would be wrong).
+Safety rails here: ``close_positions`` only with ``recovery.allow_close_positions`` and at most once
+per ``close_positions_window_seconds`` cluster-wide (SET NX EX); ``recovery.dry_run`` records what would
+run and runs nothing; trader actions are skipped while no trader is live or the check saw the trader
+stale (a stale trader would never answer, and pausing on a mere restart would be wrong). These rails
+only save a useless request: each trader enforces its own opt-in and window itself (control.py).
 
 Redelivery: attempt and command ids derive from the recovery id, so a redelivered task reuses the
 recorded outcome of an attempt instead of acting again, the trader dedups a re-sent command, and
@@ -28,11 +32,16 @@ from graphwiz_monitoring.alerting.models import AlertSeverity
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.events import EventType, RecoveryEvent, publish
 from graphwiz_monitoring.health.alerts import alert_manager_for, raise_alert
-from graphwiz_monitoring.health.commands import SUCCEEDED, Command, send_command, wait_for_result
+from graphwiz_monitoring.health.commands import (
+    SUCCEEDED,
+    Command,
+    ask_traders,
+    live_traders,
+    live_window_seconds,
+)
 from graphwiz_monitoring.health.models import RecoveryAction
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
-from graphwiz_monitoring.trader.reporter import read_trader_report
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +57,7 @@ def send_recovery(sender: TaskSender, settings: Settings, check: str, recovery_i
 HISTORY_MAX = 1000
 RECORD_TTL_SECONDS = 24 * 3600
 LOCK_MARGIN_SECONDS = 30
-OUTCOMES = ("succeeded", "failed", "timeout", "skipped", "dry_run")
+OUTCOMES = ("succeeded", "failed", "timeout", "refused", "skipped", "dry_run")
 WORKER_ACTIONS = frozenset({RecoveryAction.NOTIFY_ADMIN})
 
 
@@ -64,6 +73,7 @@ class RecoveryAttempt:
     details: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     duration_seconds: float = 0.0
+    traders: dict[str, dict[str, Any]] = field(default_factory=dict)  # identity -> {outcome, reason}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +120,8 @@ class RecoveryRunner:
         successful = any(a.outcome == SUCCEEDED for a in attempts) if real else None
         report = RecoveryReport(recovery_id, check, attempts, successful)
         summary = {"recovery_id": recovery_id, "successful": successful, "finished_at": time.time(),
-                   "outcomes": [{"action": a.action, "outcome": a.outcome, "reason": a.reason} for a in attempts]}
+                   "outcomes": [{"action": a.action, "outcome": a.outcome, "reason": a.reason,
+                                 **({"traders": a.traders} if a.traders else {})} for a in attempts]}
         self.store.r.hset(self.keys.health_recovery, check, json.dumps(summary))
         return report
 
@@ -135,6 +146,7 @@ class RecoveryRunner:
         attempt = RecoveryAttempt(attempt_id, recovery_id, check, action.value, "skipped",
                                   targets=list(payload.get("failing") or []))
         attempt.outcome, attempt.reason, attempt.details = self._decide_and_do(check, attempt_id, action, payload)
+        attempt.traders = attempt.details.pop("traders", {})
         attempt.duration_seconds = round(time.monotonic() - started, 6)
         self._record(attempt)
         return attempt
@@ -150,11 +162,11 @@ class RecoveryRunner:
             return "dry_run", f"dry run: would run {action.value}", {}
         if action in WORKER_ACTIONS:
             return self._notify_admin(check, payload)
-        trader = read_trader_report(self.store, self.keys, self.settings.health_checks.trader_stale_seconds)
-        if trader is None:
-            return "skipped", "no trader has reported: nobody to execute it", {}
-        if trader.stale or payload.get("trader_stale"):
-            return "skipped", f"trader not reporting (last seen {trader.age_seconds:.0f}s ago)", {}
+        if payload.get("trader_stale"):
+            return "skipped", "trader not reporting (the check found its report stale)", {}
+        window = live_window_seconds(self.settings)
+        if not live_traders(self.store, self.keys, window):
+            return "skipped", f"no trader is live (none polled the control stream within {window:g}s): nobody to execute it", {}
         if action is RecoveryAction.CLOSE_POSITIONS and not self._claim_close_window(attempt_id):
             return "skipped", (f"close_positions already ran within the last "
                                f"{rec.close_positions_window_seconds:g}s"), {}
@@ -175,12 +187,15 @@ class RecoveryRunner:
             params["reason"] = f"recovery of {check}: {payload.get('message', '')}"[:300]
         command = Command(id=attempt_id, action=action.value, check=check, service=payload.get("service"),
                           targets=list(payload.get("failing") or []), params=params, ttl_ms=int(timeout * 1000))
-        send_command(self.store, self.keys, command)
-        result = wait_for_result(self.store, self.keys, attempt_id, timeout)
-        if result is None:
-            return "timeout", f"no acknowledgement from the trader within {timeout:g}s", {}
-        outcome = result.get("outcome")
-        return (outcome if outcome in OUTCOMES else "failed"), str(result.get("reason", "")), result.get("details") or {}
+        fan = ask_traders(self.store, self.keys, command, timeout=timeout, window_seconds=live_window_seconds(self.settings))
+        if not fan.expected:
+            return "skipped", "no trader is live: nobody to execute it", {}
+        outcome, reason = fan.outcome()
+        outcomes = fan.outcomes()
+        traders = {i: {"outcome": o["outcome"], "reason": o["reason"]} for i, o in outcomes.items()}
+        details = next(iter(outcomes.values()))["details"] if len(outcomes) == 1 else \
+            {"per_trader": {i: o["details"] for i, o in outcomes.items()}}
+        return (outcome if outcome in OUTCOMES else "failed"), reason, {**details, "traders": traders}
 
     def _notify_admin(self, check: str, payload: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         if self._alert_manager is None:

@@ -252,7 +252,7 @@ Count = Annotated[int, Field(strict=True, ge=0)]
 
 
 class ClientStats(_Record):
-    """The trader client's delivery state (metrics/client.py); counters are cumulative per process."""
+    """The trader client's delivery state (trader/shipper.py); counters are cumulative per process."""
 
     journal_bytes: Count = 0
     journal_max_bytes: Count = 0

@@ -4,33 +4,25 @@ Rules (websocket settings):
 - bound to a non-loopback address, the server refuses to start without ``websocket.token``;
 - a configured token is required on every WebSocket and API request, wherever the server is bound
   (``?token=`` for browsers, which cannot set headers on a WebSocket, or ``Authorization: Bearer``);
+- every request (page, assets, /healthz, API, WebSocket) must name an expected ``Host``: loopback
+  names, IP addresses, ``websocket.host`` or ``websocket.allowed_hosts``, so a DNS-rebinding page
+  (evil.example resolving to 127.0.0.1) gets 403 even though its Origin looks same-host;
 - a request carrying ``Origin`` (every browser does) must come from this server's own host:port or
-  from ``websocket.allowed_origins``; non-browser clients send no Origin and rely on the token;
-- without a token, the ``Host`` header must name a loopback host: a DNS-rebinding page (evil.example
-  resolving to 127.0.0.1) would otherwise pass the same-host Origin check.
+  from ``websocket.allowed_origins``; non-browser clients send no Origin and rely on the token.
+The Host and Origin rules are the ones every HTTP server of ours applies: see ../http_access.py.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from urllib.parse import parse_qs, urlsplit
 
 from graphwiz_monitoring.config import WebsocketSettings
 from graphwiz_monitoring.errors import ConfigError
+from graphwiz_monitoring.http_access import HostAllowList, is_loopback_host, origin_ok
 
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for loopback names and addresses; wildcard binds ("", 0.0.0.0, ::) are not loopback."""
-    name = host.strip().strip("[]").lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # another host name: may resolve anywhere, so treat it as exposed
+__all__ = ["check_bind", "host_allow_list", "is_loopback_host", "origin_ok", "presented_token", "token_of",
+           "token_ok"]
 
 
 def check_bind(ws: WebsocketSettings) -> None:
@@ -61,35 +53,6 @@ def token_ok(expected: str | None, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:
-    parts = urlsplit(f"{scheme}://{netloc}")
-    try:
-        port = parts.port
-    except ValueError:
-        return "", None
-    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
-    return (parts.hostname or "").lower(), port if port is not None else default
-
-
-def origin_ok(origin: str | None, host_header: str | None, allowed: list[str]) -> bool:
-    """No Origin (not a browser): yes. Else the same host:port as ``Host``, or listed in ``allowed``."""
-    if origin is None:
-        return True
-    origin = origin.strip()
-    if origin.rstrip("/") in {a.strip().rstrip("/") for a in allowed}:
-        return True
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc or not host_header:
-        return False  # "null" (sandboxed iframes, file://) and garbage
-    origin_host = _host_port(parts.netloc, parts.scheme)
-    return origin_host[0] != "" and origin_host == _host_port(host_header.strip(), parts.scheme)
-
-
-def host_ok(host_header: str | None, token: str | None) -> bool:
-    """With a token anything goes (the token is the guard); without one, Host must be loopback."""
-    if token is not None:
-        return True
-    if not host_header:
-        return False
-    hostname, _ = _host_port(host_header.strip(), "http")
-    return bool(hostname) and is_loopback_host(hostname)
+def host_allow_list(ws: WebsocketSettings) -> HostAllowList:
+    """The Host headers this server answers (http_access.HostAllowList): allowed_hosts plus its bind host."""
+    return HostAllowList.for_server(ws.allowed_hosts, ws.host)

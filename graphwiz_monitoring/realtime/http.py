@@ -5,7 +5,8 @@ after the token/Origin/Host checks), ``GET /app.js``, ``GET /style.css``, ``GET 
 ``GET /api/snapshot`` and ``POST /api/silences?alert_id=..&duration_seconds=..&reason=..``
 (websockets reads no request body, so parameters travel in the query string; POST needs
 websockets >= 17). The page and its assets carry no data, so they are served without the token;
-everything that returns or changes state requires it.
+everything that returns or changes state requires it. Every route, the page included, first passes
+the Host/Origin check shared with the exporter (http_access.py), so a DNS-rebinding page gets 403.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.http_access import HostAllowList, refusal, shown
 from graphwiz_monitoring.realtime import access
 
 log = logging.getLogger(__name__)
@@ -62,15 +64,19 @@ class Routes:
 
     def __init__(self, *, token: str | None, allowed_origins: list[str],
                  snapshot: Callable[[], dict[str, Any]], silence: Callable[..., dict[str, Any]],
-                 health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
+                 health: Callable[[], tuple[bool, dict[str, Any]]], hosts: HostAllowList | None = None) -> None:
         self.token = token
         self.allowed_origins = allowed_origins
+        self.hosts = hosts or HostAllowList.for_server((), None)  # loopback names and IP addresses
         self.snapshot = snapshot
         self.silence = silence
         self.health = health
         self.static = {path: (STATIC_DIR / name).read_bytes() for path, name in STATIC_FILES.items()}
 
     async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        refused = self._check_host_and_origin(request)
+        if refused is not None:
+            return refused
         path = urlsplit(request.path).path
         if request.headers.get("Upgrade", "").lower() == "websocket":
             if request.method != "GET" or path not in WEBSOCKET_PATHS:
@@ -91,15 +97,22 @@ class Routes:
             return response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
         return response(HTTPStatus.NOT_FOUND, "not found\n")
 
+    def _check_host_and_origin(self, request: Request) -> Response | None:
+        """Every route: Host in the allow-list, Origin (when sent) this server or an allowed one."""
+        host, origin = request.headers.get("Host"), request.headers.get("Origin")
+        why = refusal(host, origin, self.hosts, self.allowed_origins)
+        if why is None:
+            return None
+        if why.startswith("Host"):
+            log.warning("realtime: refused a request for Host %s; allow a name with websocket.allowed_hosts",
+                        shown(host))
+        else:
+            log.warning("realtime: refused a request from a disallowed Origin %s", shown(origin))
+        return json_response(HTTPStatus.FORBIDDEN, {"error": why})
+
     def _guard(self, request: Request) -> Response | None:
-        """Token, Origin and Host checks shared by the stream and the API; None when all pass."""
+        """The token check of the stream and the API (Host and Origin passed already); None when it passes."""
         headers = request.headers
-        if not access.host_ok(headers.get("Host"), self.token):
-            log.warning("realtime: refused a request for a non-loopback Host header")
-            return json_response(HTTPStatus.FORBIDDEN, {"error": "Host not allowed"})
-        if not access.origin_ok(headers.get("Origin"), headers.get("Host"), self.allowed_origins):
-            log.warning("realtime: refused a request from a disallowed Origin")
-            return json_response(HTTPStatus.FORBIDDEN, {"error": "Origin not allowed"})
         presented = access.presented_token(request.path, headers.get("Authorization"))
         if not access.token_ok(self.token, presented):
             log.warning("realtime: refused a request without a valid token")

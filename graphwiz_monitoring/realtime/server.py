@@ -59,7 +59,8 @@ class RealtimeServer:
         self.equity: deque[tuple[float, float]] = deque(maxlen=EQUITY_POINTS)
         self.routes = Routes(token=access.token_of(settings.websocket),
                              allowed_origins=list(settings.websocket.allowed_origins),
-                             snapshot=self.snapshot, silence=self._silence, health=self._health)
+                             snapshot=self.snapshot, silence=self._silence, health=self._health,
+                             hosts=access.host_allow_list(settings.websocket))
         self.bridge: RedisBridge | None = None
         self.server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -26,7 +26,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:ingest:stats                     | hash   | records/rejected/duplicates per kind (bounded)     |
 | {ns}:dead_letters                     | list   | rejected payloads / undeliverable notifications    |
 | {ns}:events                           | pubsub | channel for realtime events                        |
-| {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON) |
+| {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON; received_at = Redis time it arrived) |
 | {ns}:trading:paused                   | hash   | persistent trading-paused flag (no TTL)            |
 | {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
 | {ns}:alerts:active                    | hash   | "rule|fp" -> alert id of firing alerts; HDEL on resolve |
@@ -40,7 +40,9 @@ Keep this docstring's table in step with the methods below.
 | {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
 | {ns}:notify:outbox                    | zset   | "alert_id|kind" -> Redis time; ZREM once enqueued |
 | {ns}:notify:handed                    | zset   | "alert_id|kind|channel" -> Redis time; ZREM when its task starts (sweep drops expired alerts') |
-| {ns}:silences                         | hash   | silence id -> JSON; expired ones purged on read    |
+| {ns}:silence:{id}                     | string | Silence JSON (times on the Redis clock); PXAT its end: only expiry removes it (or `silence remove`) |
+| {ns}:silences:ends                    | zset   | silence id -> ends_at; ended ids dropped on add (≤ 1000 live); PXAT the last end |
+| {ns}:silences                         | hash   | legacy (before the Redis-clock silences): moved to the keys above on first read |
 | {ns}:rules:fast:pending               | string | one queued fast evaluation; PX safety TTL          |
 | {ns}:rules:fast:throttle              | string | spaces fast evaluations; PX min interval           |
 | {ns}:breaker:{name}                   | hash   | breaker state/failures/trial lease; TTL 7 d, refreshed |
@@ -48,10 +50,12 @@ Keep this docstring's table in step with the methods below.
 | {ns}:health:latest                    | hash   | check -> latest HealthResult JSON (one per check)  |
 | {ns}:health:{check}:history           | list   | recent HealthResult JSON, LTRIM to 100             |
 | {ns}:health:recovery                  | hash   | check -> outcome JSON of its last recovery run     |
-| {ns}:control:commands                 | stream | recovery commands to the trader; MAXLEN ~ 1000     |
-| {ns}:control:claim:{cmd}              | string | trader claim of a command id (dedup); TTL 1 d      |
-| {ns}:control:result:{cmd}             | string | outcome JSON the trader acknowledged; TTL 1 d      |
-| {ns}:control:ack:{cmd}                | list   | wakes the waiting worker; TTL 10 min               |
+| {ns}:control:commands                 | stream | recovery commands to the traders (one consumer group per trader identity); MAXLEN ~ 1000 |
+| {ns}:control:claims:{cmd}             | hash   | trader identity -> claim of a command id (dedup); TTL 1 d |
+| {ns}:control:results:{cmd}            | hash   | trader identity -> outcome JSON it acknowledged; TTL 1 d |
+| {ns}:control:ack:{cmd}                | list   | wakes the waiting sender (one push per answer); TTL 10 min |
+| {ns}:control:traders                  | zset   | trader identity -> Redis time its control listener last polled; trimmed after 7 d |
+| {ns}:control:trader:{identity}        | hash   | that listener's token, pid, host, seen, conflict_at (two processes, one name); TTL 7 d |
 | {ns}:recovery:history                 | list   | recovery attempts JSON, newest first, LTRIM 1000   |
 | {ns}:recovery:counts                  | hash   | "action|outcome" -> attempts (bounded)             |
 | {ns}:recovery:recorded:{attempt}      | string | attempt already recorded (redelivery); TTL 1 d     |
@@ -189,6 +193,13 @@ class KeySpace:
     def silences(self) -> str:
         return self._k("silences")
 
+    def silence(self, silence_id: str) -> str:
+        return self._k("silence", silence_id)
+
+    @property
+    def silences_ends(self) -> str:
+        return self._k("silences", "ends")
+
     @property
     def fast_eval_pending(self) -> str:
         return self._k("rules", "fast", "pending")
@@ -241,11 +252,19 @@ class KeySpace:
     def control_stream(self) -> str:
         return self._k("control", "commands")
 
-    def control_claim(self, command_id: str) -> str:
-        return self._k("control", "claim", command_id)
+    def control_claims(self, command_id: str) -> str:
+        return self._k("control", "claims", command_id)
 
-    def control_result(self, command_id: str) -> str:
-        return self._k("control", "result", command_id)
+    def control_results(self, command_id: str) -> str:
+        return self._k("control", "results", command_id)
+
+    @property
+    def control_traders(self) -> str:
+        """Live-trader registry: identity -> Redis time of its listener's last poll (health/commands.py)."""
+        return self._k("control", "traders")
+
+    def control_trader(self, identity: str) -> str:
+        return self._k("control", "trader", identity)
 
     def control_ack(self, command_id: str) -> str:
         return self._k("control", "ack", command_id)

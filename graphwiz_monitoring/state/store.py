@@ -74,6 +74,14 @@ class Store:
         """True when Redis answers; raises StateError otherwise."""
         return bool(self.r.ping())
 
+    def now(self) -> float:
+        """The Redis server's clock (``TIME``) in epoch seconds: the one clock all processes share.
+
+        Hosts' clocks differ; every time decision shared between processes is taken on this one.
+        """
+        seconds, micros = self.r.time()
+        return int(seconds) + int(micros) / 1_000_000
+
     def is_available(self) -> bool:
         try:
             return self.ping()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 from typing import Any
 
 from graphwiz_monitoring.config import Settings
@@ -25,6 +24,13 @@ from graphwiz_monitoring.trader.reporter import StatusReporter
 
 log = logging.getLogger(__name__)
 
+def trader_identity(settings: Settings) -> str:
+    """``trader.name``, else the host name ($GRAPHWIZ_HOST overrides): stable across restarts, so the
+    trader keeps its consumer group, its dedup claims and its close_positions window. Several trader
+    processes on one host need a ``trader.name`` each (a shared name is reported as a conflict)."""
+    return settings.trader.name or hostname()
+
+
 class TraderHealth:
     def __init__(self, monitor: Any) -> None:
         self.monitor = monitor
@@ -32,11 +38,12 @@ class TraderHealth:
         self.store: Store = monitor.store
         self.keys: KeySpace = monitor.keys
         self.deps = Dependencies(source=monitor)
-        identity = f"{hostname()}:{os.getpid()}"
         # answer before the worker stops waiting, so a slow action is reported as failed, not as timeout
         action_timeout = max(0.5, self.settings.recovery.ack_timeout_seconds * 0.8)
-        self.listener = ControlListener(self.store, self.keys, self.deps, identity=identity,
-                                        action_timeout=action_timeout)
+        # this trader's own recovery settings and state dir: it judges commands itself (control.py)
+        self.listener = ControlListener(self.store, self.keys, self.deps, identity=trader_identity(self.settings),
+                                        recovery=self.settings.recovery, state_dir=self.settings.trader.journal_dir,
+                                        action_timeout=action_timeout, host=hostname())
         self.reporter = StatusReporter(self.store, self.keys, self.deps, self.settings.trader.poll_interval_seconds,
                                        host=hostname(), on_exchange_status=self._exchange_status)
 

@@ -1,4 +1,4 @@
-"""The trader's spill file: batches that do not fit in memory while the broker is unreachable.
+"""The trader's spill file: batches not delivered while the broker is unreachable (or memory is full).
 
 Append-only JSON-lines segment files per client process (``journal-<pid>-<random>-<seq>.jsonl``
 under ``trader.journal_dir``), each held with an exclusive ``flock`` so that a later process can tell
@@ -8,11 +8,17 @@ delivered; a full segment (``segment_bytes``) is sealed and a new one started, a
 adopted segment is deleted once delivered, so the bytes on disk (``size``) shrink while a long
 backlog drains instead of only at its very end. ``append`` refuses a batch that would take ``size``
 beyond ``max_bytes`` (``trader.journal_max_bytes``), unless the journal is empty or forced.
+``prepend`` writes batches older than everything journaled (the client's in-memory outbox when the
+broker becomes unreachable) into a segment delivered first, and adopted first by a successor.
 
-Writes reach the OS at once (a failed write is cut off again, so no partial line is left behind) and
-are fsync'ed at close: a crash of the trader process loses nothing that reached the journal; a crash
-of the whole host may lose the last moments. Delivered lines are dropped at close; after a crash they
-are sent again (the worker ignores known batch ids).
+Writes reach the OS at once (a failed write is cut off again, so no partial line is left behind): a
+crash of the trader process (kill -9) loses nothing that reached the journal. ``sync`` fsyncs what was
+written since the last sync (the client calls it every ``trader.journal_sync_seconds``) and at close, so
+a crash of the whole host loses at most that much. Delivered lines are dropped at close; after a crash
+they are sent again (the worker ignores known batch ids and trade ids).
+
+Reading: blank lines are ignored everywhere (the pending count and the reader agree on them); a line
+that is not a JSON object is logged, counted (``corrupt_lines``) and skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -53,6 +60,11 @@ class Journal:
         self._opened = False
         self._prefix = ""
         self._seq = 0
+        self._head: tuple[_File, int] | None = None  # (file, offset) of the line peek() returned
+        self._unsynced: list[_File] = []  # written to since the last sync()
+        self._dir_unsynced = False  # a segment was created since the last sync()
+        self.unsynced_since: float | None = None  # monotonic time of the first write not yet fsync'ed
+        self.corrupt_lines = 0  # lines skipped because they were not a JSON object (logged each)
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -70,7 +82,7 @@ class Journal:
                 handle.close()
                 continue
             adopted = _File(path, handle, sealed=True, size=os.fstat(handle.fileno()).st_size)
-            adopted.pending = sum(1 for line in handle if line.strip())
+            adopted.pending = sum(1 for line in handle if line.strip())  # peek() skips blank lines alike
             handle.seek(0)
             if adopted.pending:
                 log.warning("adopting journal %s with %d undelivered batch(es)", path.name, adopted.pending)
@@ -81,11 +93,16 @@ class Journal:
         self._start_segment()
         self._opened = True
 
-    def _start_segment(self) -> None:
+    def _new_file(self) -> tuple[Path, BinaryIO]:
         path = self.directory / f"{self._prefix}-{self._seq:06d}.jsonl"
         handle = open(path, "w+b")
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._seq += 1
+        self._dir_unsynced = True
+        return path, handle
+
+    def _start_segment(self) -> None:
+        path, handle = self._new_file()
         self._own = _File(path, handle, sealed=False)
         self._files.append(self._own)
 
@@ -113,6 +130,10 @@ class Journal:
                 f.handle.close()  # closing releases the flock: the next client adopts it
         self._files = []
         self._own = None
+        self._head = None
+        self._unsynced = []
+        self._dir_unsynced = False
+        self.unsynced_since = None
         self._opened = False
 
     # ------------------------------------------------------------ queue
@@ -158,10 +179,70 @@ class Journal:
             raise
         own.size += len(line)
         own.pending += 1
+        self._written(own)
+        return True
+
+    def prepend(self, batches: list[dict[str, Any]], force: bool = False) -> bool:
+        """Write batches that are older than everything journaled, to be delivered (and adopted) first.
+
+        Same bound and errors as ``append``, for all of them at once: False (nothing written) when they do
+        not fit. They go to a segment of their own, sealed, placed at the head of the queue; its mtime is
+        set just before the oldest segment's, so that a successor adopting the files keeps the order too.
+        """
+        if not batches:
+            return True
+        data = b"".join(json.dumps(batch, separators=(",", ":")).encode() + b"\n" for batch in batches)
+        self.open()
+        size = self.size
+        if not force and self.max_bytes is not None and size and size + len(data) > self.max_bytes:
+            return False
+        path, handle = self._new_file()
+        try:
+            handle.write(data)
+            handle.flush()
+            if self._files:
+                oldest = min(os.fstat(f.handle.fileno()).st_mtime_ns for f in self._files)
+                os.utime(path, ns=(time.time_ns(), oldest - 1000))
+        except OSError:
+            self._remove(_File(path, handle, sealed=True))
+            raise
+        head = _File(path, handle, sealed=True, size=len(data))
+        head.pending = len(batches)
+        self._files.insert(0, head)
+        self._written(head)
+        return True
+
+    def _written(self, f: _File) -> None:
+        if f not in self._unsynced:
+            self._unsynced.append(f)
+        if self.unsynced_since is None:
+            self.unsynced_since = time.monotonic()
+
+    def sync(self) -> bool:
+        """fsync what was written since the last sync (and the directory when a segment was created).
+
+        True when something was synced. Raises OSError when the disk refuses (the caller treats the
+        journal as failed).
+        """
+        if self.unsynced_since is None:
+            return False
+        for f in self._unsynced:
+            if not f.handle.closed:  # a delivered segment already removed needs nothing
+                os.fsync(f.handle.fileno())
+        if self._dir_unsynced:  # a new file survives a host crash only once its directory entry is on disk
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced = []
+        self._dir_unsynced = False
+        self.unsynced_since = None
         return True
 
     def peek(self) -> dict[str, Any] | None:
-        """The oldest undelivered batch (unparseable lines are skipped and logged)."""
+        """The oldest undelivered batch; blank lines are passed over, unparseable ones logged and counted."""
+        self._head = None
         while self._files:
             f = self._files[0]
             if f.pending <= 0:
@@ -171,30 +252,42 @@ class Journal:
                 return None
             f.handle.seek(f.read_offset)
             line = f.handle.readline()
-            if not line:
+            if not line:  # fewer lines than counted: nothing more to read in this file
                 f.pending = 0
+                continue
+            if not line.strip():  # not counted in pending (open() skips them too): not a batch, not corrupt
+                self._advance(f, len(line), batch=False)
                 continue
             try:
                 batch = json.loads(line)
                 if isinstance(batch, dict):
+                    self._head = (f, f.read_offset)
                     return batch
             except ValueError:
                 pass
-            log.error("skipping a corrupt journal line in %s at offset %d", f.path.name, f.read_offset)
+            self.corrupt_lines += 1
+            log.error("skipping a corrupt journal line in %s at offset %d (%d bytes, not a JSON object): the "
+                      "records in it are lost", f.path.name, f.read_offset, len(line))
             self._advance(f, len(line))
         return None
 
     def consume(self) -> None:
-        """Mark the batch returned by ``peek`` as delivered."""
-        if not self._files:
+        """Mark the batch returned by the last ``peek`` as delivered.
+
+        Nothing happens when that batch is no longer the head (``prepend`` put older batches in front, or
+        nothing was peeked): consuming the wrong line would lose a batch that was never sent.
+        """
+        head, self._head = self._head, None
+        if not self._files or head is None or head[0] is not self._files[0] or head[1] != self._files[0].read_offset:
             return
         f = self._files[0]
         f.handle.seek(f.read_offset)
         self._advance(f, len(f.handle.readline()))
 
-    def _advance(self, f: _File, length: int) -> None:
+    def _advance(self, f: _File, length: int, batch: bool = True) -> None:
         f.read_offset += length
-        f.pending = max(0, f.pending - 1)
+        if batch:
+            f.pending = max(0, f.pending - 1)
         if f.pending:
             return
         if f.sealed:  # delivered: its disk space is free at once

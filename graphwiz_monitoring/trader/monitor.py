@@ -2,7 +2,7 @@
 
 The trader calls ``record_*``; each call validates its input into a typed record (``ValueError`` /
 ``graphwiz_monitoring.ValidationError`` naming the field and value when it is wrong) and hands it to
-the in-process client (metrics/client.py), which ships batches to the workers in the background.
+the in-process client (trader/shipper.py), which ships batches to the workers in the background.
 Nothing here waits for Redis except the read methods (``get_metrics`` and the history queries).
 
 Sections: recording (metrics), reading (metrics), lifecycle, dependencies; the alerting and health
@@ -27,7 +27,8 @@ from graphwiz_monitoring.tasks import TaskSender
 from graphwiz_monitoring.trader.health import TraderHealth
 from graphwiz_monitoring.trader.inflight import redis_confirm
 from graphwiz_monitoring.trader.metrics_api import MetricsCollector
-from graphwiz_monitoring.trader.shipper import MetricsClient, Sender, ingest_sender
+from graphwiz_monitoring.trader.sender import IngestSender, Sender
+from graphwiz_monitoring.trader.shipper import MetricsClient
 
 
 class _LazyTaskSender:
@@ -36,8 +37,9 @@ class _LazyTaskSender:
     def __init__(self, resolve: Callable[[], TaskSender]) -> None:
         self._resolve = resolve
 
-    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, **options: Any) -> None:
-        self._resolve().send(task, args, retry=retry, **options)
+    def send(self, task: str, args: Sequence[Any] = (), *, retry: bool = False, max_age_seconds: float | None = None,
+             **options: Any) -> None:
+        self._resolve().send(task, args, retry=retry, max_age_seconds=max_age_seconds, **options)
 
 
 class TradingMonitor:
@@ -52,7 +54,7 @@ class TradingMonitor:
         if task_sender is not None:
             self.__dict__["task_sender"] = task_sender
         if sender is None:
-            self.client = MetricsClient(settings, ingest_sender(lambda: self.task_sender),
+            self.client = MetricsClient(settings, IngestSender(lambda: self.task_sender),
                                         confirm=redis_confirm(settings))
         else:
             self.client = MetricsClient(settings, sender)

@@ -4,8 +4,11 @@ Workers cannot hold the trader's objects, so a thread inside the trader polls th
 ``trader.poll_interval_seconds`` and writes into ``KeySpace.trader_heartbeat`` (the hash the
 ingested heartbeats also update): ``last_seen``, ``host``, ``pid`` and ``info:neo4j_connected`` as
 the metrics snapshot reads them, plus its own ``status_at``, ``started_at``, ``poll_interval`` and
-the JSON sections ``status:<section>`` below (``null`` when that dependency was not given). Checks
-judge the values and their freshness (``status_at``; ``last_seen`` when no reporter ran).
+the JSON sections ``status:<section>`` below (``null`` when that dependency was not given). Redis
+stamps ``received_at`` with its own time as the report arrives (state/scripts/trader_report.lua).
+Checks judge the values and their freshness: Redis-now minus ``received_at``, so a trader whose clock
+is minutes behind is not taken for dead, nor one ahead for alive after it stopped (``status_at`` and
+``last_seen`` are the trader's own clock: shown, and used only for a hash written without the stamp).
 
 What is called (duck-typed; a missing method just leaves the value out):
 
@@ -28,20 +31,18 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from graphwiz_monitoring.errors import GraphwizError
+from graphwiz_monitoring.health.trader_report import write_report
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.trader.background import BackgroundLoop
 from graphwiz_monitoring.trader.dependencies import Dependencies, call, has_method
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_TTL_SECONDS = 7 * 24 * 3600  # a dead trader stays visible (as stale) for a week
 HEALTHY_AGENT_STATES = frozenset({"running", "active", "healthy", "ok", "idle", "ready"})
 SECTIONS = ("exchanges", "neo4j", "agents", "trading")
-NEO4J_FLAG_FIELD = "info:neo4j_connected"  # what metrics/snapshot.py reads for snapshot["neo4j"]
 MAX_ERROR_CHARS = 200
 
 ExchangeStatusSink = Callable[[str, "bool | None", "float | None"], None]
@@ -219,14 +220,7 @@ class StatusReporter(BackgroundLoop):
                   "started_at": repr(self.started_at), "poll_interval": repr(self.interval)}
         fields.update({f"status:{s}": json.dumps(snapshot[s]) for s in SECTIONS})
         connected = (snapshot["neo4j"] or {}).get("connected")
-        pipe = self.store.r.pipeline(transaction=True)
-        pipe.hset(self.keys.trader_heartbeat, mapping=fields)
-        if connected is None:
-            pipe.hdel(self.keys.trader_heartbeat, NEO4J_FLAG_FIELD)
-        else:
-            pipe.hset(self.keys.trader_heartbeat, NEO4J_FLAG_FIELD, "true" if connected else "false")
-        pipe.expire(self.keys.trader_heartbeat, HEARTBEAT_TTL_SECONDS)
-        pipe.execute()
+        write_report(self.store, self.keys, fields, "" if connected is None else "true" if connected else "false")
         if self.on_exchange_status and snapshot["exchanges"]:
             for name, entry in snapshot["exchanges"].items():
                 if name != "__error__":
@@ -252,49 +246,3 @@ class StatusReporter(BackgroundLoop):
             except Exception:
                 log.exception("trader status poll failed")
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-
-
-# ------------------------------------------------------------------ reading it back (worker side)
-
-
-@dataclass(frozen=True)
-class TraderReport:
-    """The trader's last heartbeat as read by a worker; a section is None when that object was not given."""
-
-    last_seen: float
-    age_seconds: float
-    stale: bool
-    pid: int | None
-    host: str
-    exchanges: dict[str, Any] | None
-    neo4j: dict[str, Any] | None
-    agents: dict[str, Any] | None
-    trading: dict[str, Any] | None
-
-    def summary(self) -> dict[str, Any]:
-        return {"last_seen": self.last_seen, "age_seconds": round(self.age_seconds, 3), "stale": self.stale,
-                "pid": self.pid, "host": self.host}
-
-
-def read_trader_report(store: Store, keys: KeySpace, stale_after_seconds: float,
-                       now: float | None = None) -> TraderReport | None:
-    """The trader's last report, or None when no trader ever reported."""
-    raw = store.r.hgetall(keys.trader_heartbeat) or {}
-    try:
-        last_seen = float(raw.get("status_at") or raw["last_seen"])
-    except (KeyError, ValueError):
-        return None
-    age = max(0.0, (time.time() if now is None else now) - last_seen)
-
-    def section(name: str) -> dict[str, Any] | None:
-        try:
-            value = json.loads(raw.get(f"status:{name}") or "null")
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
-
-    pid = raw.get("pid")
-    return TraderReport(last_seen=last_seen, age_seconds=age, stale=age > stale_after_seconds,
-                        pid=int(pid) if pid and pid.isdigit() else None, host=raw.get("host", ""),
-                        exchanges=section("exchanges"), neo4j=section("neo4j"), agents=section("agents"),
-                        trading=section("trading"))

@@ -4,14 +4,22 @@
 (thread-safe in CPython). Two daemon threads do the rest, so a slow or dead broker never reaches the caller:
 
 - the batcher, every ``trader.flush_interval_seconds``: cuts the buffer into batches of at most
-  ``trader.batch_max_records`` and queues them in memory (the outbox) while fewer than
-  ``trader.buffer_max_records`` records wait there; beyond that, and for as long as the journal
+  ``trader.batch_max_records`` and queues them in memory (the outbox) while the broker is reachable and
+  fewer than ``trader.buffer_max_records`` records wait there; otherwise, and for as long as the journal
   holds anything (to keep the order), batches go to the journal file. It also adds the heartbeat
   (which carries this client's journal size, refusals, re-sends and send failures: ``client_stats()``)
   and, every ``trader.host_metrics_interval_seconds``, this host's system metrics.
   When the journal takes nothing more (``trader.journal_max_bytes`` reached, or it cannot be written),
   the records stay in the buffer, in order, and are retried every ``JOURNAL_RETRY_SECONDS`` and as soon
   as the sender frees journal space.
+  Once the broker is unreachable (a send failed, or a send or confirmation has hung for half of
+  ``trader.journal_sync_seconds``), the batcher moves the outbox into the journal, ahead of what it
+  holds, and fsyncs the journal at least every half ``trader.journal_sync_seconds``: every record
+  accepted is then on disk within ``journal_sync_seconds`` and stays there until it is delivered, so a
+  trader killed (-9) during an outage loses at most that much, and the next client started on the same
+  journal_dir delivers it. A batch both journaled and sent (a hung send that succeeded after all) keeps
+  its batch id and trade ids, so the worker counts it once. While the broker is up, nothing of this
+  touches ``add()`` or the disk.
 - the sender: delivers the outbox, then the journal, oldest first, as ``workers.ingest.ingest_batch``
   tasks; on failure it waits (exponential backoff up to ``MAX_BACKOFF_SECONDS``) and tries again.
   Sent batches that no worker records in time (the broker lost them) are sent again (inflight.py).
@@ -30,24 +38,21 @@ Delivery is at-least-once; the worker makes it exactly-once in effect (batch and
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-from graphwiz_monitoring import tasks
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.context import hostname
 from graphwiz_monitoring.errors import BackpressureError
 from graphwiz_monitoring.metrics.codec import to_columns
 from graphwiz_monitoring.metrics.models import new_id, parse
-from graphwiz_monitoring.tasks import TaskSender
 from graphwiz_monitoring.trader.inflight import Confirm, InFlight
 from graphwiz_monitoring.trader.journal import Journal
+from graphwiz_monitoring.trader.sender import Sender, count_records
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +61,9 @@ MAX_BACKOFF_SECONDS = 5.0
 CONFIRM_INTERVAL_SECONDS = 1.0  # how often sent batches are looked up among those workers recorded
 STOP_CONFIRM_SECONDS = 2.0  # stop() waits this long at most for workers to record the last batches sent
 JOURNAL_RETRY_SECONDS = 1.0  # a full or failing journal is tried again this often (and when space is freed)
-
-Sender = Callable[[dict[str, Any]], None]
-
-
-def count_records(batch: dict[str, Any]) -> int:
-    """Records in a batch, counting each trade of a columnar ``trades`` record."""
-    total = 0
-    for record in batch.get("records", ()):
-        data = record.get("data") if isinstance(record, dict) else None
-        if isinstance(record, dict) and record.get("kind") == "trades" and isinstance(data, dict):
-            total += len(data.get("symbol") or ())
-        else:
-            total += 1
-    return total
-
-
-def ingest_sender(task_sender: Callable[[], TaskSender]) -> Sender:
-    """Publish a batch as ``workers.ingest.ingest_batch`` through the trader's TaskSender (built on first use)."""
-
-    def send(batch: dict[str, Any]) -> None:
-        # As JSON text: Celery's main worker process then passes one string to the pool instead of
-        # decoding and pickling thousands of values (the task accepts a dict too).
-        task_sender().send(tasks.INGEST_BATCH, (json.dumps(batch, separators=(",", ":")),))
-
-    return send
+# A record reaches the journal within one flush interval, and the fsync follows within half of
+# trader.journal_sync_seconds (so with the scheduling delays of a busy host it stays within the whole).
+SYNC_FRACTION = 0.5
 
 
 class MetricsClient:
@@ -108,9 +91,13 @@ class MetricsClient:
         self._retry_at = 0.0  # monotonic time of the next journal attempt while gated
         self._refusing = False  # between the first refusal and the resume log
         self._down_since: float | None = None  # monotonic time of the first failed send of the current outage
+        # monotonic start of the sender's current call to the broker (a send, or the in-flight confirmation)
+        self._waiting_since: float | None = None
+        self._sync_after = trader.journal_sync_seconds * SYNC_FRACTION
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._batcher_done = threading.Event()  # stop(): the batcher has cut its last batch
         self._sender_done = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -119,7 +106,7 @@ class MetricsClient:
         # Counters (int) and last_error (text or None); client_stats() is what the heartbeat reports of them.
         self.stats: dict[str, Any] = {"accepted": 0, "batches_sent": 0, "records_sent": 0, "send_failures": 0,
                                       "journaled_batches": 0, "journal_bytes": 0, "refused": 0, "resent_batches": 0,
-                                      "last_error": None}
+                                      "journal_syncs": 0, "journal_corrupt_lines": 0, "last_error": None}
 
     # ------------------------------------------------------------ hot path
     def add(self, kind: str, data: dict[str, Any]) -> None:
@@ -140,6 +127,7 @@ class MetricsClient:
                 return
             # Fresh events per run: a sender still stuck in a send from a previous run stays stopped.
             self._stopping, self._sender_done = threading.Event(), threading.Event()
+            self._batcher_done = threading.Event()
             with self._lock:
                 self._journal_ok()
                 try:
@@ -149,7 +137,7 @@ class MetricsClient:
                 self.stats["journal_bytes"] = self._journal.size
             self._threads = [
                 threading.Thread(target=self._batch_loop, args=(self._stopping,), name="graphwiz-batcher", daemon=True),
-                threading.Thread(target=self._send_loop, args=(self._stopping, self._sender_done),
+                threading.Thread(target=self._send_loop, args=(self._batcher_done, self._sender_done),
                                  name="graphwiz-sender", daemon=True)]
             for thread in self._threads:
                 thread.start()
@@ -165,6 +153,9 @@ class MetricsClient:
             deadline = time.monotonic() + (self.settings.trader.stop_timeout_seconds if timeout is None else timeout)
             self._stopping.set()
             self._threads[0].join()  # the batcher moves the last records into batches, then exits
+            # Only now may the sender take "nothing queued" for "all delivered": before, the batcher's last
+            # batch (the final heartbeat, records added just before stop()) may still be on its way.
+            self._batcher_done.set()
             with self._work:
                 self._work.notify_all()
             delivered = self._sender_done.wait(max(0.0, deadline - time.monotonic()))
@@ -176,8 +167,10 @@ class MetricsClient:
                 leftover = unrecorded + [batch for batch, _ in self._outbox]
                 self._outbox.clear()
                 self._outbox_records = 0
-                # Accepted records: into the journal over its bound rather than lost.
-                lost = sum(count_records(batch) for batch in leftover if not self._spill(batch, force=True))
+                # Accepted records: into the journal over its bound rather than lost, ahead of what it holds.
+                lost = 0
+                if leftover and not self._spill_front(leftover, force=True):
+                    lost = sum(count_records(batch) for batch in leftover if not self._spill(batch, force=True))
                 if lost:
                     log.error("%d accepted record(s) lost at stop: the journal %s", lost,
                               self._journal_state(self._journal_error))
@@ -242,7 +235,11 @@ class MetricsClient:
                 next_host = now + trader.host_metrics_interval_seconds
                 if room:
                     self._add_host_sample()
+            if self._outbox and self._unreachable():
+                self._outbox_to_journal()
             self._cut_batches(force=stopping)  # stopping: the journal takes the rest, over its bound if need be
+            if self._journal.unsynced_since is not None:
+                self._sync_journal()
             if stopping:
                 return
 
@@ -295,8 +292,46 @@ class MetricsClient:
                 return
 
     def _needs_journal(self, n: int) -> bool:
-        """Whether n more records must go to the journal (caller holds the lock): memory full or journal in use."""
-        return bool(self._journal.pending) or self._outbox_records + n > self._memory_max
+        """Whether n more records must go to the journal (caller holds the lock): memory full, journal in use,
+        or the broker unreachable."""
+        return bool(self._journal.pending) or self._outbox_records + n > self._memory_max or self._unreachable()
+
+    def _unreachable(self) -> bool:
+        """The broker is unreachable: the last send failed, or the sender's current call has hung too long."""
+        waiting = self._waiting_since
+        return self._down_since is not None or (waiting is not None
+                                                and time.monotonic() - waiting >= self._sync_after)
+
+    # ------------------------------------------------------------ on disk while the broker is unreachable
+    def _outbox_to_journal(self) -> None:
+        """Move the outbox (older than anything journaled) to the journal's head, and fsync it at once."""
+        with self._lock:
+            if not self._outbox or (self._gated and time.monotonic() < self._retry_at):
+                return
+            # A batch the sender is sending right now is journaled too: should that send succeed after all,
+            # its journaled copy is sent again with the same batch id and trade ids, and counted once.
+            if not self._spill_front([batch for batch, _ in self._outbox], force=False):
+                return
+            self._outbox.clear()
+            self._outbox_records = 0
+            waiting = self._waiting_since
+            reason = (self.stats["last_error"] if self._down_since is not None or waiting is None
+                      else f"a send has not returned for {time.monotonic() - waiting:.1f} s")
+            log.warning("broker unreachable (%s): undelivered records are kept in the journal in %s until "
+                        "delivered", reason, self.settings.trader.journal_dir)
+        self._sync_journal(force=True)
+
+    def _sync_journal(self, force: bool = False) -> None:
+        """fsync the journal once its oldest unsynced write is half of trader.journal_sync_seconds old."""
+        with self._lock:
+            since = self._journal.unsynced_since
+            if since is None or (not force and time.monotonic() - since < self._sync_after):
+                return
+            try:
+                if self._journal.sync():
+                    self.stats["journal_syncs"] += 1
+            except OSError as exc:
+                self._journal_failed(f"fsync failed: {type(exc).__name__}: {exc}")
 
     def _enqueue(self, batch: dict[str, Any], n: int, force: bool = False) -> bool:
         """Queue a cut batch in order; False when it needs the journal and the journal takes nothing."""
@@ -314,6 +349,21 @@ class MetricsClient:
             return True
 
     # ------------------------------------------------------------ journal bound and backpressure
+    def _spill_front(self, batches: list[dict[str, Any]], force: bool) -> bool:
+        """Journal batches older than all it holds, ahead of them (caller holds the lock); False as _spill."""
+        try:
+            written = self._journal.prepend(batches, force)
+        except OSError as exc:
+            self._journal_failed(f"{type(exc).__name__}: {exc}")
+            return False
+        if not written:
+            self._journal_failed(None)
+            return False
+        self._journal_ok()
+        self.stats["journaled_batches"] += len(batches)
+        self.stats["journal_bytes"] = self._journal.size
+        return True
+
     def _spill(self, batch: dict[str, Any], force: bool) -> bool:
         """Append a batch to the journal (caller holds the lock); False when it is full or cannot be written."""
         try:
@@ -380,23 +430,33 @@ class MetricsClient:
         """The oldest undelivered batch and whether it came from memory (caller holds the lock)."""
         if self._outbox:
             return self._outbox[0][0], True
-        return self._journal.peek(), False
+        batch = self._journal.peek()
+        self.stats["journal_corrupt_lines"] = self._journal.corrupt_lines
+        return batch, False
 
-    def _send_loop(self, stopping: threading.Event, done: threading.Event) -> None:
+    def _send_loop(self, batcher_done: threading.Event, done: threading.Event) -> None:
+        prepare = getattr(self._sender, "prepare", None)
+        if prepare is not None:
+            try:
+                prepare()
+            except Exception as exc:  # the first send raises it again, and is retried like any failure
+                log.warning("sender not prepared: %s: %s", type(exc).__name__, exc)
         backoff = MIN_BACKOFF_SECONDS
         while not done.is_set():
             self._resend_lost()
             with self._work:
                 batch, in_memory = self._next()
                 if batch is None:
-                    if stopping.is_set():
+                    if batcher_done.is_set():
                         done.set()  # everything delivered
                         return
                     self._work.wait(0.5)
                     continue
+            self._waiting_since = time.monotonic()
             try:
                 self._sender(batch)
             except Exception as exc:  # broker down, timeout, ...: keep the batch, wait, retry
+                self._waiting_since = None
                 if self._down_since is None:
                     self._down_since = time.monotonic()
                 self.stats["send_failures"] += 1
@@ -404,6 +464,7 @@ class MetricsClient:
                 done.wait(backoff)
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
                 continue
+            self._waiting_since = None
             backoff = MIN_BACKOFF_SECONDS
             self._down_since = None
             with self._work:
@@ -430,7 +491,11 @@ class MetricsClient:
         if self._inflight is None or not self._inflight or now < self._next_check:
             return
         self._next_check = now + CONFIRM_INTERVAL_SECONDS
-        lost = self._inflight.check()
+        self._waiting_since = now  # a confirmation hanging on an unreachable Redis counts like a hung send
+        try:
+            lost = self._inflight.check()
+        finally:
+            self._waiting_since = None
         if not lost:
             return
         log.warning("%d batch(es) sent %.0f s ago or more were never recorded by a worker (lost by the broker); "

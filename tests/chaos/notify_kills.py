@@ -1,8 +1,10 @@
 """Scenario 1, notification half: real workers killed with SIGKILL while sends are in flight.
 
 Each run owns one Redis database and one ``WorkerGroup`` and returns its measured figures; the test
-(test_chaos_notify.py) runs both in the background while scenario 3 runs, because each must wait
-out the claim lease of the sends it interrupted (``LEASE_MIN_SECONDS``, 90 s: see delivery.py).
+(test_chaos_notify.py) runs both in the background while scenario 3 runs (~30 s each). A killed
+sender's claim does not wait out its lease (``LEASE_MIN_SECONDS``, 90 s): the redelivery sees the
+holder process gone from this host and takes the claim over (delivery.py, lease_holder.py); the
+settle timeout still allows for the lease.
 
 - ``run_child_kill`` (A): a pool child is killed three times while the slow receiver holds its
   request, then once more the instant the receiver has answered, before the worker can record the

@@ -9,9 +9,10 @@ never neither); the webhook got every alert promptly meanwhile; the request rate
 fake after the recovery stays within the configured limit; nobody came back inside a Retry-After.
 
 Scenario 1, notification half (runs A and B in notify_kills.py): a send interrupted by kill -9
-keeps its claim leased for 90 s, so both runs are started in the background by a module fixture
-(their own redis-server, one database each) and spend that wait while scenario 3 runs; the last
-test collects and checks them. The ingest half of scenario 1 is test_chaos_ingest_kill.py.
+leaves its claim leased to the dead sender until the redelivery sees that process gone (~15-25 s
+with the requeue), so both runs are started in the background by a module fixture (their own
+redis-server, one database each) and spend that time while scenario 3 runs; the last test collects
+and checks them. The ingest half of scenario 1 is test_chaos_ingest_kill.py.
 
 Reproduce: ``.venv/bin/pytest tests/chaos/test_chaos_notify.py -s`` (figures are printed as
 ``SCENARIO1``/``SCENARIO3`` lines and published in docs/RELIABILITY.md).

@@ -23,8 +23,8 @@ PASSWORD = "flower-test-pw"
 MARKER = "RAW-RECORD-MARKER"
 
 
-def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
+def _get(url: str, auth: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
@@ -45,7 +45,7 @@ CELERY_COMMAND = [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "
 def flower(request, tmp_path: Path, redis_url: str):
     port = free_port()
     extra = (f"flower:\n  host: 127.0.0.1\n  port: {port}\n  basic_auth_user: ops\n"
-             "  basic_auth_password: ${FLOWER_TEST_PASSWORD}\n")
+             "  basic_auth_password: ${FLOWER_TEST_PASSWORD}\n  allowed_hosts: [flower.internal]\n")
     config = write_config(tmp_path / "flower.yaml", redis_url, extra)
     env = {**child_env(config, redis_url, tmp_path / "state"), "FLOWER_TEST_PASSWORD": PASSWORD}
     log = open(tmp_path / "flower.log", "wb")
@@ -96,3 +96,18 @@ def test_flower_requires_auth_and_shows_tasks_with_summarised_args(flower: str, 
 def test_plain_celery_flower_from_the_project_directory_takes_the_same_auth(flower: str) -> None:
     assert _get(flower + "/api/tasks")[0] == 401
     assert _get(flower + "/", f"ops:{PASSWORD}")[0] == 200
+
+
+def test_dns_rebinding_host_is_refused_by_flower(flower: str) -> None:
+    """Finding 8 (issue 11): Flower gets the same Host/Origin check as the exporter and realtime server.
+
+    Basic auth is no guard here: a browser sends remembered credentials to a rebound name's origin too.
+    """
+    auth = f"ops:{PASSWORD}"
+    port = flower.rsplit(":", 1)[1]
+    for path in ("/", "/api/tasks", "/api/workers"):
+        assert _get(flower + path, auth, {"Host": f"evil.example:{port}"}) == (403, b""), path
+        assert _get(flower + path, auth, {"Origin": "http://evil.example"})[0] == 403, path
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "flower.internal"):
+        assert _get(flower + "/api/tasks", auth, {"Host": host})[0] == 200, host
+    assert _get(flower + "/api/tasks", None, {"Host": "flower.internal"})[0] == 401  # auth still required

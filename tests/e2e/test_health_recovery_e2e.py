@@ -12,7 +12,7 @@ import pytest
 
 from graphwiz_monitoring.health.pause import trading_pause_status
 from graphwiz_monitoring.health.recovery import recovery_history
-from graphwiz_monitoring.trader.reporter import read_trader_report
+from graphwiz_monitoring.health.trader_report import read_trader_report
 from tests.conftest import wait_until, write_config
 from tests.fakes.trader_process import TraderProcess
 from tests.fakes.trader_world import World

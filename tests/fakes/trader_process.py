@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT, child_env
+from tests.conftest import ROOT, child_env, skewed_clock
 
 
 class TraderProcess:
-    def __init__(self, workdir: Path, config: Path, redis_url: str) -> None:
+    def __init__(self, workdir: Path, config: Path, redis_url: str, clock_offset: str | None = None) -> None:
+        """``clock_offset`` (e.g. ``-120s``) runs the trader under libfaketime: its clock is that far off."""
+        self.clock = skewed_clock(clock_offset) if clock_offset else {}
         self.workdir = workdir
         self.config = config
         self.redis_url = redis_url
@@ -30,7 +32,7 @@ class TraderProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.health_trader", str(self.config), str(self.state_path),
              str(self.calls_path), str(self.status_path)],
-            cwd=str(ROOT), env=child_env(self.config, self.redis_url, self.workdir / "state"),
+            cwd=str(ROOT), env={**child_env(self.config, self.redis_url, self.workdir / "state"), **self.clock},
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

@@ -214,6 +214,14 @@ def test_containers_get_a_working_config_that_binds_and_protects(compose: dict[s
     services = compose["services"]
     exporter = _container_settings(services["exporter"])
     assert exporter.monitoring.prometheus_host == "0.0.0.0"
+    # Finding 8 (issue 11): Prometheus scrapes by the service name, which the Host check lets in; others get 403.
+    from graphwiz_monitoring.http_access import HostAllowList
+
+    hosts = HostAllowList.for_server(exporter.monitoring.prometheus_allowed_hosts, exporter.monitoring.prometheus_host)
+    target = yaml.safe_load((ROOT / "dashboards" / "prometheus.yml").read_text())[
+        "scrape_configs"][0]["static_configs"][0]["targets"][0]
+    assert hosts.allows(target) and hosts.allows("127.0.0.1:8000")  # Prometheus; the container healthcheck
+    assert not hosts.allows("evil.example:8000")
     assert exporter.redis.url == f"redis://:{ENV['REDIS_PASSWORD']}@redis:6379/0"
     realtime = _container_settings(services["realtime"])
     assert realtime.websocket.host == "0.0.0.0"

@@ -11,7 +11,7 @@
 --             reserved rate-limit slot (slot_at, token_bucket.lua) is kept for the task's return
 --   fallback  mark that the alert was copied to the log channel (once per notification)
 -- done/dead apply even if the lease was lost (the send happened / the decision is final);
--- failed/released only by the lease holder. Returns the failure count, or -1 if the lease was lost.
+-- failed/released only by the attempt holding the lease (its token). Returns the failure count, or -1 if the lease was lost.
 
 local outcome = ARGV[2]
 if outcome == 'fallback' then
@@ -24,7 +24,7 @@ local failures = tonumber(h[2]) or 0
 if outcome == 'done' or outcome == 'dead' then
   redis.call('HSET', KEYS[1], 'state', outcome, 'reason', ARGV[3])
   -- A slot still reserved is wasted: that 1/rate of the channel passes unused (see delivery.py).
-  redis.call('HDEL', KEYS[1], 'token', 'lease_until', 'slot_at', 'slot_gen')
+  redis.call('HDEL', KEYS[1], 'token', 'holder', 'lease_until', 'slot_at', 'slot_gen')
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   return failures
 end
@@ -35,6 +35,6 @@ if outcome == 'failed' then
   failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 end
 redis.call('HSET', KEYS[1], 'state', 'idle', 'reason', ARGV[3])
-redis.call('HDEL', KEYS[1], 'token', 'lease_until')
+redis.call('HDEL', KEYS[1], 'token', 'holder', 'lease_until')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return failures

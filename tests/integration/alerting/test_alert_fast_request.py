@@ -17,10 +17,11 @@ class RecordingSender:
         self.published: list[dict[str, Any]] = []
         self.fail = fail
 
-    def send(self, task: str, args=(), *, retry: bool = False, **options: Any) -> None:
+    def send(self, task: str, args=(), *, retry: bool = False, max_age_seconds=None, **options: Any) -> None:
         if self.fail:
             raise ConnectionError("broker down")
         assert task == tasks.EVALUATE_FAST
+        assert max_age_seconds == 10.0  # stale after the pending flag's safety bound, on the Redis clock
         self.published.append(options)
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from graphwiz_monitoring.alerting import lease_holder
 from graphwiz_monitoring.alerting.delivery import (
+    BUSY_POLL_SECONDS,
     DEAD_LETTERED,
+    DEFERRED,
     DUPLICATE,
     RETRY,
     SENT,
@@ -30,20 +37,52 @@ from tests.fakes.notify_fixtures import (
 )
 
 
-def test_redelivered_task_retakes_its_own_lease_others_wait(store, keys, redis_url, webhook_receiver):
-    """A worker killed mid-send leaves a live claim: its redelivered task (same task id) sends at once,
-    while a different task (a genuine duplicate) is told to come back after the lease."""
+@pytest.fixture
+def holder_process():
+    """A real process to hold a claim: the sender a test freezes or kills."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+    proc.wait()
+
+
+def test_redelivery_of_a_stalled_senders_task_waits_while_a_dead_senders_takes_over(
+        store, keys, redis_url, webhook_receiver, holder_process):
+    """Issue 11 finding 7, in-process: the claim of a live (even frozen) sender is never taken over by a
+    redelivery of the same task; the claim of a sender that is gone is, at once."""
     settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))
     alert = put_alert(store, keys)
     record = keys.delivery(alert.alert_id, "webhook", "firing")
-    verdict, _ = store.run_script("delivery_claim", [record], ["task-1", 90_000, 3600])  # the killed attempt
-    assert verdict == "claimed"
-    other = deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-2")
-    assert other.outcome == "deferred" and other.retry_in > 80
-    assert webhook_receiver.received() == []
+    holder = lease_holder.identity(holder_process.pid)
+    verdict, _, _ = store.run_script("delivery_claim", [record], ["task-1:first", 90_000, 3600, holder, ""])
+    assert verdict == "claimed"  # the first attempt of task-1, in holder_process, has sent its request...
+    os.kill(holder_process.pid, signal.SIGSTOP)  # ...and freezes before recording it
+    for task_id in ("task-1", "task-2"):  # its redelivery, and a genuine duplicate task
+        again = deliver_notification(store, keys, settings, alert.alert_id, "webhook", token=task_id)
+        assert again.outcome == DEFERRED and again.reason == "claimed by another task", again
+        assert again.retry_in <= BUSY_POLL_SECONDS + 0.5  # looks again soon, not after the 90 s lease
+    assert webhook_receiver.received() == [] and store.r.hget(record, "holder") == holder
+    os.kill(holder_process.pid, signal.SIGKILL)  # now it is gone: its claim frees at once
+    holder_process.wait()
     assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == SENT
     assert len(webhook_receiver.received()) == 1
     assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DUPLICATE
+
+
+def test_a_sender_that_wakes_up_after_the_redelivery_waited_records_once(store, keys, redis_url, webhook_receiver):
+    """The frozen holder comes back and records its send: the waiting redelivery then finds it done."""
+    settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))
+    alert = put_alert(store, keys)
+    record = keys.delivery(alert.alert_id, "webhook", "firing")
+    mine = lease_holder.identity()
+    assert store.run_script("delivery_claim", [record], ["task-1:first", 90_000, 3600, mine, ""])[0] == "claimed"
+    assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DEFERRED
+    store.run_script("delivery_finish", [record], ["task-1:first", "done", "", 3600])  # the holder, back
+    assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DUPLICATE
+    assert webhook_receiver.received() == []
+
 
 def test_concurrent_duplicates_send_exactly_once(store, keys, redis_url, webhook_receiver):
     settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))

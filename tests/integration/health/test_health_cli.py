@@ -11,10 +11,11 @@ from graphwiz_monitoring import context
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.config import CONFIG_ENV_VAR
 from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
+from graphwiz_monitoring.health.commands import live_traders
 from graphwiz_monitoring.health.pause import is_trading_paused
 from graphwiz_monitoring.trader.control import ControlListener
 from graphwiz_monitoring.trader.dependencies import Dependencies
-from tests.conftest import write_config
+from tests.conftest import wait_until, write_config
 from tests.fakes.trader_world import dependencies
 
 
@@ -47,15 +48,19 @@ def test_breaker_list_and_reset(cli, store, keys):
 
 def test_trading_pause_resume_status_with_a_live_trader(cli, store, keys, world, report):
     report()
-    listener = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t", block_ms=100)
+    listener = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t", block_ms=100,
+                               host="box")
     listener.start()
     try:
+        wait_until(lambda: "t" in live_traders(store, keys, 30), message="trader live")
         out = cli("trading", "pause", "--reason", "maintenance")
-        assert "trading paused" in out and "trader: succeeded" in out
+        assert "trading paused" in out and "trader t (box pid " in out and "): succeeded: trading_engine.pause()" in out
         assert world.called("trading_engine.pause") == [()]
-        assert cli("trading", "status").startswith("PAUSED") and "maintenance" in cli("trading", "status")
+        status = cli("trading", "status")
+        assert status.startswith("PAUSED") and "maintenance" in status and "live traders: t (box pid " in status
+        assert [t["identity"] for t in json.loads(cli("trading", "status", "--json"))["traders"]] == ["t"]
         out = cli("trading", "resume")
-        assert "trader: succeeded" in out and world.called("trading_engine.resume") == [()]
+        assert "): succeeded: trading_engine.resume()" in out and world.called("trading_engine.resume") == [()]
     finally:
         listener.stop()
     assert json.loads(cli("trading", "status", "--json"))["paused"] is False
@@ -63,7 +68,7 @@ def test_trading_pause_resume_status_with_a_live_trader(cli, store, keys, world,
 
 def test_trading_pause_without_trader_still_sets_flag(cli, store, keys):
     out = cli("trading", "pause", "--wait", "0.2")
-    assert "no answer" in out and is_trading_paused(store, keys)
+    assert "traders: none live" in out and is_trading_paused(store, keys)
 
 
 def test_health_summary(cli, report):

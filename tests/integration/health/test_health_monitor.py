@@ -6,19 +6,20 @@ import asyncio
 
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.guards.breaker import CircuitBreaker
-from graphwiz_monitoring.health.commands import Command, send_command, wait_for_result
+from graphwiz_monitoring.health.commands import Command, live_traders, read_results, send_command
 from graphwiz_monitoring.health.pause import set_trading_paused
 from graphwiz_monitoring.health.probes import probe_redis
+from graphwiz_monitoring.health.trader_report import read_trader_report
 from graphwiz_monitoring.state import Store
 from graphwiz_monitoring.trader.monitor import TradingMonitor
-from graphwiz_monitoring.trader.reporter import read_trader_report
 from tests.conftest import free_port, wait_until
 from tests.fakes.trader_world import dependencies
 
 
 def test_monitor_runs_listener_and_reporter(redis_url, store, keys, world, tmp_path):
     settings = parse_settings({"redis": {"url": redis_url},
-                               "trader": {"poll_interval_seconds": 0.1, "journal_dir": str(tmp_path / "j")}}, env={})
+                               "trader": {"name": "m", "poll_interval_seconds": 0.1,
+                                          "journal_dir": str(tmp_path / "j")}}, env={})
     shipped: list[dict] = []
     monitor = TradingMonitor(settings, sender=shipped.append)
     world.update(exchanges={"binance": {"connected": False, "rate_limit_remaining": 3}})
@@ -34,9 +35,12 @@ def test_monitor_runs_listener_and_reporter(redis_url, store, keys, world, tmp_p
             await asyncio.to_thread(wait_until, lambda: any(
                 rec["kind"] == "exchange_status" and rec["data"]["exchange"] == "binance"
                 for batch in shipped for rec in batch["records"]), 10, 0.05, "exchange_status shipped")
+            await asyncio.to_thread(wait_until, lambda: "m" in live_traders(store, keys, 30), 10, 0.05,
+                                    "listener live under trader.name")
             send_command(store, keys, Command(id="m1", action="reconnect", check="exchange_connectivity",
                                               service="exchange", targets=["binance"], ttl_ms=5000))
-            result = await asyncio.to_thread(wait_for_result, store, keys, "m1", 10)
+            result = await asyncio.to_thread(wait_until, lambda: read_results(store, keys, "m1").get("m"), 10, 0.05,
+                                             "answer under trader.name")
             assert result["outcome"] == "succeeded" and world.called("exchange_manager.reconnect") == [("binance",)]
             assert monitor.is_trading_paused() is False
             set_trading_paused(store, keys, True, reason="t")
@@ -54,6 +58,7 @@ def test_monitor_runs_listener_and_reporter(redis_url, store, keys, world, tmp_p
 
     asyncio.run(scenario())
     assert not monitor.health.listener._thread and not monitor.health.reporter._thread
+    assert "m" not in live_traders(store, keys, 30)  # a clean stop unregisters: senders stop waiting for it
 
 
 def test_redis_probe_failure_path():

@@ -5,12 +5,17 @@ objects, a RecoveryRunner (worker side) waiting for honest acknowledgements, all
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
 from graphwiz_monitoring.config import parse_settings
-from graphwiz_monitoring.health.commands import Command, send_command, wait_for_result
+from graphwiz_monitoring.health.commands import (
+    Command,
+    live_traders,
+    read_results,
+    send_command,
+    touch_trader,
+)
 from graphwiz_monitoring.health.pause import is_trading_paused, set_trading_paused, trading_pause_status
 from graphwiz_monitoring.health.recovery import RecoveryRunner, recovery_counts, recovery_history
 from graphwiz_monitoring.trader.control import ControlListener
@@ -24,14 +29,25 @@ def settings_for(redis_url, **recovery):
                            "recovery": {"ack_timeout_seconds": 3, **recovery}}, env={})
 
 
+def start_listener(store, keys, listener: ControlListener) -> ControlListener:
+    """Start the thread and wait until it is registered as live (a command sent now reaches it)."""
+    listener.start()
+    wait_until(lambda: listener.identity in live_traders(store, keys, 30), message=f"{listener.identity} live")
+    return listener
+
+
+def result_of(store, keys, command_id: str, identity: str = "t", timeout: float = 5) -> dict:
+    return wait_until(lambda: read_results(store, keys, command_id).get(identity), timeout=timeout,
+                      message=f"{identity}'s answer to {command_id}")
+
+
 @pytest.fixture
-def trader(store, keys, world, report):
+def trader(store, keys, world, report, tmp_path):
     """A live trader: fresh heartbeat + control listener thread over the world's objects."""
     report()
     deps = Dependencies(**dependencies(world))
-    listener = ControlListener(store, keys, deps, identity="test-trader:1", action_timeout=2,
-                               block_ms=100)
-    listener.start()
+    listener = start_listener(store, keys, ControlListener(store, keys, deps, identity="test-trader-1", action_timeout=2,
+                                                           block_ms=100, state_dir=tmp_path / "state"))
     yield listener
     listener.stop()
 
@@ -87,17 +103,19 @@ def test_notify_admin_without_alerting_fails_honestly(redis_url, store, keys, wo
 
 
 def test_no_acknowledgement_is_a_timeout(redis_url, store, keys, report):
-    report()  # a trader reports, but nobody listens on the control stream
+    report()  # a trader is registered as live, but nobody listens on the control stream
+    touch_trader(store, keys, "silent", "token", pid=1, host="h", first=True)
     rep = runner(redis_url, store, keys, ack_timeout_seconds=0.3).run("agent_health", "r4", {"failing": ["a"]})
     assert [(a.action, a.outcome) for a in rep.attempts] == [("restart", "timeout")]
     assert "no acknowledgement" in rep.attempts[0].reason and rep.successful is False
+    assert rep.attempts[0].traders == {"silent": {"outcome": "timeout", "reason": "no acknowledgement within 0.3s"}}
 
 
 def test_missing_method_is_not_supported(redis_url, store, keys, world, report):
     report()
     deps = Dependencies(**{**dependencies(world), "trading_engine": object()})
-    listener = ControlListener(store, keys, deps, identity="t", action_timeout=2, block_ms=100)
-    listener.start()
+    listener = start_listener(store, keys, ControlListener(store, keys, deps, identity="t", action_timeout=2,
+                                                           block_ms=100))
     try:
         rep = runner(redis_url, store, keys).run("api_rate_limits", "r5", {"service": "exchange"})
     finally:
@@ -125,8 +143,12 @@ def test_pause_that_raises_is_failed_but_flag_stays(redis_url, store, keys, worl
     assert is_trading_paused(store, keys)
 
 
-def test_close_positions_only_when_enabled_and_once_per_window(redis_url, store, keys, world, trader):
+def test_close_positions_only_when_enabled_and_once_per_window(redis_url, store, keys, world, report, tmp_path):
     world.update(pause_works=False)
+    report()
+    allowing = settings_for(redis_url, allow_close_positions=True, close_positions_window_seconds=60).recovery
+    trader = start_listener(store, keys, ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t",
+                                                         recovery=allowing, state_dir=tmp_path, block_ms=100))
     run = runner(redis_url, store, keys, allow_close_positions=True, close_positions_window_seconds=60)
     first = run.run("portfolio_health", "r8", {})
     assert [a.outcome for a in first.attempts] == ["failed", "succeeded"]
@@ -134,6 +156,7 @@ def test_close_positions_only_when_enabled_and_once_per_window(redis_url, store,
     second = run.run("portfolio_health", "r9", {})
     assert second.attempts[1].outcome == "skipped" and "already ran within" in second.attempts[1].reason
     assert len(world.called("trading_engine.close_all_positions")) == 1
+    trader.stop()
 
 
 def test_dry_run_executes_nothing(redis_url, store, keys, world, trader):
@@ -165,33 +188,27 @@ def test_redelivered_recovery_reuses_outcomes(redis_url, store, keys, world, tra
 def test_trader_dedups_a_resent_command(store, keys, world, report):
     report()
     listener = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t", action_timeout=2)
+    listener.touch()  # live from here on: its group exists
     command = Command(id="cmd-1", action="reconnect", check="exchange_connectivity", service="exchange",
                       targets=["binance"], ttl_ms=5000)
     send_command(store, keys, command)
     send_command(store, keys, command)  # the worker was redelivered and sent it again
     assert listener.poll_once(block_ms=100) == 2
     assert len(world.called("exchange_manager.reconnect")) == 1
-    assert wait_for_result(store, keys, "cmd-1", 1)["outcome"] == "succeeded"
-
-
-def test_expired_command_is_not_executed(store, keys, world):
-    listener = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t")
-    send_command(store, keys, Command(id="old", action="close_positions", ttl_ms=1))
-    threading.Event().wait(0.05)
-    listener.poll_once(block_ms=100)
-    assert world.called("trading_engine.close_all_positions") == [] and wait_for_result(store, keys, "old", 0.1) is None
+    answer = result_of(store, keys, "cmd-1")
+    assert answer["outcome"] == "succeeded" and answer["refused_duplicates"] == 1  # the first outcome stays
 
 
 def test_listener_survives_restart_and_reads_its_pending_entries(store, keys, world):
-    send_command(store, keys, Command(id="p1", action="clear_cache", ttl_ms=5000))
     first = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t")
-    first._ensure_group()
-    # read but crash before acknowledging: the entry stays pending for consumer "trader"
-    store.r.xreadgroup("trader", "trader", {keys.control_stream: ">"}, count=10)
-    second = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t2")
+    first.touch()
+    send_command(store, keys, Command(id="p1", action="clear_cache", ttl_ms=5000))
+    # read but crash before acknowledging: the entry stays pending in this identity's group
+    store.r.xreadgroup("trader:t", "listener", {keys.control_stream: ">"}, count=10)
+    second = ControlListener(store, keys, Dependencies(**dependencies(world)), identity="t")  # same trader, restarted
     second.poll_once(block_ms=100)
     assert world.called("neo4j_graph.clear_cache") == [()]
-    assert store.r.xpending(keys.control_stream, "trader")["pending"] == 0
+    assert store.r.xpending(keys.control_stream, "trader:t")["pending"] == 0
 
 
 def test_concurrent_recovery_of_same_check_runs_once(redis_url, store, keys, world, trader):

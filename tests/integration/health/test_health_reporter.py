@@ -6,8 +6,9 @@ import asyncio
 import threading
 import time
 
+from graphwiz_monitoring.health.trader_report import read_trader_report
 from graphwiz_monitoring.trader.dependencies import Dependencies
-from graphwiz_monitoring.trader.reporter import StatusReporter, read_trader_report
+from graphwiz_monitoring.trader.reporter import StatusReporter
 from tests.conftest import wait_until
 from tests.fakes.trader_world import dependencies
 

@@ -130,3 +130,30 @@ def test_port_in_use_is_a_clear_error(redis_url, store, keys):
         with pytest.raises(Exception, match=f"cannot listen on 127.0.0.1:{port}"):
             ServerThread(settings, store, keys).start()
     assert free_port()  # the fixture helper still works afterwards
+
+
+def test_dns_rebinding_host_is_refused_on_every_realtime_route(realtime):
+    """Finding 8 (issue 11): every route checks Host and Origin, with or without a token.
+
+    Before, the page, its assets and /healthz answered any Host, and a token waived the Host check.
+    """
+    server = realtime(host="0.0.0.0", token=TOKEN, allowed_hosts=["status.example"])
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    evil = {"Host": f"evil.example:{server.port}", **auth}
+    for method, path in (("GET", "/"), ("GET", "/app.js"), ("GET", "/healthz"), ("GET", "/api/snapshot"),
+                         ("POST", "/api/silences?alert_id=abc"), ("GET", "/nope")):
+        status, body = http_json(server.port, method, path, evil)
+        assert (status, body) == (403, {"error": "Host not allowed"}), (method, path)
+        status, body = http_json(server.port, method, path, {**auth, "Origin": "http://evil.example"})
+        assert (status, body) == (403, {"error": "Origin not allowed"}), (method, path)
+    sock, status = raw_websocket(server.port, path=f"/ws?token={TOKEN}", headers={"Host": "evil.example"})
+    sock.close()
+    assert status == 403
+    # The allow-listed name, loopback and IP addresses pass; the token is still required for data.
+    for host in (f"status.example:{server.port}", f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
+        assert http_request(server.port, "GET", "/", {"Host": host})[0] == 200, host
+        assert http_json(server.port, "GET", "/api/snapshot", {"Host": host})[0] == 401, host
+        assert http_json(server.port, "GET", "/api/snapshot", {"Host": host, **auth})[0] == 200, host
+    sock, status = raw_websocket(server.port, path=f"/ws?token={TOKEN}", headers={"Host": "status.example"})
+    sock.close()
+    assert status == 101

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -226,3 +227,111 @@ def test_restart_after_stop_keeps_one_sender(tmp_path: Path) -> None:
         assert client.stop() is True
     assert receiver.trades() == list(range(15))
     assert sum(t.name == "graphwiz-sender" and t.is_alive() for t in threading.enumerate()) == 0
+
+
+def test_an_empty_line_in_a_journal_file_still_delivers_all_50_trades(tmp_path: Path) -> None:
+    """Finding 4 through the client: a journal left with a blank line is delivered whole by the next client."""
+    receiver = Receiver()
+    receiver.down = True
+    settings = _settings(tmp_path)
+    client = MetricsClient(settings, sender=receiver, host="h")
+    for n in range(50):
+        client.add("item", {"n": n})
+    client.stop(timeout=0.3)
+    (path,) = (tmp_path / "journal").glob("journal-*.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"\n" + b"".join(lines[1:]))
+    journaled = [json.loads(line)["batch_id"] for line in lines]
+    receiver.down = False
+    successor = MetricsClient(settings, sender=receiver, host="h")
+    successor.start()
+    assert successor.flush(10)
+    assert receiver.trades() == list(range(50))
+    assert successor.stop() is True
+    assert [b["batch_id"] for b in receiver.batches][:len(journaled)] == journaled  # the last one too
+    assert successor.stats["journal_corrupt_lines"] == 0
+
+
+def _journaled_items(directory: Path) -> list[int]:
+    items = []
+    for path in directory.glob("journal-*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            if line.strip():
+                items += [r["data"]["n"] for r in json.loads(line)["records"] if r["kind"] == "item"]
+    return sorted(items)
+
+
+def _on_disk(client: MetricsClient, items: list[int]) -> bool:
+    """``items`` are in the journal files and everything written to them has been fsync'ed."""
+    return (_journaled_items(Path(client.settings.trader.journal_dir)) == items
+            and client.stats["journal_syncs"] > 0 and client._journal.unsynced_since is None)
+
+
+def test_kill_9_during_an_outage_finds_every_accepted_record_on_disk_within_journal_sync_seconds(
+        tmp_path: Path) -> None:
+    """Finding 3: once a send failed, what was accepted is in the journal files and fsync'ed within
+    journal_sync_seconds, while the client is still running (a kill -9 now would lose nothing)."""
+    receiver = Receiver()
+    client = MetricsClient(_settings(tmp_path, journal_sync_seconds=0.2), sender=receiver, host="h")
+    client.add("item", {"n": -1})
+    assert client.flush(10)
+    receiver.down = True
+    try:
+        for n in range(25):
+            client.add("item", {"n": n})
+        accepted = time.monotonic()
+        _wait(lambda: _on_disk(client, list(range(25))), timeout=2)
+        assert time.monotonic() - accepted <= 0.2 + 0.1  # the deadline, with room for a slow scheduler
+        assert client.stats["send_failures"] > 0
+        for n in range(25, 30):  # while the outage lasts, new records go to the journal as well
+            client.add("item", {"n": n})
+        accepted = time.monotonic()
+        _wait(lambda: _on_disk(client, list(range(30))), timeout=2)
+        assert time.monotonic() - accepted <= 0.2 + 0.1
+    finally:
+        receiver.down = False
+    assert client.flush(10)
+    assert receiver.trades() == list(range(-1, 30))
+    assert client.stop() is True
+
+
+class StuckReceiver(Receiver):
+    """A broker that accepts, but whose first ``stuck`` sends hang until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.hung = 0
+
+    def __call__(self, batch: dict) -> None:
+        if not self.release.is_set():
+            self.hung += 1
+            self.release.wait()
+        super().__call__(batch)
+
+    def unique_trades(self) -> list[int]:
+        seen, items = set(), []
+        with self.lock:
+            for b in self.batches:
+                if b["batch_id"] not in seen:
+                    seen.add(b["batch_id"])
+                    items += [r["data"]["n"] for r in b["records"] if r["kind"] == "item"]
+        return items
+
+
+def test_a_send_hanging_longer_than_journal_sync_seconds_counts_as_unreachable_and_keeps_the_order(
+        tmp_path: Path) -> None:
+    """Memory and journal both in use, then the broker hangs: the outbox goes to disk ahead of the journal,
+    and a batch both journaled and sent keeps its id (the worker counts it once)."""
+    receiver = StuckReceiver()
+    settings = _settings(tmp_path, buffer_max_records=30, journal_sync_seconds=0.2)
+    client = MetricsClient(settings, sender=receiver, host="h")
+    for n in range(200):
+        client.add("item", {"n": n})
+    _wait(lambda: receiver.hung == 1)
+    _wait(lambda: client.pending_records == 0, timeout=2)  # the outbox (30) went to the journal
+    assert _journaled_items(tmp_path / "journal") == list(range(200))
+    receiver.release.set()
+    assert client.flush(10)
+    assert receiver.unique_trades() == list(range(200))  # in order, each batch id once
+    assert client.stop() is True

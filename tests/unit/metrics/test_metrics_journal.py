@@ -149,3 +149,84 @@ def test_a_failed_write_leaves_no_partial_line(tmp_path: Path) -> None:
         journal.consume()
     assert seen == ["b0", "b2"]  # b2 intact: not glued to a fragment of b1
     journal.close()
+
+
+def _trade_batch(n: int, trades: int = 10) -> dict:
+    return {"batch_id": f"b{n}", "records": [{"kind": "trade", "data": {"n": n * trades + i}} for i in range(trades)]}
+
+
+def _drain(journal: Journal) -> list[dict]:
+    batches = []
+    while (batch := journal.peek()) is not None:
+        batches.append(batch)
+        journal.consume()
+    return batches
+
+
+def test_an_empty_line_in_a_journal_file_drops_no_batch(tmp_path: Path, caplog) -> None:
+    """Finding 4: 50 trades in 5 batches, blank lines in the file: all 50 read back, nothing reported corrupt."""
+    journal = Journal(tmp_path)
+    for n in range(5):
+        journal.append(_trade_batch(n))
+    journal.close()
+    path = next(tmp_path.glob("journal-*.jsonl"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"\n" + lines[0] + b"\n" + lines[1] + b"  \n" + b"".join(lines[2:]) + b"\n\n")
+    successor = Journal(tmp_path)
+    successor.open()
+    assert successor.pending == 5
+    with caplog.at_level("WARNING"):
+        batches = _drain(successor)
+    trades = [r["data"]["n"] for b in batches for r in b["records"]]
+    assert trades == list(range(50))
+    assert successor.corrupt_lines == 0 and "corrupt" not in caplog.text
+    successor.close()
+    assert not list(tmp_path.glob("journal-*.jsonl"))
+
+
+def test_a_corrupt_journal_line_is_logged_and_counted_and_the_rest_delivered(tmp_path: Path, caplog) -> None:
+    journal = Journal(tmp_path)
+    for n in range(3):
+        journal.append(_trade_batch(n))
+    journal.close()
+    path = next(tmp_path.glob("journal-*.jsonl"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b'{"batch_id": "cut-off", "rec\n' + b"[1, 2]\n" + b"".join(lines[1:]))
+    successor = Journal(tmp_path)
+    successor.open()
+    assert successor.pending == 5
+    with caplog.at_level("ERROR"):
+        batches = _drain(successor)
+    assert [b["batch_id"] for b in batches] == ["b0", "b1", "b2"]
+    assert successor.corrupt_lines == 2 and successor.pending == 0
+    assert caplog.text.count("corrupt journal line") == 2 and path.name in caplog.text
+    successor.close()
+
+
+def test_prepended_batches_are_delivered_and_adopted_first(tmp_path: Path) -> None:
+    """The client's outbox (older than all journaled) goes in front when the broker becomes unreachable."""
+    journal = Journal(tmp_path)
+    journal.append(_batch(2))
+    journal.append(_batch(3))
+    assert journal.peek()["batch_id"] == "b2"
+    assert journal.prepend([_batch(0), _batch(1)])
+    journal.consume()  # b2 is no longer the head: nothing is consumed (b2 was not lost, b0 not skipped)
+    assert journal.pending == 4 and journal.unsynced_since is not None
+    assert journal.sync() and journal.unsynced_since is None and not journal.sync()
+    assert journal.peek()["batch_id"] == "b0"
+    journal.close()
+    successor = Journal(tmp_path)
+    successor.open()
+    assert [b["batch_id"] for b in _drain(successor)] == ["b0", "b1", "b2", "b3"]
+    successor.close()
+
+
+def test_prepend_obeys_the_bound(tmp_path: Path) -> None:
+    line = _line_bytes(1)
+    journal = Journal(tmp_path, max_bytes=3 * line)
+    assert journal.append(_batch(5))
+    assert journal.prepend([_batch(1), _batch(2), _batch(3)]) is False  # nothing written
+    assert journal.pending == 1 and journal.size == _on_disk(tmp_path) == line
+    assert journal.prepend([_batch(1), _batch(2), _batch(3)], force=True)
+    assert [b["batch_id"] for b in _drain(journal)] == ["b1", "b2", "b3", "b5"]
+    journal.close()

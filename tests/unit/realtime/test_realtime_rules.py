@@ -41,12 +41,18 @@ def test_origin_rule(origin, host, allowed, ok):
     assert access.origin_ok(origin, host, allowed) is ok
 
 
-def test_host_rule_only_matters_without_a_token():
-    assert access.host_ok("evil.example:8765", token="t") is True
-    assert access.host_ok("evil.example:8765", token=None) is False
-    assert access.host_ok("127.0.0.1:8765", token=None) is True
-    assert access.host_ok("[::1]:8765", token=None) is True
-    assert access.host_ok(None, token=None) is False
+def test_host_rule_holds_with_a_token_too():
+    """Finding 8 (issue 11): the token no longer waives the Host check; allowed_hosts and the bind host pass."""
+    from graphwiz_monitoring.config import parse_settings
+
+    for token in (None, "t"):
+        ws = parse_settings({"websocket": {"host": "0.0.0.0", "token": "t", "allowed_hosts": ["status.example"]}}
+                            if token else {}, env={}).websocket
+        hosts = access.host_allow_list(ws)
+        assert hosts.allows("evil.example:8765") is False
+        assert hosts.allows("127.0.0.1:8765") is True and hosts.allows("[::1]:8765") is True
+        assert hosts.allows(None) is False
+        assert hosts.allows("status.example:443") is bool(token)
 
 
 def test_presented_token_and_constant_time_match():
