@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from ..http_access import host_list
+from graphwiz_monitoring.http_access import host_list
 
 
 def _port(value: Any) -> Any:

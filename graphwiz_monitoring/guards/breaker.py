@@ -3,7 +3,8 @@
 closed → open after ``failure_threshold`` consecutive failures → half-open after
 ``recovery_timeout_seconds``, where exactly one caller cluster-wide gets the trial (a lease of
 ``trial_timeout_seconds``, so a crashed trial cannot wedge the breaker) → closed on the trial's
-success, open again on its failure. Every transition happens inside ``state/scripts/breaker.lua``
+success, open again on its failure; a call that says nothing about the service (``release``) counts
+neither way. Every transition happens inside ``state/scripts/breaker.lua``
 (unlike pybreaker's Redis storage, where the threshold check and the trip are separate steps), and
 each one is published as a BREAKER realtime event.
 
@@ -148,6 +149,14 @@ class CircuitBreaker:
     def record_failure(self, error: str = "", decision: BreakerDecision | None = None) -> BreakerState:
         """The call failed: counts towards opening; the half-open trial's failure re-opens it."""
         return self._run("failure", decision.token if decision else self._token, error)[1]
+
+    def release(self, decision: BreakerDecision | None = None) -> BreakerState:
+        """The call told nothing about the protected service (its input was missing): counts neither way.
+
+        The failure count stays as it was; a half-open trial's lease is handed back, so the next caller
+        gets the trial at once instead of after ``trial_timeout_seconds``.
+        """
+        return self._run("release", decision.token if decision else self._token)[1]
 
     def reset(self) -> BreakerState:
         """Manual reset: closed, no failures, no trial."""

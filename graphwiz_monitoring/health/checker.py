@@ -2,7 +2,8 @@
 
 One run of ``name``: ask the check's breaker (named after the check); while it is open the check is
 not run and the result is CIRCUIT_OPEN (recovery is then not retried either). Otherwise judge
-(checks.py), record success/failure on the breaker (unhealthy/critical count as failures), store the
+(checks.py), record success/failure on the breaker (unhealthy/critical count as failures, except a
+failure caused only by the trader's missing or stale report, which counts neither way), store the
 result atomically as the latest (plus a bounded history), publish a HEALTH event, and on a change of
 judged status raise an alert through the alerting area. A result that needs recovery is handed to
 ``dispatch_recovery`` (the worker enqueues ``workers.recovery.run_recovery``).
@@ -24,7 +25,7 @@ from graphwiz_monitoring.errors import ValidationError
 from graphwiz_monitoring.events import EventType, HealthEvent, publish
 from graphwiz_monitoring.guards.breaker import CircuitBreaker, list_breakers
 from graphwiz_monitoring.health.alerts import alert_manager_for, transition_alert
-from graphwiz_monitoring.health.checks import CHECKS, run_check
+from graphwiz_monitoring.health.checks import CHECKS, caused_by_absent_trader, run_check
 from graphwiz_monitoring.health.models import HealthResult, HealthStatus
 from graphwiz_monitoring.health.pause import trading_pause_status
 from graphwiz_monitoring.health.probes import probe_redis
@@ -119,11 +120,17 @@ class HealthChecker:
             result = HealthResult(name, HealthStatus.UNHEALTHY, f"check failed: {type(exc).__name__}: {exc}"[:500])
         result.details["duration_seconds"] = round(time.monotonic() - started, 6)
         result.details["trial"] = decision.is_trial
-        if result.status.needs_recovery:
+        # A trader that stopped reporting is not a failure of the checked service: counted, it opened the
+        # breaker, which then kept the check from running for minutes after the trader came back.
+        counted = not caused_by_absent_trader(result)
+        if not counted:
+            state = breaker.release(decision)
+        elif result.status.needs_recovery:
             state = breaker.record_failure(result.message, decision)
         else:
             state = breaker.record_success(decision)
         result.details["breaker"] = state.value
+        result.details["breaker_counted"] = counted
         recovery_id = self._dispatch(result)
         previous = self._store(result)
         self._announce(previous, result, recovery_id)

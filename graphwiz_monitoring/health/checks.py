@@ -3,9 +3,10 @@
 ``health_checks.checks[name].thresholds``.
 
 A check with no source at all says NOT_CONFIGURED (distinct from healthy). A trader whose last
-report is older than ``health_checks.trader_stale_seconds`` makes every check that relies on it
-UNHEALTHY, with ``details["trader_stale"] = True`` (recovery then skips actions the trader would run).
-``details["failing"]`` names what recovery should act on (exchanges, agents).
+report is older than ``health_checks.trader_stale_seconds`` (on the Redis clock) makes every check that
+relies on it UNHEALTHY, with ``details["trader_stale"] = True``: recovery then skips actions the trader
+would run, and the check's breaker does not count it (``caused_by_absent_trader``: the checked service
+was not judged at all). ``details["failing"]`` names what recovery should act on (exchanges, agents).
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ def _trader_section(ctx: CheckContext, section: str) -> tuple[dict[str, Any] | N
                              f"trader has not reported for {report.age_seconds:.1f}s (limit {limit:g}s)",
                              trader=report.summary(), trader_stale=True)
     return data, None
+
+
+def caused_by_absent_trader(result: HealthResult) -> bool:
+    """True when ``result`` failed only because the trader's report was missing or stale.
+
+    Such a result says nothing about the checked service (exchange, Neo4j, agents ...), so it must not
+    count toward that service's breaker: otherwise the breaker opens while the trader is away and keeps
+    the check from running for ``recovery_timeout_seconds`` after the trader is back.
+    """
+    return bool(result.details.get("trader_stale"))
 
 
 def _ladder(breaches: int) -> HealthStatus:

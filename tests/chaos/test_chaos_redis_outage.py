@@ -79,7 +79,7 @@ def alert_state(store: Store, keys: KeySpace, alert: Any, silence_id: str, break
     member = f"{alert.rule_name}|{alert.fingerprint}"
     return {"alert": store.r.get(keys.alert(alert.alert_id)), "active": store.r.hget(keys.alerts_active, member),
             "state": store.r.hgetall(keys.alert_state(alert.rule_name, alert.fingerprint)),
-            "silence": store.r.hget(keys.silences, silence_id), "breaker": store.r.hgetall(keys.breaker(breaker))}
+            "silence": store.r.get(keys.silence(silence_id)), "breaker": store.r.hgetall(keys.breaker(breaker))}
 
 
 def reconnect_times(redis_server: Any, store: Store, keys: KeySpace, app: Any) -> dict[str, float]:

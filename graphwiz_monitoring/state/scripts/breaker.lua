@@ -1,7 +1,7 @@
 -- Circuit breaker: every transition in one atomic script, timed by the Redis clock (one clock for all hosts).
 --
 -- KEYS[1]  breaker hash          KEYS[2]  set of breaker names
--- ARGV[1]  op: allow | success | failure | reset   (reading is a plain HGETALL)
+-- ARGV[1]  op: allow | success | failure | release | reset   (reading is a plain HGETALL)
 -- ARGV[2]  breaker name          ARGV[3]  failure threshold (consecutive failures that open it)
 -- ARGV[4]  recovery timeout (s)  ARGV[5]  trial lease (s): a crashed trial is handed out again after it
 -- ARGV[6]  caller token          ARGV[7]  key TTL (s)
@@ -9,6 +9,8 @@
 --
 -- closed --threshold failures--> open --timeout--> half_open (ONE caller gets the trial lease)
 -- half_open --trial success--> closed ; half_open --trial failure--> open
+-- release: the call told nothing about the service (e.g. a health check whose input, the trader's report,
+-- was missing): neither success nor failure; a half-open trial's lease is handed back for the next caller.
 --
 -- Returns {allowed 0|1, state, is_trial 0|1, failures, previous state, opened_at, now}; floats as strings
 -- because Redis truncates Lua numbers to integers.
@@ -74,6 +76,12 @@ elseif op == 'failure' then
   table.insert(fields, tostring(now))
   table.insert(fields, 'last_error')
   table.insert(fields, ARGV[8] or '')
+elseif op == 'release' then
+  if state == 'half_open' and token == trial_token then
+    trial_token, trial_expires = '', 0
+  end
+  table.insert(fields, 'last_released_at')
+  table.insert(fields, tostring(now))
 elseif op == 'reset' then
   state, failures, opened_at, trial_token, trial_expires = 'closed', 0, 0, '', 0
   table.insert(fields, 'reset_at')

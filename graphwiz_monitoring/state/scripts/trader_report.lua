@@ -1,4 +1,4 @@
--- The trader's status report (health/reporter.py, StatusReporter.report_once), stamped on arrival.
+-- The trader's status report (trader/reporter.py, StatusReporter.report_once; read by health/trader_report.py), stamped on arrival.
 -- KEYS[1] the trader heartbeat hash. ARGV[1] its TTL (seconds); ARGV[2] the neo4j flag field and ARGV[3]
 -- its value ('' removes it); ARGV[4..] field, value pairs.
 -- received_at is the Redis time when the report arrived: freshness is Redis-now minus it, so neither the
