@@ -29,10 +29,13 @@ from typing import Any
 
 import redis
 
+from graphwiz_monitoring.state.keys import KeySpace
+
 log = logging.getLogger(__name__)
 
-OWNERS_KEY = "unacked_owner"  # beside kombu's "unacked" / "unacked_index" (not namespaced either)
-ALIVE_PREFIX = "graphwiz:consumer:alive:"  # broker-level like OWNERS_KEY: one per Redis database
+# Broker-level keys, one per Redis database like kombu's own (state/keys.py says why).
+OWNERS_KEY = KeySpace.UNACKED_OWNER
+ALIVE_PREFIX = KeySpace.CONSUMER_ALIVE_PREFIX
 ALIVE_TTL_SECONDS = 15
 REFRESH_SECONDS = 5
 SCAN_SECONDS = 5  # at most one scan of the owners per process this often
@@ -66,7 +69,7 @@ def beat_now() -> None:
 
 def _beat(client: redis.Redis, ident: str) -> None:
     try:
-        client.set(ALIVE_PREFIX + ident, "1", ex=ALIVE_TTL_SECONDS)
+        client.set(KeySpace.consumer_alive(ident), "1", ex=ALIVE_TTL_SECONDS)
     except redis.RedisError as exc:  # Redis away: nothing can be restored meanwhile either
         log.debug("consumer heartbeat not written: %s", type(exc).__name__)
 
@@ -93,7 +96,7 @@ def dead_owners_tags(client: Any) -> list[str]:
     distinct = sorted({owner for _, owner in items})
     pipe = client.pipeline(transaction=False)
     for owner in distinct:  # one EXISTS per distinct owner, one round trip
-        pipe.exists(ALIVE_PREFIX + owner)
+        pipe.exists(KeySpace.consumer_alive(owner))
     living = {owner for owner, found in zip(distinct, pipe.execute(), strict=True) if found}
     return [tag for tag, owner in items if owner not in living]
 

@@ -61,6 +61,15 @@ Keep this docstring's table in step with the methods below.
 | {ns}:recovery:recorded:{attempt}      | string | attempt already recorded (redelivery); TTL 1 d     |
 | {ns}:recovery:{check}:lock            | string | one recovery per check at a time; TTL              |
 | {ns}:recovery:close_positions:window  | string | close_positions at most once per window; TTL       |
+
+Broker-level keys (celery/liveness.py), beside kombu's own ``unacked`` / ``unacked_index``. Like the
+Celery queues they are one per Redis database, not per namespace: a worker must see every consumer
+that may hold a message of its queues (two deployments on one Redis need two database numbers).
+
+| key                                   | type   | TTL / bound                                        |
+|---------------------------------------|--------|----------------------------------------------------|
+| unacked_owner                         | hash   | delivery tag -> consumer id; HDEL with kombu's unacked entry |
+| graphwiz:consumer:alive:{consumer}    | string | a live consumer process; EX 15 s, refreshed every 5 s |
 """
 
 from __future__ import annotations
@@ -71,6 +80,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class KeySpace:
     namespace: str = "graphwiz"
+
+    # ----------------------------------------------------------- broker level (not namespaced, see above)
+    UNACKED_OWNER = "unacked_owner"
+    CONSUMER_ALIVE_PREFIX = "graphwiz:consumer:alive:"
+
+    @staticmethod
+    def consumer_alive(consumer: str) -> str:
+        return KeySpace.CONSUMER_ALIVE_PREFIX + consumer
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
