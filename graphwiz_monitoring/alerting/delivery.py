@@ -53,9 +53,10 @@ from graphwiz_monitoring.alerting.channels import KINDS, Channel, ChannelRegistr
 from graphwiz_monitoring.alerting.channels import registry as default_registry
 from graphwiz_monitoring.alerting.channels.log import LogChannel
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel
-from graphwiz_monitoring.config import ChannelSettings, RateLimit, Settings
+from graphwiz_monitoring.config import ChannelSettings, Settings
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 from graphwiz_monitoring.guards.breaker import CircuitBreaker
+from graphwiz_monitoring.guards.rate_limit import OWN_SLOT, hold_channel, take_token
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
 
@@ -78,15 +79,8 @@ RECORD_MARGIN_SECONDS = 5.0
 # A finished record must outlive every redelivery of its task (visibility timeout + countdown).
 RECORD_TTL_MIN_SECONDS = 24 * 3600
 BREAKER_PREFIX = "channel."
-# No slot is reserved further ahead than this: the bucket's debt (and what a 429 voids or an ended
-# task wastes) stays within an hour of sending; beyond it a notification looks again once half the
-# horizon has drained. Not tied to the retry countdown cap: a task woken before its slot (see
-# workers/notify.py) just waits the rest, keeping its slot.
-RESERVE_AHEAD_MAX_SECONDS = 3600.0
 # A task comes back this much after its slot: a hair early would cost it another run.
 SLOT_MARGIN_SECONDS = 0.01
-# token_bucket.lua verdicts that mean "this notification has its own slot": no herd to spread.
-OWN_SLOT = frozenset({"reserved", "early"})
 MAX_REASON_CHARS = 300
 
 
@@ -128,28 +122,6 @@ def load_alert(store: Store, keys: KeySpace, alert_id: str) -> Alert | None:
     except (ValueError, TypeError, KeyError):
         log.error("alert record %s is unreadable", alert_id)
         return None
-
-
-def take_token(store: Store, keys: KeySpace, channel: str, rate: RateLimit | None,
-               record: str) -> tuple[str, float]:
-    """(verdict, seconds to wait) of ``token_bucket.lua`` for the notification whose record is ``record``.
-
-    Wait 0 ("go", "slot"): send now. Otherwise "held" (429 pause), "reserved"/"early" (its own slot
-    is that far ahead, kept in ``record``), "full" (no slot within the horizon).
-    """
-    if rate is None:  # unlimited, but a 429's Retry-After still pauses the channel
-        hold_ms = int(store.r.pttl(keys.channel_hold(channel)) or 0)
-        return ("held", hold_ms / 1000.0) if hold_ms > 0 else ("go", 0.0)
-    verdict, wait_ms = store.run_script(
-        "token_bucket", [keys.channel_bucket(channel), keys.channel_hold(channel), record],
-        [repr(rate.count / rate.per_seconds), rate.burst or rate.count, int(RESERVE_AHEAD_MAX_SECONDS * 1000)])
-    return str(verdict), int(wait_ms) / 1000.0
-
-
-def hold_channel(store: Store, keys: KeySpace, channel: str, seconds: float) -> None:
-    """Pause ``channel`` for every worker (after a 429 with Retry-After); voids reserved slots."""
-    store.run_script("notify_hold", [keys.channel_hold(channel), keys.channel_bucket(channel)],
-                     [max(1, int(seconds * 1000))])
 
 
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:

@@ -1,4 +1,4 @@
-"""Rate-limit reservations against a real Redis (token_bucket.lua, notify_hold.lua via delivery.py):
+"""Rate-limit reservations against a real Redis (token_bucket.lua, notify_hold.lua via guards/rate_limit.py):
 simultaneous callers get distinct slots 1/rate apart, a caller keeps its one slot across returns,
 sends at or after it without another token, and a 429 hold voids every slot made before it."""
 
@@ -7,16 +7,15 @@ from __future__ import annotations
 import threading
 import time
 
-from graphwiz_monitoring.alerting import delivery
 from graphwiz_monitoring.alerting.delivery import (
     DEFERRED,
     SENT,
     deliver_notification,
     deliver_now,
-    hold_channel,
-    take_token,
 )
 from graphwiz_monitoring.config import RateLimit
+from graphwiz_monitoring.guards import rate_limit
+from graphwiz_monitoring.guards.rate_limit import hold_channel, take_token
 from tests.fakes.notify_fixtures import deliver_until_done, make_settings, notifications_config, put_alert
 
 CHANNEL = "webhook"
@@ -126,7 +125,7 @@ def test_a_429_hold_pauses_everything_and_voids_the_slots_made_before_it(store, 
 
 
 def test_no_slot_is_reserved_beyond_the_horizon(store, keys, monkeypatch):
-    monkeypatch.setattr(delivery, "RESERVE_AHEAD_MAX_SECONDS", 0.5)
+    monkeypatch.setattr(rate_limit, "RESERVE_AHEAD_MAX_SECONDS", 0.5)
     rate = RateLimit(count=5, per_seconds=1, burst=1)
     recs = records(keys, 4)
     assert [ask(store, keys, r, rate)[0] for r in recs[:3]] == ["go", "reserved", "reserved"]  # 0.2, 0.4 s
