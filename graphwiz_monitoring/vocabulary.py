@@ -64,6 +64,23 @@ class AlertChannel(str, Enum):
         return notify_queue(self.value)
 
 
+class NotificationKind(str, Enum):
+    """What a notification says of its alert: it fires (first or repeat), or it resolved."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+    # Formatted as its value ("firing"): outbox members, delivery keys and messages are built with f-strings.
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+NOTIFICATION_KINDS = frozenset(NotificationKind)
+
+
 class RecoveryAction(str, Enum):
     """What the system may do about a failing check; executed by the trader on its dependency objects."""
 

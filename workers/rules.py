@@ -9,7 +9,7 @@ import functools
 from typing import Any
 
 from graphwiz_monitoring import tasks
-from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting import notifier, outbox
 from graphwiz_monitoring.alerting.fast_path import begin_fast_evaluation
 from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.celery import app, default_sender
@@ -53,4 +53,4 @@ def evaluate_fast(self: Any) -> dict[str, Any]:
 def sweep_outbox(self: Any, grace_seconds: float | None = None) -> dict[str, Any]:
     """Periodic: hand over notifications whose alert was stored but whose tasks were never enqueued."""
     grace = outbox.GRACE_SECONDS if grace_seconds is None else float(grace_seconds)
-    return outbox.sweep(_manager(id(get_settings())), grace_seconds=grace).summary()
+    return notifier.sweep(_manager(id(get_settings())), grace_seconds=grace).summary()

@@ -39,7 +39,6 @@ log-channel notice. Nothing is dropped silently.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -49,16 +48,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphwiz_monitoring.alerting import lease_holder, outbox
-from graphwiz_monitoring.alerting.channels import KINDS, Channel, ChannelRegistry
+from graphwiz_monitoring.alerting.channels import Channel, ChannelRegistry
 from graphwiz_monitoring.alerting.channels import registry as default_registry
 from graphwiz_monitoring.alerting.channels.log import LogChannel
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel
+from graphwiz_monitoring.alerting.records import alert_exists, load_alert
 from graphwiz_monitoring.config import ChannelSettings, Settings
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.guards.rate_limit import OWN_SLOT, hold_channel, take_token
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
+from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +111,6 @@ def lease_seconds(channel_settings: ChannelSettings) -> float:
 
 def record_ttl_seconds(settings: Settings) -> int:
     return int(max(RECORD_TTL_MIN_SECONDS, 3 * settings.redis.visibility_timeout_seconds))
-
-
-def load_alert(store: Store, keys: KeySpace, alert_id: str) -> Alert | None:
-    """The alert stored at ``KeySpace.alert(alert_id)`` (Alert.to_dict() JSON), or None."""
-    raw = store.r.get(keys.alert(alert_id))
-    if not raw:
-        return None
-    try:
-        return Alert.from_dict(json.loads(raw))
-    except (ValueError, TypeError, KeyError):
-        log.error("alert record %s is unreadable", alert_id)
-        return None
 
 
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:
@@ -275,9 +264,9 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
     """One attempt to deliver ``alert_id`` via ``channel``; the caller re-runs it after ``retry_in``."""
     name = channel.strip().lower() if isinstance(channel, str) else str(channel)[:50]
     bad_id = not isinstance(alert_id, str) or not 0 < len(alert_id) <= 200
-    if bad_id or kind not in KINDS or name not in channel_registry:
+    if bad_id or kind not in NOTIFICATION_KINDS or name not in channel_registry:
         reason = ("malformed alert id" if bad_id else
-                  f"unknown kind {str(kind)[:20]!r}" if kind not in KINDS else f"unknown channel {name!r}")
+                  f"unknown kind {str(kind)[:20]!r}" if kind not in NOTIFICATION_KINDS else f"unknown channel {name!r}")
         shown_id = str(alert_id)[:64]  # a hostile task payload must not become a huge log line
         add_dead_letter(store, keys, DEAD_LETTER_KIND, {"alert_id": shown_id, "channel": name,
                                                         "kind": str(kind)[:20]}, reason,
@@ -329,9 +318,9 @@ def requeue_dead_letter(store: Store, keys: KeySpace, entry: dict[str, Any],
         return f"entry {entry.get('id')} is a {entry.get('kind')!r} dead letter, not a notification"
     payload = entry.get("payload") or {}
     alert_id, channel, kind = (str(payload.get(k) or "") for k in ("alert_id", "channel", "kind"))
-    if not (alert_id and channel in default_registry and kind in KINDS):
+    if not (alert_id and channel in default_registry and kind in NOTIFICATION_KINDS):
         return f"entry {entry.get('id')} does not name a known alert/channel/kind"
-    if not store.r.exists(keys.alert(alert_id)):
+    if not alert_exists(store, keys, alert_id):
         return f"entry {entry.get('id')}: alert {alert_id} has expired (alerts.history_retention_hours)"
     reset_delivery(store, keys, alert_id, channel, kind)
     enqueue(alert_id, channel, kind)

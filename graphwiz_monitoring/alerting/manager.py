@@ -30,6 +30,7 @@ from typing import Any, cast
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting import outbox
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
+from graphwiz_monitoring.alerting.records import get_active_alerts, get_alert_history, load_alert, save_alert
 from graphwiz_monitoring.alerting.rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
 from graphwiz_monitoring.alerting.silences import (
     Silence,
@@ -44,11 +45,11 @@ from graphwiz_monitoring.errors import RuleError
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
+from graphwiz_monitoring.vocabulary import NotificationKind
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[str, str, str], None]  # (alert_id, channel, kind)
-FIRING, RESOLVED = "firing", "resolved"
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
 
@@ -184,18 +185,18 @@ class AlertManager:
              k.alerts_history, k.alert_counts, k.notify_outbox],
             [rule.for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
              f"{rule.name}|{fp}", f"{rule.name}|{alert.severity.value}", self._state_ttl(cooldown, rule.for_seconds),
-             self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, FIRING)])
+             self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, NotificationKind.FIRING)])
         if outcome != "created":
             return outcome, None
         if other:
             self._close(other, superseded_by=alert.alert_id)
         log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule.name)
-        self._announce(alert, FIRING)
+        self._announce(alert, NotificationKind.FIRING)
         return outcome, alert
 
     def _suppress(self, rule: AlertRule, fp: str) -> int:
         cooldown = rule.cooldown(self.settings.alerts.cooldowns)
-        fields = [f"{c.value}|suppressed" for c in self._channels(rule.channels, FIRING)]  # type: ignore[arg-type]
+        fields = [f"{c.value}|suppressed" for c in self._channels(rule.channels, NotificationKind.FIRING)]  # type: ignore[arg-type]
         return int(self.store.run_script("alert_suppress", [self.keys.alert_state(rule.name, fp),
                                                              self.keys.notification_counts],
                                          [cooldown, self._state_ttl(cooldown, 0), *fields]))
@@ -220,19 +221,19 @@ class AlertManager:
         k = self.keys
         alert_id = self.store.run_script("alert_resolve", [k.alert_state(rule_name, fp), k.alerts_active,
                                                            k.alerts_tracked, k.notify_outbox],
-                                         [member, "", RESOLVED])
+                                         [member, "", outbox.entry("", NotificationKind.RESOLVED)])
         if not alert_id:
             return None
         alert = self._close(alert_id)
         if alert is None:  # its record expired: nothing to tell
-            outbox.remove(self.store, k, alert_id, RESOLVED)
+            outbox.remove(self.store, k, alert_id, NotificationKind.RESOLVED)
             return None
         log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
         if self.muted(alert, silences, now):
-            outbox.remove(self.store, k, alert.alert_id, RESOLVED)
-            publish(self.store, self.keys, EventType.ALERT, _alert_event(RESOLVED, alert))
+            outbox.remove(self.store, k, alert.alert_id, NotificationKind.RESOLVED)
+            publish(self.store, self.keys, EventType.ALERT, _alert_event(NotificationKind.RESOLVED, alert))
         else:
-            self._announce(alert, RESOLVED)
+            self._announce(alert, NotificationKind.RESOLVED)
         return alert
 
     def muted(self, alert: Alert, silences: list[Silence] | None = None, now: float | None = None) -> bool:
@@ -251,7 +252,7 @@ class AlertManager:
         alert.state, alert.resolved_at = AlertState.RESOLVED, time.time()
         if superseded_by:
             alert.metadata["superseded_by"] = superseded_by
-        self.store.r.set(self.keys.alert(alert_id), json.dumps(alert.to_dict()), keepttl=True)
+        save_alert(self.store, self.keys, alert)
         return alert
 
     # ------------------------------------------------------------ notification handoff
@@ -264,7 +265,7 @@ class AlertManager:
         out = []
         for channel in channels:
             cfg = self.settings.notifications.for_channel(channel)
-            if (channel is AlertChannel.LOG or cfg.active) and (kind == FIRING or cfg.send_resolved):
+            if (channel is AlertChannel.LOG or cfg.active) and (kind == NotificationKind.FIRING or cfg.send_resolved):
                 out.append(channel)
         return out
 
@@ -307,7 +308,7 @@ class AlertManager:
         yet; the record then takes the resolved state. False when an enqueue failed (the outbox
         sweep retries it).
         """
-        kind = RESOLVED if alert.state is AlertState.RESOLVED else FIRING
+        kind = NotificationKind.RESOLVED if alert.state is AlertState.RESOLVED else NotificationKind.FIRING
         stored, queued = self._store(alert, kind)
         if stored:
             self._record_history(alert)
@@ -325,9 +326,9 @@ class AlertManager:
                       severity=AlertSeverity.parse(severity), channels=chosen,
                       metadata=json.loads(json.dumps(dict(metadata or {}), default=str)))
         alert.fingerprint = alert.alert_id[:16]
-        self._store(alert, FIRING)
+        self._store(alert, NotificationKind.FIRING)
         self._record_history(alert)
-        self._announce(alert, FIRING)
+        self._announce(alert, NotificationKind.FIRING)
         return alert
 
     def _store(self, alert: Alert, kind: str) -> tuple[bool, bool]:
@@ -353,8 +354,7 @@ class AlertManager:
         return active_silences(self.store, self.keys, self._config_silences)
 
     def _load(self, alert_id: str) -> Alert | None:
-        raw = self.store.r.get(self.keys.alert(alert_id))
-        return Alert.from_dict(json.loads(raw)) if raw else None
+        return load_alert(self.store, self.keys, alert_id)
 
     def _active(self) -> list[Alert]:
         return get_active_alerts(self.store, self.keys)
@@ -364,32 +364,3 @@ class AlertManager:
 
     def get_alert_history(self, hours: float = 24, severity: AlertSeverity | str | None = None) -> list[Alert]:
         return get_alert_history(self.store, self.keys, hours=hours, severity=severity)
-
-
-def get_active_alerts(store: Store, keys: KeySpace) -> list[Alert]:
-    """Firing alerts, newest first (readable from any process)."""
-    active = store.r.hgetall(keys.alerts_active)
-    if not active:
-        return []
-    members, ids = list(active), list(active.values())
-    records = store.r.mget([keys.alert(i) for i in ids])
-    alerts, stale = [], []
-    for member, raw in zip(members, records, strict=True):
-        if raw is None:
-            stale.append(member)  # its record outlived retention: nothing left to show
-        else:
-            alerts.append(Alert.from_dict(json.loads(raw)))
-    if stale:
-        store.r.hdel(keys.alerts_active, *stale)
-    return sorted(alerts, key=lambda a: a.created_at, reverse=True)
-
-
-def get_alert_history(store: Store, keys: KeySpace, hours: float = 24,
-                      severity: AlertSeverity | str | None = None) -> list[Alert]:
-    """Alerts created in the last ``hours`` (newest first), optionally of one severity."""
-    ids = store.r.zrevrangebyscore(keys.alerts_history, "+inf", time.time() - hours * 3600)
-    if not ids:
-        return []
-    wanted = AlertSeverity.parse(severity) if severity is not None else None
-    alerts = [Alert.from_dict(json.loads(raw)) for raw in store.r.mget([keys.alert(i) for i in ids]) if raw]
-    return [a for a in alerts if wanted is None or a.severity is wanted]

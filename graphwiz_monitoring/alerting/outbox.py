@@ -1,10 +1,12 @@
-"""The notification outbox: an alert is never stored without a record that its notification is owed.
+"""The notification outbox's bookkeeping: an alert is never stored without a record that its
+notification is owed. Pure Redis bookkeeping (imports nothing from the alerting area); the sweep that
+hands owed notifications over again is notifier.py's.
 
 The atomic step that creates or resolves an alert (``alert_fire.lua``, ``alert_resolve.lua``,
 ``alert_store.lua`` for manual alerts and ``send_alert``) also adds ``"<alert_id>|<kind>"`` to the
 sorted set ``notify:outbox``, scored by the Redis clock. ``AlertManager.notify`` enqueues one
 ``deliver`` task per channel and removes the entry once every enqueue succeeded. If the process dies
-in between, or the broker refuses the enqueue, the entry stays, and ``sweep`` (the beat task
+in between, or the broker refuses the enqueue, the entry stays, and the notifier's ``sweep`` (the beat task
 ``workers.rules.sweep_outbox``) hands it over again once it is older than ``GRACE_SECONDS``.
 
 A task can also be lost after its enqueue: Redis killed as a worker's BRPOP takes it (the pop is on
@@ -21,15 +23,8 @@ once) is still sent once: delivery is idempotent per (alert, channel, kind) (``d
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from graphwiz_monitoring.alerting.models import AlertChannel, AlertState
 from graphwiz_monitoring.state import KeySpace, Store
-from graphwiz_monitoring.tasks import queue_length
-
-if TYPE_CHECKING:
-    from graphwiz_monitoring.alerting.manager import AlertManager
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +34,6 @@ GRACE_SECONDS = 30.0
 SWEEP_INTERVAL_SECONDS = 15.0
 # Entries handled per sweep: bounds one run's time while the broker is back but a backlog remains.
 SWEEP_LIMIT = 500
-KINDS = (AlertState.FIRING.value, AlertState.RESOLVED.value)
 
 
 def entry(alert_id: str, kind: str) -> str:
@@ -87,77 +81,7 @@ def backlog(store: Store, keys: KeySpace) -> tuple[int, float]:
     return int(count), age
 
 
-@dataclass
-class SweepResult:
-    dispatched: int = 0  # entries whose every task was enqueued (and which left the outbox)
-    dropped: int = 0  # alert gone or entry unreadable: nothing left to send
-    muted: int = 0  # resolutions a silence mutes, as the lifecycle does
-    failed: int = 0  # enqueue failed again: kept, retried one grace period later
-    resent: int = 0  # tasks enqueued but never started (lost by the broker), enqueued again
-    waiting: int = 0  # tasks not started yet behind a backlog in their queue: looked at again later
-
-    def summary(self) -> dict[str, Any]:
-        return {"dispatched": self.dispatched, "dropped": self.dropped, "muted": self.muted, "failed": self.failed,
-                "resent": self.resent, "waiting": self.waiting}
-
-
-def sweep(manager: AlertManager, *, grace_seconds: float = GRACE_SECONDS, limit: int = SWEEP_LIMIT) -> SweepResult:
-    """Hand over again the notifications recorded more than ``grace_seconds`` ago (at most ``limit``)."""
-    from graphwiz_monitoring.alerting.delivery import (
-        load_alert,  # lazy: the trader-side manager never loads the channels
-    )
-
-    store, keys = manager.store, manager.keys
-    result = SweepResult()
-    claimed = store.run_script("outbox_claim", [keys.notify_outbox], [float(grace_seconds), int(limit)])
-    for member in claimed:
-        alert_id, _, kind = member.rpartition("|")
-        alert = load_alert(store, keys, alert_id) if alert_id and kind in KINDS else None
-        if alert is None:
-            store.r.zrem(keys.notify_outbox, member)
-            log.warning("outbox: dropped %s notification of alert %s: alert record not found (expired)",
-                        kind[:20], alert_id[:64])
-            result.dropped += 1
-        elif kind == AlertState.RESOLVED.value and manager.muted(alert):
-            remove(store, keys, alert_id, kind)
-            result.muted += 1
-        elif manager.notify(alert, kind):
-            result.dispatched += 1
-        else:
-            # The broker is still refusing: the rest would fail too; they come back after the grace.
-            result.failed += 1
-            break
-    if not result.failed:
-        _resend_lost(manager, result, grace_seconds, limit)
-    if result.dispatched or result.dropped or result.failed or result.resent:
-        log.info("outbox sweep: %s", result.summary())
-    return result
-
-
-def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: float, limit: int) -> None:
-    """Enqueue again the tasks marked handed more than ``grace_seconds`` ago that never started."""
-    from graphwiz_monitoring.alerting.delivery import load_alert
-
-    store, keys = manager.store, manager.keys
-    claimed = store.run_script("outbox_claim", [keys.notify_handed], [float(grace_seconds), int(limit)])
-    for member in claimed:
-        alert_id, kind, channel = (member.rsplit("|", 2) + ["", ""])[:3]
-        try:
-            queue = AlertChannel.parse(channel).queue
-        except ValueError:
-            queue = None
-        if store.r.zscore(keys.notify_outbox, entry(alert_id, kind)) is not None:
-            continue  # the handoff itself is still owed: the outbox entry's sweep enqueues it (and marks anew)
-        alert = load_alert(store, keys, alert_id) if queue is not None and kind in KINDS else None
-        if queue is None or alert is None or (kind == AlertState.RESOLVED.value and manager.muted(alert)):
-            store.r.zrem(keys.notify_handed, member)  # nothing to send: alert expired or muted, or unreadable
-            result.dropped += 1
-        elif queue_length(store, queue):
-            result.waiting += 1  # re-scored by the claim: looked at again one grace period later
-        elif manager.dispatch_one(alert_id, channel, kind):
-            log.warning("alert %s: its %s %s notification task never started (lost by the broker); enqueued "
-                        "again", alert_id[:64], kind, channel)
-            result.resent += 1
-        else:
-            result.failed += 1
-            break
+def claim_due(store: Store, key: str, grace_seconds: float, limit: int) -> list[str]:
+    """Members of ``key`` (the outbox or the handed marks) older than ``grace_seconds`` by the Redis clock,
+    at most ``limit``, re-scored to now so that a concurrent sweep skips them (``outbox_claim.lua``)."""
+    return list(store.run_script("outbox_claim", [key], [float(grace_seconds), int(limit)]))

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from graphwiz_monitoring.alerting.models import Alert
+from graphwiz_monitoring.alerting.records import load_alert
 from graphwiz_monitoring.errors import RuleError
 from graphwiz_monitoring.state import KeySpace, Store
 
@@ -162,9 +162,8 @@ def silence_alert(store: Store, keys: KeySpace, settings: Settings, *, alert_id:
                   author: str = "", reason: str = "") -> Silence:
     """Silence what one alert is about (its rule and labels) from now on the Redis clock; LookupError when
     there is no such alert."""
-    raw = store.r.get(keys.alert(alert_id))
-    if raw is None:
+    alert = load_alert(store, keys, alert_id)
+    if alert is None:
         raise LookupError(alert_id)
-    alert = Alert.from_dict(json.loads(raw))
     return add_silence(store, keys, {"rule": alert.rule_name, **alert.labels}, duration_seconds=duration_seconds,
                        author=author, reason=reason)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -106,6 +105,7 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
     from graphwiz_monitoring import context
     from graphwiz_monitoring.alerting.delivery import SENT, deliver_now
     from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity
+    from graphwiz_monitoring.alerting.records import save_alert
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
@@ -120,8 +120,7 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
                   labels={"source": "cli"}, metadata={"host": context.hostname()})
     failed = 0
     try:
-        store.r.set(keys.alert(alert.alert_id), json.dumps(alert.to_dict()),
-                    ex=int(settings.alerts.history_retention_hours * 3600))
+        save_alert(store, keys, alert, ttl_seconds=settings.alerts.history_retention_hours * 3600)
         if via_queue:
             from graphwiz_monitoring.celery import sender_for
 

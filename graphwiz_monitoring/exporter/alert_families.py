@@ -4,7 +4,6 @@ metrics/collector.py). Names are used by dashboards/ and the Prometheus rules; k
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from graphwiz_monitoring.alerting.outbox import backlog
+from graphwiz_monitoring.alerting.records import load_alerts
 from graphwiz_monitoring.exporter.exposition import new_family
 from graphwiz_monitoring.state import KeySpace, Store
 
@@ -25,12 +25,10 @@ def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterab
     pipe.hgetall(keys.notification_counts)
     pipe.llen(keys.dead_letters)
     active_ids, created, notified, dead = pipe.execute()
-    records = store.r.mget([keys.alert(i) for i in active_ids.values()]) if active_ids else []
     firing: Counter[tuple[str, str]] = Counter()
-    for raw in records:
-        if raw:
-            data = json.loads(raw)
-            firing[(str(data.get("rule_name")), str(data.get("severity")))] += 1
+    for alert in load_alerts(store, keys, list((active_ids or {}).values())):
+        if alert is not None:
+            firing[(alert.rule_name, alert.severity.value)] += 1
 
     totals = {tuple(k.split("|", 1)): int(v) for k, v in (created or {}).items() if "|" in k}
     active = new_family("graphwiz_alert_active")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphwiz_monitoring.alerting.channels.base import FIRING, KINDS, RESOLVED, Channel
+from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.registry import ChannelRegistry, ChannelRegistryError, registry
 
-__all__ = ["FIRING", "KINDS", "RESOLVED", "Channel", "ChannelRegistry", "ChannelRegistryError", "registry"]
+__all__ = ["Channel", "ChannelRegistry", "ChannelRegistryError", "registry"]

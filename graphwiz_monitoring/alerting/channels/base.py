@@ -17,10 +17,6 @@ from pydantic import SecretStr
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import ChannelSettings, RateLimit
 
-FIRING = "firing"
-RESOLVED = "resolved"
-KINDS = (FIRING, RESOLVED)
-
 REDACTED = "***"
 # Shorter secrets are not redacted from text: replacing every "ab" would garble messages, and a
 # two-character secret is not one worth protecting.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from graphwiz_monitoring.alerting.channels.base import RESOLVED
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
+from graphwiz_monitoring.vocabulary import NotificationKind
 
 SEVERITY_COLORS: dict[AlertSeverity, int] = {
     AlertSeverity.INFO: 0x3498DB,
@@ -66,7 +66,7 @@ class View:
 
     @property
     def resolved(self) -> bool:
-        return self.kind == RESOLVED
+        return self.kind == NotificationKind.RESOLVED
 
     @property
     def severity(self) -> str:

@@ -23,11 +23,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from graphwiz_monitoring.alerting.channels.base import RESOLVED, Channel
+from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.http import fail_for_status, post, protect
 from graphwiz_monitoring.alerting.channels.render import View
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import WebhookSettings
+from graphwiz_monitoring.vocabulary import NotificationKind
 
 SIGNATURE_HEADER = "X-Graphwiz-Signature"
 TIMESTAMP_HEADER = "X-Graphwiz-Timestamp"
@@ -66,7 +67,7 @@ def build_payload(view: View) -> dict[str, Any]:
         "labels": alert.labels,
         "alert_id": alert.alert_id,
         "rule": alert.rule_name,
-        "state": RESOLVED if view.resolved else alert.state.value,
+        "state": NotificationKind.RESOLVED if view.resolved else alert.state.value,
         "kind": view.kind,
     }
 

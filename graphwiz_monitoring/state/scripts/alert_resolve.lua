@@ -3,7 +3,7 @@
 --
 -- KEYS[1] state hash   KEYS[2] active hash   KEYS[3] tracked set   KEYS[4] notification outbox zset
 -- ARGV[1] member "rule|fp"   ARGV[2] only this alert id ('' = whichever is active)
--- ARGV[3] outbox kind ("resolved"; the entry is "<alert id>|<kind>", as alerting/outbox.py builds it)
+-- ARGV[3] outbox entry suffix ("|resolved", built by alerting/outbox.py entry(): appended to the alert id)
 --
 -- Returns the resolved alert id, or false when nothing was firing. The cooldown stays in the state
 -- hash (until its TTL), so a breach that comes straight back waits out the cooldown.
@@ -19,7 +19,7 @@ if active then
   redis.call('HDEL', KEYS[2], member)
   -- recorded with the resolution itself: a crash before the tasks are enqueued loses nothing
   local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[4], tonumber(t[1]) + tonumber(t[2]) / 1000000, active .. '|' .. ARGV[3])
+  redis.call('ZADD', KEYS[4], tonumber(t[1]) + tonumber(t[2]) / 1000000, active .. ARGV[3])
   return active
 end
 return false

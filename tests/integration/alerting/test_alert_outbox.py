@@ -12,7 +12,8 @@ import pytest
 
 from graphwiz_monitoring.alerting.delivery import deliver_notification, read_notification_counts
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity, AlertState
-from graphwiz_monitoring.alerting.outbox import pending, started, sweep
+from graphwiz_monitoring.alerting.notifier import sweep
+from graphwiz_monitoring.alerting.outbox import pending, started
 from graphwiz_monitoring.alerting.silences import add_silence
 from graphwiz_monitoring.state.dead_letters import list_dead_letters
 from tests.fakes.notify_fixtures import notifications_config
