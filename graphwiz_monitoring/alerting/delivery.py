@@ -113,6 +113,21 @@ def record_ttl_seconds(settings: Settings) -> int:
     return int(max(RECORD_TTL_MIN_SECONDS, 3 * settings.redis.visibility_timeout_seconds))
 
 
+def claim_delivery(store: Store, record: str, *, token: str, lease_ms: int, ttl_seconds: int, holder: str,
+                   gone_holder: str = "") -> tuple[str, int, str]:
+    """``delivery_claim.lua``: (verdict, failures or ms of lease left, holder of a busy claim). ``gone_holder``
+    takes over a claim whose holder process is known to be gone (only if it still holds it)."""
+    verdict, value, busy_holder = store.run_script("delivery_claim", [record],
+                                                   [token, lease_ms, ttl_seconds, holder, gone_holder])
+    return str(verdict), int(value), str(busy_holder or "")
+
+
+def finish_delivery(store: Store, record: str, *, token: str, outcome: str, reason: str, ttl_seconds: int) -> int:
+    """``delivery_finish.lua``: record this attempt's outcome (only while ``token`` holds the claim); the
+    failures counted so far."""
+    return int(store.run_script("delivery_finish", [record], [token, outcome, reason[:MAX_REASON_CHARS], ttl_seconds]))
+
+
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:
     """graphwiz_notifications_total{channel,outcome}: HINCRBY on ``notifications:counts``."""
     store.r.hincrby(keys.notification_counts, f"{channel}|{outcome}", 1)
@@ -143,8 +158,8 @@ class _Attempt:
         self.alert: Alert | None = None
 
     def finish(self, outcome: str, reason: str = "") -> int:
-        return int(self.store.run_script("delivery_finish", [self.record],
-                                         [self.token, outcome, reason[:MAX_REASON_CHARS], self.ttl]))
+        return finish_delivery(self.store, self.record, token=self.token, outcome=outcome, reason=reason,
+                               ttl_seconds=self.ttl)
 
     def give_up(self, reason: str, failures: int) -> DeliveryResult:
         self.finish("dead", reason)
@@ -173,10 +188,8 @@ class _Attempt:
     def claim(self, gone_holder: str = "") -> tuple[str, int, str]:
         """``delivery_claim.lua``: (verdict, failures or ms of lease left, holder of a busy claim)."""
         self.claimed_at = time.monotonic()
-        verdict, value, holder = self.store.run_script(
-            "delivery_claim", [self.record],
-            [self.token, int(self.lease * 1000), self.ttl, self.holder, gone_holder])
-        return str(verdict), int(value), str(holder or "")
+        return claim_delivery(self.store, self.record, token=self.token, lease_ms=int(self.lease * 1000),
+                              ttl_seconds=self.ttl, holder=self.holder, gone_holder=gone_holder)
 
     def record_sent(self) -> None:
         """Mark the notification done. The request went out: losing this write would let another attempt

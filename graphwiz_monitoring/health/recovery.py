@@ -92,6 +92,19 @@ class RecoveryReport:
                 "note": self.note, "attempts": [a.to_dict() for a in self.attempts]}
 
 
+def release_recovery_lock(store: Store, lock: str, recovery_id: str) -> None:
+    """``health_unlock.lua``: release a check's recovery lock, only if this recovery still holds it."""
+    store.run_script("health_unlock", [lock], [recovery_id])
+
+
+def record_attempt_once(store: Store, keys: KeySpace, attempt_id: str, data: dict[str, Any], *, counter: str) -> bool:
+    """``recovery_record.lua``: store an attempt, add it to the history and count it, once per attempt id
+    (a redelivered task records nothing again); True when this call recorded it."""
+    return bool(store.run_script(
+        "recovery_record", [keys.recovery_recorded(attempt_id), keys.recovery_history, keys.recovery_counts],
+        [json.dumps(data, default=str), counter, HISTORY_MAX, RECORD_TTL_SECONDS]))
+
+
 class RecoveryRunner:
     def __init__(self, settings: Settings, store: Store, keys: KeySpace, *, alert_manager: Any = None,
                  sender: TaskSender | None = None) -> None:
@@ -115,7 +128,7 @@ class RecoveryRunner:
         try:
             attempts = self._run_actions(check, recovery_id, actions, payload)
         finally:
-            self.store.run_script("health_unlock", [lock], [recovery_id])
+            release_recovery_lock(self.store, lock, recovery_id)
         real = [a for a in attempts if a.outcome not in ("skipped", "dry_run")]
         successful = any(a.outcome == SUCCEEDED for a in attempts) if real else None
         report = RecoveryReport(recovery_id, check, attempts, successful)
@@ -214,10 +227,8 @@ class RecoveryRunner:
 
     def _record(self, attempt: RecoveryAttempt) -> None:
         data = attempt.to_dict()
-        fresh = self.store.run_script(
-            "recovery_record",
-            [self.keys.recovery_recorded(attempt.attempt_id), self.keys.recovery_history, self.keys.recovery_counts],
-            [json.dumps(data, default=str), f"{attempt.action}|{attempt.outcome}", HISTORY_MAX, RECORD_TTL_SECONDS])
+        fresh = record_attempt_once(self.store, self.keys, attempt.attempt_id, data,
+                                    counter=f"{attempt.action}|{attempt.outcome}")
         if not fresh:
             return
         log.log(logging.INFO if attempt.outcome in (SUCCEEDED, "dry_run") else logging.WARNING,

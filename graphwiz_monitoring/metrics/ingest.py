@@ -149,9 +149,7 @@ def ingest_batch(store: Store, keys: KeySpace, settings: Settings, batch: Any) -
         "max_exchanges": ret.max_exchanges, "max_agents": ret.max_agents,
         "exchanges": prepared.exchanges, "agents": prepared.agents,
     }
-    raw = store.run_script("ingest", script_keys(keys, prepared.exchanges, prepared.agents),
-                           [json.dumps(header), prepared.blob, json.dumps(prepared.compact, separators=(",", ":"))])
-    out = json.loads(raw)
+    out = run_ingest_script(store, keys, prepared, header)
     result = IngestResult(batch_id=batch_id, rejected=[(r.location, r.reason) for r in prepared.rejected])
     if out.get("duplicate"):
         result.duplicate = True
@@ -173,6 +171,13 @@ def ingest_batch(store: Store, keys: KeySpace, settings: Settings, batch: Any) -
         store.r.hincrby(keys.ingest_stats, "records:system", len(prepared.systems))
         result.accepted["system"] = len(prepared.systems)
     return result
+
+
+def run_ingest_script(store: Store, keys: KeySpace, prepared: Prepared, header: dict[str, Any]) -> dict[str, Any]:
+    """``ingest.lua``: write one prepared batch atomically (idempotent by batch id and trade id)."""
+    raw = store.run_script("ingest", script_keys(keys, prepared.exchanges, prepared.agents),
+                           [json.dumps(header), prepared.blob, json.dumps(prepared.compact, separators=(",", ":"))])
+    return dict(json.loads(raw))
 
 
 def _late(prepared: Prepared, records: list[Any], entry: list[Any]) -> Rejected:

@@ -86,8 +86,8 @@ def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | No
     per_name += [k for name in agents for k in (keys.agent_stats(name), keys.agent_failures(name))]
     since_minute = int((now - settings.retention.rate_window_seconds) // WINDOW_BUCKET_SECONDS)
     failure_since = now - settings.retention.agent_failure_window_seconds
-    data = json.loads(store.run_script("metrics_read", per_name, [len(exchanges), len(agents), since_minute,
-                                                                  repr(failure_since)]))
+    data = read_metrics_script(store, per_name, exchanges=len(exchanges), agents=len(agents),
+                               since_minute=since_minute, failure_since=failure_since)
     pnls = data.get("pnls")
     raw.trade_pnls = pnls.split(",") if isinstance(pnls, str) and pnls else []
     for name, (stats, samples, sums) in zip(exchanges, _list(data.get("ex")), strict=True):
@@ -287,6 +287,13 @@ def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
 def build_snapshot(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """The current metrics snapshot from Redis (StateError when Redis is down)."""
     return compute_snapshot(load_state(store, keys, settings), settings)
+
+
+def read_metrics_script(store: Store, keys: list[str], *, exchanges: int, agents: int, since_minute: int,
+                        failure_since: float) -> dict[str, Any]:
+    """``metrics_read.lua``: the P&L samples, per-exchange and per-agent state in one consistent read."""
+    return dict(json.loads(store.run_script("metrics_read", keys, [exchanges, agents, since_minute,
+                                                                   repr(failure_since)])))
 
 
 def publish_snapshot(store: Store, keys: KeySpace, settings: Settings) -> None:

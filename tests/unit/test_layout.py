@@ -134,3 +134,32 @@ def test_no_import_cycle_between_packages():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
+
+
+def _run_script_calls(root: Path) -> list[tuple[str, str]]:
+    """(module path, script name) of every ``run_script(...)`` call under ``root``."""
+    scripts = {p.stem for p in (PACKAGE / "state" / "scripts").glob("*.lua")}
+    calls = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {t.id: n.value.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                     for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "run_script" and node.args:
+                first = node.args[0]
+                name = first.value if isinstance(first, ast.Constant) else constants.get(getattr(first, "id", ""), "?")
+                calls.append((str(path.relative_to(ROOT)), name if name in scripts else f"unknown:{name}"))
+    return calls
+
+
+def test_each_lua_script_has_exactly_one_named_caller():
+    calls = _run_script_calls(PACKAGE)
+    scripts = sorted(p.stem for p in (PACKAGE / "state" / "scripts").glob("*.lua"))
+    by_script: dict[str, list[str]] = defaultdict(list)
+    for module, script in calls:
+        by_script[script].append(module)
+    assert sorted(by_script) == scripts, "a script with no caller, or a call naming no script"
+    assert {s: m for s, m in by_script.items() if len(m) != 1} == {}, "one wrapper per script"
+    others = [c for c in _run_script_calls(ROOT / "tests") + _run_script_calls(ROOT / "bench")
+              if c[0] != "tests/integration/test_store.py"]  # the store's own tests
+    assert others == [], "tests and benches call the scripts' wrappers, not run_script"

@@ -23,7 +23,9 @@ from graphwiz_monitoring.alerting.delivery import (
     RETRY,
     SENT,
     SUPPRESSED,
+    claim_delivery,
     deliver_notification,
+    finish_delivery,
     requeue_dead_letter,
 )
 from graphwiz_monitoring.guards.breaker import BreakerState, CircuitBreaker
@@ -56,7 +58,8 @@ def test_redelivery_of_a_stalled_senders_task_waits_while_a_dead_senders_takes_o
     alert = put_alert(store, keys)
     record = keys.delivery(alert.alert_id, "webhook", "firing")
     holder = lease_holder.identity(holder_process.pid)
-    verdict, _, _ = store.run_script("delivery_claim", [record], ["task-1:first", 90_000, 3600, holder, ""])
+    verdict, _, _ = claim_delivery(store, record, token="task-1:first", lease_ms=90_000, ttl_seconds=3600,
+                                   holder=holder)
     assert verdict == "claimed"  # the first attempt of task-1, in holder_process, has sent its request...
     os.kill(holder_process.pid, signal.SIGSTOP)  # ...and freezes before recording it
     for task_id in ("task-1", "task-2"):  # its redelivery, and a genuine duplicate task
@@ -77,9 +80,10 @@ def test_a_sender_that_wakes_up_after_the_redelivery_waited_records_once(store, 
     alert = put_alert(store, keys)
     record = keys.delivery(alert.alert_id, "webhook", "firing")
     mine = lease_holder.identity()
-    assert store.run_script("delivery_claim", [record], ["task-1:first", 90_000, 3600, mine, ""])[0] == "claimed"
+    assert claim_delivery(store, record, token="task-1:first", lease_ms=90_000, ttl_seconds=3600,
+                          holder=mine)[0] == "claimed"
     assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DEFERRED
-    store.run_script("delivery_finish", [record], ["task-1:first", "done", "", 3600])  # the holder, back
+    finish_delivery(store, record, token="task-1:first", outcome="done", reason="", ttl_seconds=3600)  # holder, back
     assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DUPLICATE
     assert webhook_receiver.received() == []
 
