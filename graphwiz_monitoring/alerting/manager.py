@@ -23,13 +23,13 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting import outbox
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
+from graphwiz_monitoring.alerting.notifier import Dispatch, Notifier, sender_dispatch
 from graphwiz_monitoring.alerting.records import get_active_alerts, get_alert_history, load_alert, save_alert
 from graphwiz_monitoring.alerting.rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
 from graphwiz_monitoring.alerting.silences import (
@@ -49,7 +49,6 @@ from graphwiz_monitoring.vocabulary import NotificationKind
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str, str, str], None]  # (alert_id, channel, kind)
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
 
@@ -62,13 +61,6 @@ def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
 
 def _alert_event(kind: str, alert: Alert) -> AlertEvent:
     return cast(AlertEvent, {"event": kind, **alert.to_dict()})
-
-
-def _sender_dispatch(sender: TaskSender) -> Dispatch:
-    def dispatch(alert_id: str, channel: str, kind: str) -> None:
-        sender.send(tasks.NOTIFY_DELIVER, (alert_id, channel, kind), retry=True)
-
-    return dispatch
 
 
 @dataclass
@@ -99,7 +91,8 @@ class AlertManager:
         self.store, self.keys, self.settings = store, keys, settings
         self.registry = registry if registry is not None else load_rules(settings.alerts, load_modules=load_modules)
         self.custom_rules: CustomRules = CustomRules()
-        self._dispatch = dispatch if dispatch is not None else (_sender_dispatch(sender) if sender else None)
+        self.notifier = Notifier(store, keys, settings,
+                                 dispatch if dispatch is not None else (sender_dispatch(sender) if sender else None))
         self._config_silences = config_silences(settings)
         alerts = settings.alerts
         self._alert_ttl = max(1, int(alerts.history_retention_hours * 3600))
@@ -262,44 +255,14 @@ class AlertManager:
         self.notify(alert, kind)
 
     def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
-        out = []
-        for channel in channels:
-            cfg = self.settings.notifications.for_channel(channel)
-            if (channel is AlertChannel.LOG or cfg.active) and (kind == NotificationKind.FIRING or cfg.send_resolved):
-                out.append(channel)
-        return out
+        return self.notifier.channels(channels, kind)
 
     def notify(self, alert: Alert, kind: str) -> bool:
-        """One ``deliver(alert_id, channel, kind)`` per active channel; True when all were enqueued.
-
-        Only then does the alert's outbox entry go: after a failure it stays for the outbox sweep,
-        which calls this again (a task enqueued twice still sends once, see alerting/outbox.py). Each
-        task is marked handed first, so a task the broker loses after accepting it is enqueued again.
-        """
-        channels = [c.value for c in self._channels(alert.channels, kind)]
-        handed = [outbox.handed_entry(alert.alert_id, kind, c) for c in channels]
-        outbox.mark_handed(self.store, self.keys, handed)
-        unsent = [member for channel, member in zip(channels, handed, strict=True)
-                  if not self.dispatch_one(alert.alert_id, channel, kind)]
-        if unsent:  # not handed after all: the outbox entry stays and its sweep hands them over again
-            self.store.r.zrem(self.keys.notify_handed, *unsent)
-        else:
-            outbox.remove(self.store, self.keys, alert.alert_id, kind)
-        return not unsent
+        """Hand ``alert``'s notification to its channels' queues (notifier.py); True when all were enqueued."""
+        return self.notifier.notify(alert, kind)
 
     def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
-        """Enqueue one ``deliver`` task; False (logged) when the broker refused it."""
-        if self._dispatch is None:  # no sender in this process: a worker's outbox sweep hands it over
-            log.info("alert %s: %s %s notification left to the outbox sweep (no task sender here)",
-                     alert_id, kind, channel)
-            return False
-        try:
-            self._dispatch(alert_id, channel, kind)
-        except Exception as exc:  # broker down: the outbox keeps it; the exception text may hold a URL
-            log.error("alert %s: could not enqueue %s %s notification (%s); the outbox sweep retries it",
-                      alert_id, kind, channel, type(exc).__name__)
-            return False
-        return True
+        return self.notifier.dispatch_one(alert_id, channel, kind)
 
     async def send_alert(self, alert: Alert) -> bool:
         """Store ``alert`` if new and hand it to its channels (idempotent per alert id and kind).

@@ -1,24 +1,89 @@
-"""The notifier's sweep: hands over again what the outbox says is owed (outbox.py says when).
+"""The notifier: which channels an alert's notification goes to, its handoff to the notify queues (one
+``deliver`` task per channel, through the process's TaskSender), and the sweep that hands over again
+what the outbox says is owed (outbox.py says when).
 
-Run by the beat task ``workers.rules.sweep_outbox``: notifications recorded but never enqueued (the
-creating process died, or the broker refused), and tasks enqueued but never started (lost by the
-broker). The manager decides the channels and enqueues (``AlertManager.notify`` / ``dispatch_one``).
+The sweep runs as the beat task ``workers.rules.sweep_outbox``: notifications recorded but never
+enqueued (the creating process died, or the broker refused), and tasks enqueued but never started
+(lost by the broker). Whether a resolution is muted is the manager's decision (silences).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting import outbox
-from graphwiz_monitoring.alerting.manager import AlertManager
-from graphwiz_monitoring.alerting.models import AlertChannel
+from graphwiz_monitoring.alerting.models import Alert, AlertChannel
 from graphwiz_monitoring.alerting.records import load_alert
-from graphwiz_monitoring.tasks import queue_length
+from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.tasks import TaskSender, queue_length
 from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind
 
+if TYPE_CHECKING:
+    from graphwiz_monitoring.alerting.manager import AlertManager
+
 log = logging.getLogger(__name__)
+
+Dispatch = Callable[[str, str, str], None]  # (alert_id, channel, kind)
+
+
+def sender_dispatch(sender: TaskSender) -> Dispatch:
+    def dispatch(alert_id: str, channel: str, kind: str) -> None:
+        sender.send(tasks.NOTIFY_DELIVER, (alert_id, channel, kind), retry=True)
+
+    return dispatch
+
+
+class Notifier:
+    """Hands one alert's notifications to the notify queues, one task per active channel."""
+
+    def __init__(self, store: Store, keys: KeySpace, settings: Settings, dispatch: Dispatch | None) -> None:
+        self.store, self.keys, self.settings = store, keys, settings
+        self.dispatch = dispatch  # None: no sender in this process, the workers' sweep hands over
+
+    def channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
+        out = []
+        for channel in channels:
+            cfg = self.settings.notifications.for_channel(channel)
+            if (channel is AlertChannel.LOG or cfg.active) and (kind == NotificationKind.FIRING or cfg.send_resolved):
+                out.append(channel)
+        return out
+
+    def notify(self, alert: Alert, kind: str) -> bool:
+        """One ``deliver(alert_id, channel, kind)`` per active channel; True when all were enqueued.
+
+        Only then does the alert's outbox entry go: after a failure it stays for the outbox sweep,
+        which calls this again (a task enqueued twice still sends once, see alerting/outbox.py). Each
+        task is marked handed first, so a task the broker loses after accepting it is enqueued again.
+        """
+        channels = [c.value for c in self.channels(alert.channels, kind)]
+        handed = [outbox.handed_entry(alert.alert_id, kind, c) for c in channels]
+        outbox.mark_handed(self.store, self.keys, handed)
+        unsent = [member for channel, member in zip(channels, handed, strict=True)
+                  if not self.dispatch_one(alert.alert_id, channel, kind)]
+        if unsent:  # not handed after all: the outbox entry stays and its sweep hands them over again
+            self.store.r.zrem(self.keys.notify_handed, *unsent)
+        else:
+            outbox.remove(self.store, self.keys, alert.alert_id, kind)
+        return not unsent
+
+    def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
+        """Enqueue one ``deliver`` task; False (logged) when the broker refused it."""
+        if self.dispatch is None:  # no sender in this process: a worker's outbox sweep hands it over
+            log.info("alert %s: %s %s notification left to the outbox sweep (no task sender here)",
+                     alert_id, kind, channel)
+            return False
+        try:
+            self.dispatch(alert_id, channel, kind)
+        except Exception as exc:  # broker down: the outbox keeps it; the exception text may hold a URL
+            log.error("alert %s: could not enqueue %s %s notification (%s); the outbox sweep retries it",
+                      alert_id, kind, channel, type(exc).__name__)
+            return False
+        return True
 
 
 @dataclass
