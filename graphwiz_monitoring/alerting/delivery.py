@@ -10,7 +10,7 @@ Steps of one attempt, each decided in Redis so any number of workers cooperate:
    finding 7). The lease outlives any single send (``lease_seconds``); it frees early only when its
    holder process is surely gone (lease_holder.py: a killed sender on the claimant's host), so a
    killed worker's notification still goes out within seconds.
-2. **Circuit breaker** ``channel.<name>`` (health/breaker.py): while open, the alert is copied to the
+2. **Circuit breaker** ``channel.<name>`` (guards/breaker.py): while open, the alert is copied to the
    log channel once and the attempt counts as failed (retried later, so an outage that outlasts
    every retry still ends in the dead-letter list).
 3. **Rate limit**: a cluster-wide token bucket per channel (``token_bucket.lua``), paused for

@@ -1,4 +1,4 @@
-"""How old a scheduled task is, judged on the Redis clock: the Celery glue beside celery.py.
+"""How old a scheduled task is, judged on the Redis clock: the Celery glue beside celery/factory.py.
 
 Celery's ``expires`` (and ``countdown``) become absolute times on the *sender's* clock, compared on
 receipt with the *worker's*: a worker 60 s ahead of beat discarded every periodic task as expired, one
@@ -32,6 +32,9 @@ SENT_AT_HEADER = "graphwiz_sent_at"  # Redis time at publishing, epoch seconds
 COUNTDOWN_HEADER = "graphwiz_countdown"  # seconds after publishing (Redis clock) when it may run
 
 RedisClock = Callable[[], float]
+# Bounds of a plausible stamp: beyond them a (forged) header is ignored rather than overflow a datetime.
+MAX_EPOCH_SECONDS = 1e11  # year 5138
+MAX_AGE_SECONDS = 1e7  # ~115 days
 
 
 def stamp(options: dict[str, Any], redis_clock: RedisClock | None) -> None:
@@ -64,7 +67,9 @@ def read_stamp(headers: Mapping[str, Any]) -> tuple[float, float, float] | None:
     """(sent_at, max_age, countdown) from a message's headers; None when absent or not plausible numbers."""
     sent_at, max_age = _number(headers.get(SENT_AT_HEADER)), _number(headers.get(MAX_AGE_HEADER))
     countdown = _number(headers.get(COUNTDOWN_HEADER, 0.0))
-    if sent_at is None or max_age is None or countdown is None or sent_at <= 0 or max_age <= 0 or countdown < 0:
+    if sent_at is None or max_age is None or countdown is None:
+        return None
+    if not (0 < sent_at < MAX_EPOCH_SECONDS and 0 < max_age <= MAX_AGE_SECONDS and 0 <= countdown <= MAX_AGE_SECONDS):
         return None
     return sent_at, max_age, countdown
 
@@ -94,6 +99,9 @@ class RedisClockRequest(Request):
         except GraphwizError as exc:  # Redis unreachable: Celery's own expires (sender's clock) applies
             log.debug("task %s judged on the local clock: %s", self.id, exc)
             return
-        self._expires, eta = rebased(found, redis_now, time.time())
+        try:
+            self._expires, eta = rebased(found, redis_now, time.time())
+        except (OverflowError, OSError, ValueError):  # a clock beyond datetime's range: keep Celery's view
+            return
         if eta is not None:
             self._eta = eta

@@ -1,4 +1,4 @@
-"""Hardening of Celery and kombu for a worker that must never die: the Celery glue beside celery.py.
+"""Hardening of Celery and kombu for a worker that must never die: the Celery glue beside celery/factory.py.
 
 Celery and kombu trust the queue: an item that is not a kombu envelope, or a task body that is not
 [args, kwargs, options], raises inside the worker's consumer loop and stops the whole worker
@@ -67,7 +67,7 @@ _POPPED_UNRECORDED: dict[str, tuple[Any, str, str]] = {}
 
 class _GuardedQoS(redis_transport.QoS):
     """kombu's QoS, plus: popped-but-unrecorded messages are kept, and each unacknowledged message has
-    an owner whose death requeues it within seconds (consumer_liveness.py)."""
+    an owner whose death requeues it within seconds (celery/liveness.py)."""
 
     def append(self, message: Any, delivery_tag: str) -> None:
         try:

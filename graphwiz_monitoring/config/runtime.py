@@ -31,7 +31,7 @@ class MonitoringSettings(StrictModel):
     initial_capital_usd: float | None = Field(None, gt=0)
 
 
-# URL schemes redis.url may use: every one is a form the worker hardening (celery_hardening.py: guarded
+# URL schemes redis.url may use: every one is a form the worker hardening (celery/hardening.py: guarded
 # transport, dead-worker requeue, lost-pop recovery) and redis-py (state/store.py) both understand. Any
 # other (sentinel://, redis+socket://, a typo) is refused here rather than running without the hardening.
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
@@ -104,7 +104,7 @@ class TraderSettings(StrictModel):
     host_metrics_interval_seconds: PositiveSeconds = 15
     heartbeat_interval_seconds: PositiveSeconds = 5
     stop_timeout_seconds: PositiveSeconds = 10  # stop() delivers for this long, then journals the rest
-    # A sent batch that no worker has recorded by then (lost by the broker) is sent again (metrics/inflight.py).
+    # A sent batch that no worker has recorded by then (lost by the broker) is sent again (trader/inflight.py).
     resend_unconfirmed_after_seconds: PositiveSeconds = 30
 
 

@@ -1,5 +1,5 @@
 """Prometheus families of the health area, read from Redis at scrape time (registered in
-metrics/collector.py). Names are used by dashboards/ and the Prometheus rules; keep them in step.
+exporter/collector.py). Names are used by dashboards/ and the Prometheus rules; keep them in step.
 """
 
 from __future__ import annotations

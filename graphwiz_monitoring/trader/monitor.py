@@ -201,7 +201,7 @@ class TradingMonitor:
     # ------------------------------------------------------------------ health / recovery (issue 5 adds here)
     @functools.cached_property
     def health(self) -> TraderHealth:
-        """Control listener, status reporter and the health API (health/trader.py)."""
+        """Control listener, status reporter and the health API (trader/health.py)."""
         return TraderHealth(self)
 
     @property

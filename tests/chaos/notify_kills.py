@@ -38,7 +38,7 @@ CONCURRENCY = 2
 A_ALERTS, A_KILLS, A_SLOW_SECONDS = 20, 3, 1.5
 B_ALERTS, B_SLOW_SECONDS = 10, 1.0
 # A dead worker's messages come back once its heartbeat key expires and a worker's restore pass runs
-# (consumer_liveness.py), not after the visibility timeout (default 20 min, kept here).
+# (celery/liveness.py), not after the visibility timeout (default 20 min, kept here).
 B_REQUEUE_MAX_SECONDS = consumer_liveness.ALIVE_TTL_SECONDS + 10 + 5
 SETTLE_TIMEOUT_SECONDS = LEASE_MIN_SECONDS + 60
 LOST_RE = re.compile(r"WorkerLostError\('Worker exited prematurely: signal 9")

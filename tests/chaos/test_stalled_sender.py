@@ -3,7 +3,7 @@
 Worker A sends a webhook notification; the instant the receiver has the request (before it answers),
 A is either frozen whole with SIGSTOP for ~21 s, or cut off from Redis for 40 s by a frozen TCP
 forwarder (tests/fakes/tcp_forwarder.py) between A and Redis. Either way A's heartbeat key expires
-after 15 s and worker B requeues A's message (consumer_liveness.py). B's redelivery must not take
+after 15 s and worker B requeues A's message (celery/liveness.py). B's redelivery must not take
 over the lease A's attempt still holds: it waits; A, back, records the send; B then finds it done.
 The receiver must count exactly one delivery. Before the fix the redelivery (same task id) re-took
 the live lease and sent again, ~20 s after the first.

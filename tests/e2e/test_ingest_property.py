@@ -130,7 +130,7 @@ def test_malformed_payloads_and_direct_trade_tasks(env) -> None:
         _expect(store, keys, 0, n)
     app.send_task("workers.ingest.ingest_batch", args=(), kwargs={"wrong": 1, "arity": 2}, retry=False)
     _expect(store, keys, 0, len(MALFORMED) + 1)
-    # Nested far deeper than real data: Celery's own guard (celery.py) may refuse it before the task runs;
+    # Nested far deeper than real data: Celery's own guard (celery/factory.py) may refuse it before the task runs;
     # either way the worker survives and takes the next batch.
     app.send_task("workers.ingest.ingest_batch", args=({"batch_id": "very-deep", "records": [nested(300)]},),
                   retry=False)

@@ -62,6 +62,8 @@ def test_clock_skew_unstamped_when_no_max_age_or_redis_is_down() -> None:
     {SENT_AT_HEADER: REDIS_NOW, MAX_AGE_HEADER: 0}, {SENT_AT_HEADER: REDIS_NOW, MAX_AGE_HEADER: True},
     {SENT_AT_HEADER: REDIS_NOW, MAX_AGE_HEADER: 5.0, COUNTDOWN_HEADER: -1},
     {SENT_AT_HEADER: [1], MAX_AGE_HEADER: {"a": 1}},
+    {SENT_AT_HEADER: 1e300, MAX_AGE_HEADER: 5.0}, {SENT_AT_HEADER: REDIS_NOW, MAX_AGE_HEADER: 1e300},
+    {SENT_AT_HEADER: REDIS_NOW, MAX_AGE_HEADER: 5.0, COUNTDOWN_HEADER: 1e300},
 ])
 def test_clock_skew_a_forged_or_partial_stamp_is_ignored(headers) -> None:
     assert read_stamp(headers) is None
