@@ -226,3 +226,14 @@ def celery_processes(tmp_path: Path, redis_url: str):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def sleeping_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A real, idle child process for a test to freeze (SIGSTOP) or kill: e.g. the holder of a claim."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+    proc.wait()

@@ -43,6 +43,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from graphwiz_monitoring.config import Settings
@@ -351,23 +352,15 @@ class MetricsClient:
     # ------------------------------------------------------------ journal bound and backpressure
     def _spill_front(self, batches: list[dict[str, Any]], force: bool) -> bool:
         """Journal batches older than all it holds, ahead of them (caller holds the lock); False as _spill."""
-        try:
-            written = self._journal.prepend(batches, force)
-        except OSError as exc:
-            self._journal_failed(f"{type(exc).__name__}: {exc}")
-            return False
-        if not written:
-            self._journal_failed(None)
-            return False
-        self._journal_ok()
-        self.stats["journaled_batches"] += len(batches)
-        self.stats["journal_bytes"] = self._journal.size
-        return True
+        return self._journaled(lambda: self._journal.prepend(batches, force), len(batches))
 
     def _spill(self, batch: dict[str, Any], force: bool) -> bool:
         """Append a batch to the journal (caller holds the lock); False when it is full or cannot be written."""
+        return self._journaled(lambda: self._journal.append(batch, force), 1)
+
+    def _journaled(self, write: Callable[[], bool], batches: int) -> bool:
         try:
-            written = self._journal.append(batch, force)
+            written = write()
         except OSError as exc:
             self._journal_failed(f"{type(exc).__name__}: {exc}")
             return False
@@ -375,7 +368,7 @@ class MetricsClient:
             self._journal_failed(None)
             return False
         self._journal_ok()
-        self.stats["journaled_batches"] += 1
+        self.stats["journaled_batches"] += batches
         self.stats["journal_bytes"] = self._journal.size
         return True
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,31 +12,21 @@ from graphwiz_monitoring.alerting import lease_holder
 from tests.conftest import wait_until
 
 
-@pytest.fixture
-def child() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield proc
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.kill()
-    proc.wait()
-
-
 def test_identity_names_host_boot_namespace_pid_and_start_time() -> None:
     host, boot, pidns, pid, start = lease_holder.identity().split("|")
     assert host and boot and pidns.startswith("pid:") and pid == str(os.getpid()) and start.isdigit()
 
 
-def test_a_running_or_frozen_holder_is_not_gone_a_killed_one_is(child: subprocess.Popen[bytes]) -> None:
-    holder = lease_holder.identity(child.pid)
+def test_a_running_or_frozen_holder_is_not_gone_a_killed_one_is(sleeping_process: subprocess.Popen[bytes]) -> None:
+    holder = lease_holder.identity(sleeping_process.pid)
     assert not lease_holder.surely_gone(holder)
-    os.kill(child.pid, signal.SIGSTOP)  # frozen: its heartbeats stop, but it may still record its send
-    wait_until(lambda: lease_holder._stat(child.pid)[0] == "T", message="child stopped")
+    os.kill(sleeping_process.pid, signal.SIGSTOP)  # frozen: its heartbeats stop, but it may still record its send
+    wait_until(lambda: lease_holder._stat(sleeping_process.pid)[0] == "T", message="sleeping_process stopped")
     assert not lease_holder.surely_gone(holder)
-    os.kill(child.pid, signal.SIGKILL)
-    wait_until(lambda: lease_holder._stat(child.pid)[0] == "Z", message="child a zombie")
+    os.kill(sleeping_process.pid, signal.SIGKILL)
+    wait_until(lambda: lease_holder._stat(sleeping_process.pid)[0] == "Z", message="sleeping_process a zombie")
     assert lease_holder.surely_gone(holder)  # dead, not yet reaped: gone
-    child.wait()
+    sleeping_process.wait()
     assert lease_holder.surely_gone(holder)
 
 

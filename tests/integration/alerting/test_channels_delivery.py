@@ -7,8 +7,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -39,36 +37,25 @@ from tests.fakes.notify_fixtures import (
 )
 
 
-@pytest.fixture
-def holder_process():
-    """A real process to hold a claim: the sender a test freezes or kills."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield proc
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.kill()
-    proc.wait()
-
-
 def test_redelivery_of_a_stalled_senders_task_waits_while_a_dead_senders_takes_over(
-        store, keys, redis_url, webhook_receiver, holder_process):
+        store, keys, redis_url, webhook_receiver, sleeping_process):
     """Issue 11 finding 7, in-process: the claim of a live (even frozen) sender is never taken over by a
     redelivery of the same task; the claim of a sender that is gone is, at once."""
     settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))
     alert = put_alert(store, keys)
     record = keys.delivery(alert.alert_id, "webhook", "firing")
-    holder = lease_holder.identity(holder_process.pid)
+    holder = lease_holder.identity(sleeping_process.pid)
     verdict, _, _ = claim_delivery(store, record, token="task-1:first", lease_ms=90_000, ttl_seconds=3600,
                                    holder=holder)
-    assert verdict == "claimed"  # the first attempt of task-1, in holder_process, has sent its request...
-    os.kill(holder_process.pid, signal.SIGSTOP)  # ...and freezes before recording it
+    assert verdict == "claimed"  # the first attempt of task-1, in sleeping_process, has sent its request...
+    os.kill(sleeping_process.pid, signal.SIGSTOP)  # ...and freezes before recording it
     for task_id in ("task-1", "task-2"):  # its redelivery, and a genuine duplicate task
         again = deliver_notification(store, keys, settings, alert.alert_id, "webhook", token=task_id)
         assert again.outcome == DEFERRED and again.reason == "claimed by another task", again
         assert again.retry_in <= BUSY_POLL_SECONDS + 0.5  # looks again soon, not after the 90 s lease
     assert webhook_receiver.received() == [] and store.r.hget(record, "holder") == holder
-    os.kill(holder_process.pid, signal.SIGKILL)  # now it is gone: its claim frees at once
-    holder_process.wait()
+    os.kill(sleeping_process.pid, signal.SIGKILL)  # now it is gone: its claim frees at once
+    sleeping_process.wait()
     assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == SENT
     assert len(webhook_receiver.received()) == 1
     assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", token="task-1").outcome == DUPLICATE
