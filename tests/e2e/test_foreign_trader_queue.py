@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 TRADE = {"symbol": "BTC/USDT", "side": "buy", "price": 50000, "quantity": 0.1, "success": True, "pnl": 1.5,
          "exchange": "binance"}
 DEFAULT_QUEUE = "celery"  # where Celery puts a task when its app knows no routes
-KOMBU_UNACKED = "unacked"  # kombu's hash of messages taken by a worker and not yet acknowledged
+KOMBU_UNACKED = "unacked"
+WORKER_HOST = "foreign-trader-test-worker"  # the host name its system metrics are stored under  # kombu's hash of messages taken by a worker and not yet acknowledged
 
 
 class Deployment:
@@ -67,6 +68,7 @@ def deployment(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFacto
                 if c.name == "worker")
     queues = spec.argv[spec.argv.index("-Q") + 1]
     env = child_env(write_config(tmp / "monitoring.yaml", url), url, tmp / "state")
+    env["GRAPHWIZ_HOST"] = WORKER_HOST
     worker = CeleryProcess(["worker", "-Q", queues, "-c", "1", "-n", "foreign@%h", "--loglevel", "INFO",
                             "--without-gossip", "--without-mingle", "--without-heartbeat"], env, Path(tmp / "worker.log"))
     wait_until(lambda: "ready." in worker.output() or not worker.alive(), timeout=30, message="worker ready")
@@ -100,11 +102,12 @@ def test_a_plain_celery_app_sending_by_name_is_counted_exactly_once(deployment: 
 def test_another_of_our_tasks_landing_in_celery_still_runs_and_an_unknown_one_is_logged(
         deployment: Deployment) -> None:
     store, keys = deployment.store, deployment.keys
-    store.r.xadd(keys.trades, {"b1": "x"}, id="1000-0")  # an ancient entry only trim_history removes
     foreign = Celery(broker=deployment.url)
     try:
-        foreign.send_task(tasks.TRIM_HISTORY)  # lands in `celery`, not in `metrics`
-        wait_until(lambda: store.r.xlen(keys.trades) == 0, timeout=15, message="trim_history sent to `celery` ran")
+        assert not store.r.exists(keys.host_system(WORKER_HOST))  # no beat here: only this task writes it
+        foreign.send_task(tasks.COLLECT_SYSTEM_METRICS)  # lands in `celery`, not in `metrics`
+        wait_until(lambda: store.r.exists(keys.host_system(WORKER_HOST)), timeout=15,
+                   message="collect_system_metrics sent to `celery` ran")
         foreign.send_task("bot.not_a_graphwiz_task", args=[1])
         wait_until(lambda: "Received unregistered task of type 'bot.not_a_graphwiz_task'" in deployment.worker.output(),
                    timeout=15, message="the unknown task named in the worker's log")
