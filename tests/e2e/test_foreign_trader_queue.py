@@ -8,6 +8,7 @@ One worker for the module, started with the queues `run` gives its detection wor
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +130,19 @@ def test_queue_consumers_are_exported_and_a_queue_nobody_consumes_shows_zero(dep
         for queue in deployment.queues:  # ingest, celery, metrics, rules, health
             assert consumers.get(queue, 0) >= 1, (queue, consumers)
         assert set(consumers) == set(tasks.ALL_QUEUES)
+    finally:
+        app.close()
+
+
+def test_a_queue_the_worker_stops_consuming_stops_counting_it(deployment: Deployment) -> None:
+    app = create_app(deployment.settings)
+    try:
+        replies = app.control.cancel_consumer(tasks.HEALTH, destination=[f"foreign@{socket.gethostname()}"],
+                                              reply=True, timeout=5)
+        assert replies, "the worker answered the cancel_consumer command"
+        wait_until(lambda: deployment.scrape()["graphwiz_celery_queue_consumers"][tasks.HEALTH] == 0, timeout=15,
+                   interval=0.2, message="health no longer counted after cancel_consumer (next heartbeat)")
+        assert deployment.scrape()["graphwiz_celery_queue_consumers"][tasks.INGEST] >= 1
     finally:
         app.close()
 
