@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     from graphwiz_monitoring.state import Store
 
 INGEST, METRICS, RULES, HEALTH, RECOVERY = "ingest", "metrics", "rules", "health", "recovery"
+# Celery's own default queue: where a trader's plain Celery app (no routes) puts workers.ingest.record_trade.
+# Ingest workers consume it beside `ingest`; our own app never routes a task there (celery/routing.py).
+CELERY_DEFAULT = "celery"
+INGEST_QUEUES = (INGEST, CELERY_DEFAULT)  # what every ingest worker consumes (-Q ingest,celery)
 # One queue per notification channel, so a slow or failing channel never delays another.
 NOTIFY_CHANNELS = ("discord", "slack", "email", "telegram", "webhook", "log")
 NOTIFY_QUEUES = tuple(f"notify.{channel}" for channel in NOTIFY_CHANNELS)
-ALL_QUEUES = (INGEST, METRICS, RULES, HEALTH, RECOVERY, *NOTIFY_QUEUES)
+ALL_QUEUES = (*INGEST_QUEUES, METRICS, RULES, HEALTH, RECOVERY, *NOTIFY_QUEUES)
 
 INGEST_BATCH = "workers.ingest.ingest_batch"
 RECORD_TRADE = "workers.ingest.record_trade"  # public: sent by name by traders' own Celery apps

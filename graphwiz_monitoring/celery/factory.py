@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
+from graphwiz_monitoring.celery import liveness
 from graphwiz_monitoring.celery.beat import build_beat_schedule
 from graphwiz_monitoring.celery.clock import RedisClock, stamp
 from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
@@ -89,6 +90,18 @@ class GraphwizApp(HardenedApp):
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         stamp(options, self.redis_clock)
         return super().send_task(name, args, kwargs, **options)
+
+
+@signals.worker_ready.connect(weak=False, dispatch_uid="graphwiz-queue-consumers")
+def _publish_consumed_queues(sender: Any = None, **_: Any) -> None:
+    """A worker of our app is ready: its heartbeat says which queues it consumes (liveness.py)."""
+    if isinstance(getattr(sender, "app", None), GraphwizApp):
+        liveness.watch_queues(sender)
+
+
+@signals.worker_shutting_down.connect(weak=False, dispatch_uid="graphwiz-queue-consumers-stop")
+def _withdraw_consumed_queues(**_: Any) -> None:
+    liveness.forget_queues()
 
 
 def redis_clock(settings: Settings) -> RedisClock:

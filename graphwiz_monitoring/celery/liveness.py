@@ -14,6 +14,16 @@ requeues the messages whose owner's key has expired. Requeueing is kombu's own `
 (a WATCH transaction: one restorer wins, an acknowledged message is not requeued). Should a live
 worker lose its key anyway (Redis restarted without it), its message may run twice: every task
 here is idempotent (batch ids, notification claims), so that costs work, not correctness.
+
+The same heartbeat says which queues each live worker consumes, so that a task waiting in a queue
+nobody consumes shows (``graphwiz_celery_queue_consumers``, rule ``graphwiz_queue_unconsumed``).
+When the worker is ready (Celery's ``worker_ready``, in its main process: the one that takes
+messages) the heartbeat starts at once and, every beat, adds the process to
+``graphwiz:queue:consumers:<queue>`` of each queue its task consumer consumes (read live from
+``consumer.task_consumer.queues``, so ``add_consumer``/``cancel_consumer`` are followed), with the
+Redis time its entry lapses (now + ``ALIVE_TTL_SECONDS``: the Redis clock, like every reader).
+A worker that stops (``worker_shutting_down``) removes its entries at once; one that dies stops
+counting within ``ALIVE_TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -42,6 +52,18 @@ SCAN_SECONDS = 5  # at most one scan of the owners per process this often
 
 _state: dict[str, Any] = {}  # pid -> this process's consumer id and heartbeat thread
 _lock = threading.Lock()
+# This process's consumed queues, once its worker is ready: pid, provider (-> names, or None when
+# unknown for now) and the queues last written. Re-entrant: a shutdown signal may arrive mid-beat.
+_queues: dict[str, Any] = {}
+_beat_lock = threading.RLock()
+
+
+def _new_lock_after_fork() -> None:  # a pool child must not inherit the lock held by the parent's heartbeat
+    global _beat_lock
+    _beat_lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def consumer_id(make_client: Callable[[], redis.Redis]) -> str:
@@ -68,10 +90,80 @@ def beat_now() -> None:
 
 
 def _beat(client: redis.Redis, ident: str) -> None:
+    with _beat_lock:
+        try:
+            client.set(KeySpace.consumer_alive(ident), "1", ex=ALIVE_TTL_SECONDS)
+            _publish_queues(client, ident)
+        except redis.RedisError as exc:  # Redis away: nothing can be restored meanwhile either
+            log.debug("consumer heartbeat not written: %s", type(exc).__name__)
+
+
+def watch_queues(consumer: Any) -> None:
+    """At ``worker_ready``: start this worker's heartbeat now and publish the queues it consumes with it."""
+    task_consumer = getattr(consumer, "task_consumer", None)
+    connparams = getattr(getattr(task_consumer, "channel", None), "_connparams", None)
+    if connparams is None:  # not kombu's Redis transport: no broker-level keys to write
+        log.warning("queue consumers not published: the broker transport is not Redis")
+        return
+    params = connparams()
+    with _beat_lock:
+        _queues.clear()
+        _queues.update(pid=os.getpid(), provider=lambda: consumed_queues(consumer), written=set())
+    consumer_id(lambda: redis.Redis(connection_pool=redis.ConnectionPool(**params)))
+    beat_now()  # the queues are published before the worker says it is ready
+
+
+def consumed_queues(consumer: Any) -> list[str] | None:
+    """The queues a Celery worker consumer takes tasks from now; None when that cannot be read this time."""
+    task_consumer = consumer.task_consumer  # replaced after a reconnection, None in between
+    if task_consumer is None:
+        return []
     try:
-        client.set(KeySpace.consumer_alive(ident), "1", ex=ALIVE_TTL_SECONDS)
-    except redis.RedisError as exc:  # Redis away: nothing can be restored meanwhile either
-        log.debug("consumer heartbeat not written: %s", type(exc).__name__)
+        return sorted({queue.name for queue in task_consumer.queues})
+    except RuntimeError:  # changed while read (add_consumer / cancel_consumer): read again next beat
+        return None
+
+
+def forget_queues() -> None:
+    """At ``worker_shutting_down``: this worker no longer takes tasks; its queues stop counting it at once."""
+    with _beat_lock:
+        if _queues.get("pid") != os.getpid():
+            return
+        written = _queues.get("written", set())
+        _queues.clear()
+        if _state.get("pid") == os.getpid() and written:
+            _remove(_state["client"], _state["id"], written)
+
+
+def _publish_queues(client: redis.Redis, ident: str) -> None:
+    if _queues.get("pid") != os.getpid():
+        return
+    queues = _queues["provider"]()
+    if queues is None:
+        return
+    seconds, micros = client.time()  # the Redis clock: readers compare with it (exporter)
+    lapses = int(seconds) + int(micros) / 1_000_000 + ALIVE_TTL_SECONDS
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        key = KeySpace.queue_consumers(queue)
+        pipe.zadd(key, {ident: lapses})
+        pipe.zremrangebyscore(key, "-inf", lapses - ALIVE_TTL_SECONDS)  # entries of consumers that died
+        pipe.expire(key, ALIVE_TTL_SECONDS)  # never before the entry just written lapses
+    pipe.execute()
+    dropped = _queues["written"] - set(queues)
+    if dropped:  # cancel_consumer
+        _remove(client, ident, dropped)
+    _queues["written"] = set(queues)
+
+
+def _remove(client: redis.Redis, ident: str, queues: Iterable[str]) -> None:
+    try:
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrem(KeySpace.queue_consumers(queue), ident)
+        pipe.execute()
+    except redis.RedisError as exc:  # the entries lapse by themselves within ALIVE_TTL_SECONDS
+        log.debug("queue consumer entries not removed: %s", type(exc).__name__)
 
 
 def _heartbeat(client: redis.Redis, ident: str) -> None:

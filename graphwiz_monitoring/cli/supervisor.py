@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 from graphwiz_monitoring.config import Settings, mask_url
 from graphwiz_monitoring.errors import GraphwizError
 from graphwiz_monitoring.state import Store
-from graphwiz_monitoring.tasks import HEALTH, INGEST, METRICS, NOTIFY_QUEUES, RECOVERY, RULES
+from graphwiz_monitoring.tasks import HEALTH, INGEST_QUEUES, METRICS, NOTIFY_QUEUES, RECOVERY, RULES
 
 STOP_GRACE_SECONDS = 15
 RESTART_BACKOFF_MAX_SECONDS = 30
@@ -101,8 +101,9 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
         children.append(redis)
     # Detection (ingest, rules, checks) and sending (notifications, recovery: both wait on the network or
     # the trader) in separate workers, so a hanging mail server or a slow recovery never delays an alert.
+    # Ingest includes Celery's default queue `celery`: where a trader's own plain Celery app sends record_trade.
     celery = [py, "-m", "celery", "-A", "graphwiz_monitoring", "worker", "--concurrency", "2", "--loglevel", "INFO"]
-    children.append(ChildSpec("worker", [*celery, "-n", "main@%h", "-Q", ",".join((INGEST, METRICS, RULES, HEALTH)),
+    children.append(ChildSpec("worker", [*celery, "-n", "main@%h", "-Q", ",".join((*INGEST_QUEUES, METRICS, RULES, HEALTH)),
                                          "-B", "--schedule", str(state_dir / "celerybeat-schedule")]))
     children.append(ChildSpec("notify", [*celery, "-n", "notify@%h", "-Q", ",".join((RECOVERY, *NOTIFY_QUEUES))]))
     mon, ws = settings.monitoring, settings.websocket

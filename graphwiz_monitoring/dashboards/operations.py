@@ -184,7 +184,8 @@ def queues_dashboard(settings: Settings | None = None) -> Dashboard:
     return Dashboard(
         uid=QUEUES_UID,
         title="GraphWiz Celery & Ingest",
-        description="Celery queue lengths per queue, ingest throughput, rejected records and exporter scrapes.",
+        description="Celery queue lengths and consumers per queue, ingest throughput, rejected records and "
+                    "exporter scrapes.",
         rows=(
             Row("Queues", (
                 stat("Backlog", q(_or_zero(sum_(gauge("graphwiz_celery_queue_length"))), "all queues"), width=6,
@@ -199,6 +200,10 @@ def queues_dashboard(settings: Settings | None = None) -> Dashboard:
                      thresholds=below(1, _C)),
                 timeseries("Queue length", q(gauge("graphwiz_celery_queue_length"), "{{queue}}"), width=24,
                            decimals=0, thresholds=above(QUEUE_BACKLOG_WARNING, _W)),
+                # 0 while tasks wait: nobody will take them (rule graphwiz_queue_unconsumed).
+                timeseries("Consumers (live worker processes per queue)",
+                           q(gauge("graphwiz_celery_queue_consumers"), "{{queue}}"), width=24, decimals=0,
+                           thresholds=below(1, _C)),
             )),
             Row("Ingest", (
                 timeseries("Records ingested per second",

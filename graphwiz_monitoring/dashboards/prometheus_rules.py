@@ -6,7 +6,8 @@ file and the Celery rule engine never disagree; a disabled rule is left out. Two
 snapshot values that are not exported one-to-one and are approximated from the health checks'
 status (see ``APPROXIMATIONS``). A second group watches the pipeline itself: when the exporter is
 down every graphwiz series vanishes and no built-in rule could fire; when the trader client refuses
-records or its journal fills; when notifications stay in the outbox.
+records or its journal fills; when notifications stay in the outbox; when tasks wait in a queue that
+no live worker consumes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ JOURNAL_FILLING_FRACTION = 0.5  # of trader.journal_max_bytes: half-way to refus
 JOURNAL_FILLING_FOR_SECONDS = 300
 OUTBOX_STUCK_FOR_SECONDS = 120
 QUEUE_BACKLOG_FOR_SECONDS = 300
+QUEUE_UNCONSUMED_FOR_SECONDS = 60  # a worker restart re-registers within seconds (celery/liveness.py)
 # graphwiz_health_status values (health/models.py HealthStatus.severity_rank)
 HEALTH_DEGRADED, HEALTH_UNHEALTHY = 1, 2
 
@@ -173,6 +175,14 @@ def meta_prometheus_rules() -> list[dict[str, Any]]:
               QUEUE_BACKLOG_FOR_SECONDS, warning, "Queue {{ $labels.queue }} has not emptied for 5 minutes",
               "{{ $value }} task(s) wait in {{ $labels.queue }}: no worker consumes it, or its workers cannot keep "
               "up (notify.*: notifications are not going out; ingest: trading metrics and alerts lag behind)."),
+        # Consumers come from the workers' heartbeats: 0 means no live worker takes this queue at all, so
+        # what waits there is never done (a missing -Q; `celery`: a trader's own plain Celery app sends there).
+        _meta("graphwiz_queue_unconsumed",
+              f"{gauge('graphwiz_celery_queue_length')} > 0 and {gauge('graphwiz_celery_queue_consumers')} == 0",
+              QUEUE_UNCONSUMED_FOR_SECONDS, critical, "No worker consumes queue {{ $labels.queue }}",
+              "{{ $value }} task(s) wait in {{ $labels.queue }} and no live worker consumes it: they will never "
+              "run. Start a worker with -Q {{ $labels.queue }} (`graphwiz-monitoring run` and docker-compose.yml "
+              "consume every queue; `celery` is Celery's default queue, consumed with ingest)."),
     ]
 
 

@@ -182,11 +182,28 @@ def metrics_families(store: Store, keys: KeySpace, settings: Settings) -> Iterab
 
 
 def queue_families(store: Store, queues: Sequence[str]) -> Iterable[Metric]:
-    """graphwiz_celery_queue_length{queue}: tasks waiting in each queue."""
+    """graphwiz_celery_queue_length{queue}: tasks waiting in each queue; graphwiz_celery_queue_consumers{queue}:
+    live worker processes consuming it (0: what waits there is never taken)."""
     family = new_family("graphwiz_celery_queue_length")
     for queue, length in queue_lengths(store, queues).items():
         family.add_metric([queue], float(length))
     yield family
+    consumers = new_family("graphwiz_celery_queue_consumers")
+    for queue, count in queue_consumer_counts(store, queues).items():
+        consumers.add_metric([queue], float(count))
+    yield consumers
+
+
+def queue_consumer_counts(store: Store, queues: Sequence[str]) -> dict[str, int]:
+    """Live consumer processes of each queue, from the workers' heartbeats (celery/liveness.py).
+
+    An entry holds the Redis time it lapses; one not refreshed by then (its worker died) is not counted.
+    """
+    now = store.now()
+    pipe = store.r.pipeline(transaction=False)
+    for queue in queues:
+        pipe.zcount(KeySpace.queue_consumers(queue), f"({now}", "+inf")
+    return {queue: int(count) for queue, count in zip(queues, pipe.execute(), strict=True)}
 
 
 def snapshot_json(store: Store, keys: KeySpace, settings: Settings) -> str:

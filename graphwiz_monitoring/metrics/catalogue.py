@@ -107,6 +107,7 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
     _m("graphwiz_ingest_rejected_total", C, "Records rejected (dead-lettered)", "kind"),
     _m("graphwiz_ingest_duplicates_total", C, "Records ignored as already ingested", "kind"),
     _m("graphwiz_celery_queue_length", G, "Tasks waiting in the queue", "queue"),
+    _m("graphwiz_celery_queue_consumers", G, "Live worker processes consuming the queue", "queue"),
     # alerting
     _m("graphwiz_alert_active", G, "Alerts currently firing", "rule", "severity"),
     _m("graphwiz_alert_total", C, "Alerts created", "rule", "severity"),

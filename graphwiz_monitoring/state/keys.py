@@ -70,6 +70,7 @@ that may hold a message of its queues (two deployments on one Redis need two dat
 |---------------------------------------|--------|----------------------------------------------------|
 | unacked_owner                         | hash   | delivery tag -> consumer id; HDEL with kombu's unacked entry |
 | graphwiz:consumer:alive:{consumer}    | string | a live consumer process; EX 15 s, refreshed every 5 s |
+| graphwiz:queue:consumers:{queue}      | zset   | consumer id -> Redis time its entry lapses (now + 15 s, refreshed every 5 s, ZREM on shutdown); EX 15 s |
 """
 
 from __future__ import annotations
@@ -85,9 +86,16 @@ class KeySpace:
     UNACKED_OWNER = "unacked_owner"
     CONSUMER_ALIVE_PREFIX = "graphwiz:consumer:alive:"
 
+    QUEUE_CONSUMERS_PREFIX = "graphwiz:queue:consumers:"
+
     @staticmethod
     def consumer_alive(consumer: str) -> str:
         return KeySpace.CONSUMER_ALIVE_PREFIX + consumer
+
+    @staticmethod
+    def queue_consumers(queue: str) -> str:
+        """The live consumer processes of a Celery queue (celery/liveness.py writes, the exporter counts)."""
+        return KeySpace.QUEUE_CONSUMERS_PREFIX + queue
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))

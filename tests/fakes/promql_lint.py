@@ -38,7 +38,8 @@ GAUGES = {
     "graphwiz_alert_active", "graphwiz_dead_letters", "graphwiz_health_status",
     "graphwiz_health_check_last_run_timestamp_seconds", "graphwiz_circuit_breaker_state",
     "graphwiz_circuit_breaker_failures", "graphwiz_trading_paused", "graphwiz_trader_last_seen_timestamp_seconds",
-    "graphwiz_celery_queue_length", "graphwiz_trader_journal_bytes", "graphwiz_trader_journal_max_bytes",
+    "graphwiz_celery_queue_length", "graphwiz_celery_queue_consumers", "graphwiz_trader_journal_bytes",
+    "graphwiz_trader_journal_max_bytes",
     "graphwiz_trader_pending_records", "graphwiz_notify_outbox_entries", "graphwiz_notify_outbox_oldest_age_seconds",
     "graphwiz_exporter_redis_up",
     "up", "scrape_duration_seconds",  # Prometheus' own per-target series

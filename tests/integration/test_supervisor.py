@@ -95,6 +95,7 @@ def test_run_takes_every_queue_once_with_sending_apart_from_detection(redis_url,
     queues = {c.name: c.argv[c.argv.index("-Q") + 1].split(",") for c in workers}
     taken = [q for qs in queues.values() for q in qs]
     assert sorted(taken) == sorted(ALL_QUEUES)  # each exactly once
-    assert set(queues["worker"]) == {"ingest", "metrics", "rules", "health"}  # no notify.* beside detection
+    # No notify.* beside detection; `celery` (a trader's plain Celery app sends record_trade there) with ingest.
+    assert set(queues["worker"]) == {"ingest", "celery", "metrics", "rules", "health"}
     assert [c.name for c in workers if "-B" in c.argv] == ["worker"]  # one beat
     assert len({c.argv[c.argv.index("-n") + 1] for c in workers}) == len(workers)  # distinct node names

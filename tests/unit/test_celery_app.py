@@ -12,7 +12,7 @@ from graphwiz_monitoring.celery import (
     route_task,
 )
 from graphwiz_monitoring.config import DEFAULT_CHECKS, parse_settings
-from graphwiz_monitoring.tasks import ALL_QUEUES
+from graphwiz_monitoring.tasks import ALL_QUEUES, CELERY_DEFAULT, INGEST
 
 
 def test_reliability_settings():
@@ -50,6 +50,19 @@ def test_routes_by_module_and_channel():
     assert route_task("workers.notify.deliver", ("a1", "Discord"), {}, {}) == {"queue": "notify.discord"}
     assert route_task("workers.notify.deliver", (), {"alert_id": "a1", "channel": "slack"}, {}) == {
         "queue": "notify.slack"}
+
+
+def test_our_routing_never_uses_celerys_default_queue():
+    """`celery` is declared for traders' plain Celery apps (ingest workers consume it); none of our tasks goes there."""
+    assert CELERY_DEFAULT in {q.name for q in app.conf.task_queues}
+    assert app.conf.task_default_queue != CELERY_DEFAULT
+    app.loader.import_default_modules()  # the task modules, as a worker imports them
+    ours = [name for name in app.tasks if name.startswith("workers.")]
+    assert len(ours) >= 10
+    for name in ours:
+        assert route_task(name, ("a1", "log"), {}, {})["queue"] != CELERY_DEFAULT, name
+    assert route_task("workers.ingest.record_trade", ({},), {}, {}) == {"queue": INGEST}
+    assert route_task("workers.ingest.record_trades", ([],), {}, {}) == {"queue": INGEST}
 
 
 def test_beat_schedule_from_config():

@@ -136,7 +136,10 @@ def test_worker_pools_cover_every_queue_once_and_there_is_exactly_one_beat(compo
     for name, service in _graphwiz_services(compose).items():
         argv = _command(service)
         if argv[:4] == ["celery", "-A", "graphwiz_monitoring", "worker"]:
-            consumed += argv[argv.index("-Q") + 1].split(",")
+            queues = argv[argv.index("-Q") + 1].split(",")
+            consumed += queues
+            # A trader's plain Celery app sends record_trade to Celery's default queue: ingest workers take it.
+            assert ("ingest" in queues) == ("celery" in queues), f"{name}: ingest workers consume `celery` too"
             assert "-B" not in argv and "--beat" not in argv, f"{name} embeds a second beat"
         if argv[:4] == ["celery", "-A", "graphwiz_monitoring", "beat"]:
             beats.append(service)

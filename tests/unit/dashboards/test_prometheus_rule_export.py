@@ -56,15 +56,17 @@ def test_durations_and_the_meta_group() -> None:
     meta = prometheus_rule_file()["groups"][1]
     rules = {r["alert"]: r for r in meta["rules"]}
     assert list(rules) == ["graphwiz_exporter_down", "graphwiz_trader_records_refused", "graphwiz_trader_journal_filling",
-                           "graphwiz_notification_outbox_stuck", "graphwiz_queue_backlog"]
+                           "graphwiz_notification_outbox_stuck", "graphwiz_queue_backlog", "graphwiz_queue_unconsumed"]
     assert rules["graphwiz_exporter_down"]["expr"] == 'up{job=~"graphwiz.*"} == 0'
     assert rules["graphwiz_trader_records_refused"]["expr"] == "increase(graphwiz_trader_records_refused_total[5m]) > 0"
     assert rules["graphwiz_trader_journal_filling"]["expr"] == ("graphwiz_trader_journal_bytes / "
                                                      "graphwiz_trader_journal_max_bytes > 0.5")
     assert rules["graphwiz_notification_outbox_stuck"]["expr"] == "graphwiz_notify_outbox_entries > 0"
     assert rules["graphwiz_queue_backlog"]["expr"] == "graphwiz_celery_queue_length > 0"
+    assert rules["graphwiz_queue_unconsumed"]["expr"] == ("graphwiz_celery_queue_length > 0 and "
+                                                          "graphwiz_celery_queue_consumers == 0")
     assert {n: (r["labels"]["severity"], r.get("for")) for n, r in rules.items()} == {
         "graphwiz_exporter_down": ("critical", "60s"), "graphwiz_trader_records_refused": ("critical", None),
         "graphwiz_trader_journal_filling": ("warning", "300s"), "graphwiz_notification_outbox_stuck": ("warning", "120s"),
-        "graphwiz_queue_backlog": ("warning", "300s")}
+        "graphwiz_queue_backlog": ("warning", "300s"), "graphwiz_queue_unconsumed": ("critical", "60s")}
     assert all(not problems(r["expr"]) for r in meta["rules"])
