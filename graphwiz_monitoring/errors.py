@@ -22,6 +22,15 @@ class StateError(GraphwizError):
     """Raised when the shared Redis state cannot be reached or answers with an error."""
 
 
+class ListenError(GraphwizError):
+    """Raised when a server of ours cannot listen on its address; ``errno`` is the socket error's
+    (``errno.EADDRINUSE``: something else already serves that port)."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        self.errno = errno
+        super().__init__(message)
+
+
 class ValidationError(GraphwizError, ValueError):
     """Raised when a record (trade, prediction, portfolio, ...) is malformed; names the field and value."""
 

@@ -14,6 +14,7 @@ import random
 import signal
 
 from graphwiz_monitoring import create_monitor
+from graphwiz_monitoring.config import load_settings
 
 log = logging.getLogger("graphwiz_monitoring.cli.demo")
 
@@ -33,7 +34,10 @@ def _pnl_for_tick(tick: int, rng: random.Random) -> float:
 
 async def feed(stop: asyncio.Event, seed: int = 7) -> None:
     rng = random.Random(seed)
-    monitor = create_monitor(None)
+    settings = load_settings()
+    # `run` serves /metrics and the stream itself; a feed serving them too would race its servers for the ports.
+    monitor = create_monitor(settings.model_copy(update={"monitoring": settings.monitoring.model_copy(
+        update={"enable_prometheus": False, "enable_realtime": False})}))
     await monitor.start()
     log.warning("DEMO: synthetic trader feed started — these are NOT real trades")
     equity, price, tick = DEMO_CAPITAL_USD, 50_000.0, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -38,13 +39,15 @@ def exporter(ctx: click.Context, host: str | None, port: int | None) -> None:
     from graphwiz_monitoring.exporter.server import serve_forever
 
     settings = _load(ctx)
-    if not settings.monitoring.enable_prometheus:
+    if settings.monitoring.enable_prometheus is False:
         click.echo("note: monitoring.enable_prometheus is false; starting the exporter anyway", err=True)
     try:
         serve_forever(settings, host, port, announce=lambda line: click.echo(line, err=True))
     except OSError as exc:
+        hint = (" (another exporter, or a trader with monitoring.enable_prometheus: true, serves it)"
+                if exc.errno == errno.EADDRINUSE else "")
         raise click.ClickException(f"cannot serve on {host or settings.monitoring.prometheus_host}:"
-                                   f"{port or settings.monitoring.prometheus_port}: {exc.strerror}") from None
+                                   f"{port or settings.monitoring.prometheus_port}: {exc.strerror}{hint}") from None
 
 
 @main.command("flower", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

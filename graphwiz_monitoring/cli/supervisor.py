@@ -107,10 +107,11 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
                                          "-B", "--schedule", str(state_dir / "celerybeat-schedule")]))
     children.append(ChildSpec("notify", [*celery, "-n", "notify@%h", "-Q", ",".join((RECOVERY, *NOTIFY_QUEUES))]))
     mon, ws = settings.monitoring, settings.websocket
-    if mon.enable_prometheus:
+    # Unset (None) starts them too: only an explicit false leaves them out (config/runtime.py).
+    if mon.enable_prometheus is not False:
         children.append(ChildSpec("exporter", [py, "-m", "graphwiz_monitoring.cli", *config_args, "exporter"],
                                   url=f"http://{mon.prometheus_host}:{mon.prometheus_port}/metrics"))
-    if mon.enable_realtime:
+    if mon.enable_realtime is not False:
         children.append(ChildSpec("realtime", [py, "-m", "graphwiz_monitoring.cli", *config_args, "realtime"],
                                   url=f"http://{ws.host}:{ws.port}/  (WebSocket ws://{ws.host}:{ws.port}/)"))
     if demo:

@@ -19,7 +19,8 @@ def _port(value: Any) -> Any:
     return port
 
 
-def _positive(value: Any) -> Any:
+def positive_seconds(value: Any) -> Any:
+    """The check of PositiveSeconds (validators that read a raw value first use it too)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -30,7 +31,7 @@ def _positive(value: Any) -> Any:
 
 
 Port = Annotated[int, BeforeValidator(_port)]
-PositiveSeconds = Annotated[float, BeforeValidator(_positive)]
+PositiveSeconds = Annotated[float, BeforeValidator(positive_seconds)]
 # Host allow-list of an HTTP server (http_access.py): ``name`` / ``name:port`` / ``*``; a comma-separated string too.
 HostList = Annotated[list[str], BeforeValidator(host_list)]
 

@@ -37,7 +37,8 @@ class HealthCheckSettings(StrictModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
 
 
-# name: (interval seconds, recovery actions in order, default thresholds)
+# name: (interval seconds, recovery actions in order, default thresholds). The intervals are the description's;
+# monitoring.health_check_interval_seconds, when set, replaces them for every check that sets none itself.
 DEFAULT_CHECKS: dict[str, tuple[float, list[str], dict[str, float]]] = {
     "exchange_connectivity": (30, ["reconnect", "notify_admin"], {}),
     "neo4j_connectivity": (60, ["reconnect", "notify_admin"], {}),
@@ -48,6 +49,24 @@ DEFAULT_CHECKS: dict[str, tuple[float, list[str], dict[str, float]]] = {
     "portfolio_health": (30, ["pause_trading", "close_positions"], {"max_drawdown": 0.15, "max_leverage": 3, "max_positions": 20}),
     "database_locks": (60, ["clear_cache"], {"max_active_transactions": 10}),
 }
+
+
+def with_default_interval(health_checks: Any, interval: float) -> Any:
+    """``health_checks`` data (raw, before validation) in which every check that sets no ``interval_seconds``
+    of its own gets ``interval`` (``monitoring.health_check_interval_seconds``); anything malformed is left
+    as it is, for validation to report at its own key path."""
+    section = {} if health_checks is None else health_checks
+    if not isinstance(section, Mapping):
+        return health_checks
+    given = section.get("checks") or {}
+    if not isinstance(given, Mapping):
+        return health_checks
+    checks = dict(given)
+    for name in DEFAULT_CHECKS:
+        own = checks.get(name) or {}
+        if isinstance(own, Mapping) and "interval_seconds" not in own:
+            checks[name] = {**own, "interval_seconds": interval}
+    return {**section, "checks": checks}
 
 
 class Neo4jProbeSettings(StrictModel):

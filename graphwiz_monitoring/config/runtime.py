@@ -19,13 +19,19 @@ class MonitoringSettings(StrictModel):
     # rebinding guard, http_access.py): e.g. the name Prometheus scrapes it by ("exporter" in compose).
     prometheus_allowed_hosts: HostList = Field(default_factory=list)
     prometheus_url: str = "http://localhost:9090"
-    enable_prometheus: bool = True
+    # Who serves /metrics on prometheus_host:prometheus_port. None (unset): `graphwiz-monitoring run` starts
+    # its exporter, a trader does not serve. True: both do (the description's Basic Usage: the trader serves
+    # /metrics itself from create_monitor(...).start() to stop(); where the port is already served, it says
+    # so in one log line and carries on). False: neither.
+    enable_prometheus: bool | None = None
     metrics_interval_seconds: PositiveSeconds = 15
-    # The original description's single health loop. Accepted (and validated) so its config loads, but each
-    # check is scheduled at its own interval: health_checks.checks.<name>.interval_seconds.
-    health_check_interval_seconds: PositiveSeconds = 30
+    # The interval of every health check that sets no interval_seconds of its own
+    # (health_checks.checks.<name>.interval_seconds wins); None: each check's built-in interval (config/health.py).
+    health_check_interval_seconds: PositiveSeconds | None = None
     rule_evaluation_interval_seconds: PositiveSeconds = 5
-    enable_realtime: bool = True
+    # The same three states for the WebSocket stream and status page (websocket.host:port): None, `run`
+    # starts its realtime server and a trader does not; True, a trader serves it too; False, neither.
+    enable_realtime: bool | None = None
     # Equity before the first trade: the trade-based equity curve (drawdown, Sharpe) starts here when no
     # portfolio snapshots are reported; None leaves those metrics unset in that case.
     initial_capital_usd: float | None = Field(None, gt=0)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from graphwiz_monitoring.config.alerts import AlertsSettings
 from graphwiz_monitoring.config.channels import NotificationsSettings
-from graphwiz_monitoring.config.fields import StrictModel
-from graphwiz_monitoring.config.health import CircuitBreakerSettings, HealthChecksSettings, RecoverySettings
+from graphwiz_monitoring.config.fields import StrictModel, positive_seconds
+from graphwiz_monitoring.config.health import (
+    CircuitBreakerSettings,
+    HealthChecksSettings,
+    RecoverySettings,
+    with_default_interval,
+)
 from graphwiz_monitoring.config.masking import mask_url
 from graphwiz_monitoring.config.runtime import (
     FlowerSettings,
@@ -33,6 +39,22 @@ class Settings(StrictModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     trader: TraderSettings = Field(default_factory=TraderSettings)
     flower: FlowerSettings = Field(default_factory=FlowerSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _health_check_interval(cls, data: Any) -> Any:
+        """``monitoring.health_check_interval_seconds`` (when set) is the interval of every check without its own."""
+        if not isinstance(data, Mapping):
+            return data
+        monitoring = data.get("monitoring")
+        interval = monitoring.get("health_check_interval_seconds") if isinstance(monitoring, Mapping) else None
+        if interval is None:
+            return data
+        try:
+            seconds = positive_seconds(interval)
+        except ValueError:
+            return data  # reported once, at monitoring.health_check_interval_seconds
+        return {**data, "health_checks": with_default_interval(data.get("health_checks"), seconds)}
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data with every secret masked."""

@@ -23,7 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.errors import GraphwizError
+from graphwiz_monitoring.errors import ListenError
 from graphwiz_monitoring.events import SNAPSHOT, EventType, make_message, parse_event
 from graphwiz_monitoring.realtime import access, sources
 from graphwiz_monitoring.realtime.bridge import RedisBridge
@@ -89,7 +89,8 @@ class RealtimeServer:
             )
         except OSError as exc:
             await asyncio.to_thread(self.bridge.stop)
-            raise GraphwizError(f"realtime: cannot listen on {ws.host}:{ws.port}: {exc.strerror or exc}") from None
+            raise ListenError(f"realtime: cannot listen on {ws.host}:{ws.port}: {exc.strerror or exc}",
+                              exc.errno) from None
         self._spawn(self._metrics_loop())
         self._spawn(self._backfill_equity())
         log.info("realtime: serving on %s:%d (token %s)", ws.host, self.port,

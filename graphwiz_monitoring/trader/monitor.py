@@ -28,6 +28,7 @@ from graphwiz_monitoring.trader.health import TraderHealth
 from graphwiz_monitoring.trader.inflight import redis_confirm
 from graphwiz_monitoring.trader.metrics_api import MetricsCollector
 from graphwiz_monitoring.trader.sender import IngestSender, Sender
+from graphwiz_monitoring.trader.servers import TraderServers
 from graphwiz_monitoring.trader.shipper import MetricsClient
 
 
@@ -137,17 +138,26 @@ class TradingMonitor:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Start shipping (recording before start() works too: the client starts on the first record)."""
+        """Start shipping (recording before start() works too: the client starts on the first record), and
+        with ``monitoring.enable_prometheus`` / ``enable_realtime`` set to true, serve /metrics / the stream."""
         self.client.start()
         self.health.start(asyncio.get_running_loop())  # control listener + status reporter threads
+        self.servers.start()  # daemon threads; a port already served is one log line, never an error
         self.running = True
 
     async def stop(self) -> None:
-        """Deliver everything recorded (up to trader.stop_timeout_seconds), journal the rest, stop threads."""
+        """Deliver everything recorded (up to trader.stop_timeout_seconds), journal the rest, stop threads
+        and close the ports this trader served."""
         self.running = False
         self._stop_alerting()
+        await asyncio.to_thread(self.servers.stop)
         await asyncio.to_thread(self.health.stop)
         await asyncio.to_thread(self.client.stop)
+
+    @functools.cached_property
+    def servers(self) -> TraderServers:
+        """The description's /metrics and realtime servers in this process (trader/servers.py)."""
+        return TraderServers(self.settings, self.store, self.keys)
 
     # ------------------------------------------------------------------ dependencies
     def set_dependencies(self, exchange_manager: Any = None, neo4j_graph: Any = None, trading_engine: Any = None,

@@ -99,3 +99,14 @@ def test_run_takes_every_queue_once_with_sending_apart_from_detection(redis_url,
     assert set(queues["worker"]) == {"ingest", "celery", "metrics", "rules", "health"}
     assert [c.name for c in workers if "-B" in c.argv] == ["worker"]  # one beat
     assert len({c.argv[c.argv.index("-n") + 1] for c in workers}) == len(workers)  # distinct node names
+
+
+def test_run_starts_exporter_and_realtime_unless_set_false(redis_url, tmp_path):
+    """Unset (None, a trader then serves nothing itself) or true: `run` starts both; false: neither."""
+    def names(monitoring: dict) -> set[str]:
+        settings = parse_settings({"redis": {"url": redis_url}, "monitoring": monitoring}, env={})
+        return {c.name for c in supervisor.build_children(settings, demo=False, config_args=[], state_dir=tmp_path)}
+
+    assert {"exporter", "realtime"} <= names({})
+    assert {"exporter", "realtime"} <= names({"enable_prometheus": True, "enable_realtime": True})
+    assert not {"exporter", "realtime"} & names({"enable_prometheus": False, "enable_realtime": False})

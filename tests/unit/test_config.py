@@ -23,6 +23,10 @@ def test_repo_monitoring_yaml_is_valid():
 
     s = load_settings(ROOT / "monitoring.yaml", env={})
     assert s.alerts.rules["large_loss"].threshold == 0.10
+    # The description's per-check intervals, and a trader that loads the file serves nothing beside `run`.
+    assert s.health_checks.checks["api_rate_limits"].interval_seconds == 10
+    assert s.health_checks.checks["disk_space"].interval_seconds == 300
+    assert s.monitoring.enable_prometheus is None and s.monitoring.enable_realtime is None
     assert not s.notifications.discord.active  # no webhook in the environment
 
 
@@ -150,3 +154,39 @@ def test_journal_max_bytes_must_be_a_positive_integer(value):
     assert problem.startswith("trader.journal_max_bytes: ")
     # pydantic's own wording for 1.5 ("got a number with a fractional part") is kept as is, without the value.
     assert repr(value) in problem or "fractional part" in problem
+
+
+def test_health_check_interval_seconds_is_the_interval_of_checks_without_their_own():
+    """Precedence: a check's own interval_seconds, then monitoring.health_check_interval_seconds, then the
+    description's per-check interval (exchange 30 s, rate limits 10 s, disk 5 min, ...)."""
+    from graphwiz_monitoring.celery.beat import build_beat_schedule
+    from graphwiz_monitoring.config.health import DEFAULT_CHECKS
+
+    unset = parse_settings({}, env={})
+    assert unset.monitoring.health_check_interval_seconds is None
+    assert {n: c.interval_seconds for n, c in unset.health_checks.checks.items()} == {
+        n: d[0] for n, d in DEFAULT_CHECKS.items()}
+    assert unset.health_checks.checks["api_rate_limits"].interval_seconds == 10
+
+    s = parse_settings({"monitoring": {"health_check_interval_seconds": 45},
+                        "health_checks": {"checks": {"disk_space": {"interval_seconds": 120},
+                                                     "agent_health": {"enabled": False},
+                                                     "api_rate_limits": {"thresholds": {"healthy_above": 40}}}}},
+                       env={})
+    intervals = {n: c.interval_seconds for n, c in s.health_checks.checks.items()}
+    assert intervals == {**{n: 45 for n in DEFAULT_CHECKS}, "disk_space": 120}
+    assert s.health_checks.checks["api_rate_limits"].thresholds["healthy_above"] == 40
+    assert not s.health_checks.checks["agent_health"].enabled
+    schedule = build_beat_schedule(s)
+    assert schedule["health.exchange_connectivity"]["schedule"] == 45
+    assert schedule["health.disk_space"]["schedule"] == 120
+
+    # The description's configuration block: every check every 30 s (none sets its own).
+    described = parse_settings({"monitoring": {"health_check_interval_seconds": 30}}, env={})
+    assert {c.interval_seconds for c in described.health_checks.checks.values()} == {30}
+
+
+def test_a_bad_health_check_interval_is_reported_once_at_its_key():
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"monitoring": {"health_check_interval_seconds": "often"}}, env={})
+    assert err.value.problems == ["monitoring.health_check_interval_seconds: must be a positive number, got 'often'"]
