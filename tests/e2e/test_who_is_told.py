@@ -87,13 +87,21 @@ def test_trader_alerts_reach_the_channels_of_the_workers_configuration(celery_pr
         assert alert is not None and alert.severity is AlertSeverity.CRITICAL
         wait_until(lambda: all("Bar drawdown 20.0%" in t for t in _titles(discord_fake, webhook_receiver)),
                    timeout=20, message="the YAML rule's alert at discord and the webhook")
+
+        # 4. Channels the deployment has none of: never dropped silently (log channel + metric).
+        lost = monitor.create_manual_alert("Nobody listens", "m", AlertSeverity.CRITICAL,
+                                           channels=[AlertChannel.SLACK, AlertChannel.TELEGRAM])
+        wait_until(lambda: store.r.hgetall(keys.notifications_undeliverable) == {"slack": "1", "telegram": "1"},
+                   timeout=20, message="the undeliverable notifications counted")
+        wait_until(lambda: worker.output().count(f"alert_id={lost.alert_id}") == 2, timeout=10,
+                   message="the undeliverable notification in the worker's log")
+        assert "undeliverable via slack" in worker.output()
     finally:
         monitor._stop_alerting()
 
     discord, hook = _titles(discord_fake, webhook_receiver)
     assert sorted(discord) == ["Bar drawdown 20.0%", "Custom Alert", "Custom Drawdown Alert"]  # each once
     assert sorted(hook) == ["Bar drawdown 20.0%", "Custom Alert"]
-    assert store.r.hgetall(keys.notifications_undeliverable) == {}
     output = worker.output()
     assert not any(secret in output for secret in ALL_SECRETS)
     assert not any(secret in store.r.get(keys.alerting_published) for secret in ALL_SECRETS)
