@@ -61,6 +61,7 @@ def test_the_trader_hands_every_asked_channel_to_the_workers(redis_url) -> None:
     assert sender.of(default.alert_id) == sorted(c.value for c in AlertChannel)  # "every active one": the workers'
 
     manager = monitor.alert_manager
+    assert monitor.health_checker.alert_manager is manager  # the trader's health alerts are handed over alike
     manager.custom_rules["custom_drawdown"] = AlertRule(
         name="custom_drawdown", condition=lambda m: m.get("trading", {}).get("current_drawdown", 0) > 0.05,
         severity=AlertSeverity.WARNING, channels=[AlertChannel.DISCORD, AlertChannel.SLACK],
