@@ -322,6 +322,10 @@ def _not_here(store: Store, keys: KeySpace, settings: Settings, alert_id: str, n
                  alert_id, name, kind)
         count(store, keys, name, SUPPRESSED)
         return DeliveryResult(SUPPRESSED, reason="channel disabled or not configured")
+    # Once per notification (a redelivered task must not count or log it again): the record's fallback mark.
+    if finish_delivery(store, keys.delivery(alert_id, name, kind), token="", outcome="fallback", reason="",
+                       ttl_seconds=record_ttl_seconds(settings)) != 1:
+        return DeliveryResult(DUPLICATE, reason="already reported undeliverable")
     store.r.hincrby(keys.notifications_undeliverable, name, 1)
     LogChannel(settings.notifications.log).undeliverable_notice(name, alert, alert_id, kind)
     return DeliveryResult(UNDELIVERABLE, reason=f"{name}: not configured or disabled in this deployment; no "

@@ -15,6 +15,7 @@ import pytest
 
 from graphwiz_monitoring.alerting import published
 from graphwiz_monitoring.alerting.delivery import (
+    DUPLICATE,
     SENT,
     SUPPRESSED,
     UNDELIVERABLE,
@@ -92,6 +93,8 @@ def test_a_notification_no_channel_can_deliver_goes_to_the_log_and_counts(store,
     notices = [r for r in caplog.records if r.name == "graphwiz_monitoring.alerts"]
     assert [r.levelno for r in notices] == [logging.WARNING, logging.WARNING]  # even with the log channel off
     assert "undeliverable via discord" in notices[0].getMessage() and "Nobody configured" in notices[0].getMessage()
+    again = deliver_notification(store, keys, settings, alert.alert_id, "discord")  # a redelivered task
+    assert again.outcome == DUPLICATE
     assert read_undeliverable_counts(store, keys) == {"discord": 1, "email": 1}
     samples = scrape(store, keys)
     assert samples[("graphwiz_notifications_undeliverable_total", (("channel", "discord"),))] == 1
