@@ -9,7 +9,7 @@ import functools
 from typing import Any
 
 from graphwiz_monitoring import tasks
-from graphwiz_monitoring.alerting import notifier, outbox
+from graphwiz_monitoring.alerting import notifier, outbox, published
 from graphwiz_monitoring.alerting.fast_path import begin_fast_evaluation
 from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.celery import app, default_sender
@@ -21,8 +21,10 @@ from graphwiz_monitoring.metrics.snapshot import build_snapshot
 @functools.lru_cache(maxsize=4)
 def _manager(settings_id: int) -> AlertManager:
     settings = get_settings()
-    return AlertManager(get_store(settings), get_keys(settings), settings, sender=default_sender(),
-                        load_modules=True)
+    manager = AlertManager(get_store(settings), get_keys(settings), settings, sender=default_sender(),
+                           load_modules=True)
+    published.publish(manager.store, manager.keys, settings)  # YAML rules for check_alert() in traders
+    return manager
 
 
 def _evaluate(fast: bool) -> dict[str, Any]:
@@ -34,7 +36,10 @@ def _evaluate(fast: bool) -> dict[str, Any]:
 
 @app.task(name=tasks.EVALUATE_RULES, bind=True, max_retries=0)
 def evaluate(self: Any) -> dict[str, Any]:
-    """Periodic: every rule against a fresh snapshot (a failure waits for the next beat tick)."""
+    """Periodic: every rule against a fresh snapshot (a failure waits for the next beat tick); publishes
+    the deployment's non-secret alerting configuration again (alerting/published.py)."""
+    settings = get_settings()
+    published.publish(get_store(settings), get_keys(settings), settings)
     return _evaluate(fast=False)
 
 

@@ -63,8 +63,8 @@ from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS
 
 log = logging.getLogger(__name__)
 
-SENT, DUPLICATE, SUPPRESSED, DEFERRED, RETRY, DEAD_LETTERED = (
-    "sent", "duplicate", "suppressed", "deferred", "retry", "dead_lettered")
+SENT, DUPLICATE, SUPPRESSED, DEFERRED, RETRY, DEAD_LETTERED, UNDELIVERABLE = (
+    "sent", "duplicate", "suppressed", "deferred", "retry", "dead_lettered", "undeliverable")
 DEAD_LETTER_KIND = "notification"
 # The lease must outlive one send: an SMTP session is up to ~6 socket operations, each bounded by
 # timeout_seconds, and the Celery hard time limit (60 s) ends any task before 90 s.
@@ -288,11 +288,12 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
         return DeliveryResult(DEAD_LETTERED, reason=reason)
     outbox.started(store, keys, alert_id, kind, name)
     channel_settings = getattr(settings.notifications, name)
-    if not channel_settings.active or (kind == "resolved" and not channel_settings.send_resolved):
-        why = "resolved notifications off" if channel_settings.active else "channel disabled or not configured"
-        log.info("notification %s via %s (%s) suppressed: %s", alert_id, name, kind, why)
+    if not channel_settings.active:
+        return _not_here(store, keys, settings, alert_id, name, kind)
+    if kind == "resolved" and not channel_settings.send_resolved:
+        log.info("notification %s via %s (%s) suppressed: resolved notifications off", alert_id, name, kind)
         count(store, keys, name, SUPPRESSED)
-        return DeliveryResult(SUPPRESSED, reason=why)
+        return DeliveryResult(SUPPRESSED, reason="resolved notifications off")
     instance = channel_registry.create(name, settings.notifications)
     attempt = _Attempt(store, keys, settings, instance, alert_id, kind, rng or random.Random(), token)
     try:
@@ -303,6 +304,37 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
         reason = f"{name}: internal error {type(exc).__name__}: {instance.redact(str(exc))[:200]}"
         log.error("delivery of %s via %s failed: %s", alert_id, name, reason)  # no traceback: it may hold secrets
         return attempt.give_up(reason, 0)
+
+
+def _not_here(store: Store, keys: KeySpace, settings: Settings, alert_id: str, name: str, kind: str) -> DeliveryResult:
+    """``name`` is not configured (or disabled) in this deployment: the worker's configuration decides.
+
+    When another channel of the alert is active here, this one is ``suppressed`` (counted, logged at
+    INFO): the deployment chose not to have it (and whether resolved notices go out is that channel's
+    ``send_resolved``, a decision too). When none is, the notification would be lost: it goes to the
+    log channel (always, whatever ``notifications.log`` says) and counts in
+    ``graphwiz_notifications_undeliverable_total{channel}``, once per channel asked for.
+    """
+    alert = load_alert(store, keys, alert_id)
+    asked = list(alert.channels) if alert is not None else []
+    if any(c.value != name and settings.notifications.for_channel(c).active for c in asked):
+        log.info("notification %s via %s (%s) suppressed: channel disabled or not configured in this deployment",
+                 alert_id, name, kind)
+        count(store, keys, name, SUPPRESSED)
+        return DeliveryResult(SUPPRESSED, reason="channel disabled or not configured")
+    # Once per notification (a redelivered task must not count or log it again): the record's fallback mark.
+    if finish_delivery(store, keys.delivery(alert_id, name, kind), token="", outcome="fallback", reason="",
+                       ttl_seconds=record_ttl_seconds(settings)) != 1:
+        return DeliveryResult(DUPLICATE, reason="already reported undeliverable")
+    store.r.hincrby(keys.notifications_undeliverable, name, 1)
+    LogChannel(settings.notifications.log).undeliverable_notice(name, alert, alert_id, kind)
+    return DeliveryResult(UNDELIVERABLE, reason=f"{name}: not configured or disabled in this deployment; no "
+                                                "channel of the alert can deliver it (copied to the log)")
+
+
+def read_undeliverable_counts(store: Store, keys: KeySpace) -> dict[str, int]:
+    """graphwiz_notifications_undeliverable_total{channel}."""
+    return {k: int(v) for k, v in (store.r.hgetall(keys.notifications_undeliverable) or {}).items()}
 
 
 def reset_delivery(store: Store, keys: KeySpace, alert_id: str, channel: str, kind: str) -> None:

@@ -30,6 +30,7 @@ from typing import Any, cast
 from graphwiz_monitoring.alerting import outbox
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
 from graphwiz_monitoring.alerting.notifier import Dispatch, Notifier, sender_dispatch
+from graphwiz_monitoring.alerting.published import rule_for
 from graphwiz_monitoring.alerting.records import get_active_alerts, get_alert_history, load_alert, save_alert
 from graphwiz_monitoring.alerting.rules import MANUAL_RULE, AlertRule, CustomRules, RuleRegistry, load_rules
 from graphwiz_monitoring.alerting.silences import (
@@ -41,7 +42,6 @@ from graphwiz_monitoring.alerting.silences import (
     muting_silence,
 )
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.errors import RuleError
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
@@ -112,9 +112,9 @@ class AlertManager:
     def check_alert(self, rule_name: str, metrics: Mapping[str, Any],
                     context: Mapping[str, Any] | None = None) -> Alert | None:
         """Evaluate one rule now; the alert it created, if any. ``context`` adds template values/metadata."""
-        rule = self.custom_rules.get(rule_name) or self.registry.get(rule_name)
-        if rule is None:
-            raise RuleError(f"unknown alert rule {rule_name!r}")
+        # Own rules first, then the deployment's published YAML rules (alerting/published.py).
+        rule = rule_for(rule_name, local=self.custom_rules, registry=self.registry, settings=self.settings,
+                        store=self.store, keys=self.keys)
         result = self._evaluate([rule], metrics, dict(context or {}))
         return result.created[0] if result.created else None
 

@@ -1,6 +1,6 @@
-"""The notifier: which channels an alert's notification goes to, its handoff to the notify queues (one
-``deliver`` task per channel, through the process's TaskSender), and the sweep that hands over again
-what the outbox says is owed (outbox.py says when).
+"""The notifier: an alert's notification handed to the notify queues (one ``deliver`` task per channel,
+through the process's TaskSender; the notify worker's configuration decides delivery), and the sweep
+that hands over again what the outbox says is owed (outbox.py says when).
 
 The sweep runs as the beat task ``workers.rules.sweep_outbox``: notifications recorded but never
 enqueued (the creating process died, or the broker refused), and tasks enqueued but never started
@@ -39,13 +39,17 @@ def sender_dispatch(sender: TaskSender) -> Dispatch:
 
 
 class Notifier:
-    """Hands one alert's notifications to the notify queues, one task per active channel."""
+    """Hands one alert's notifications to the notify queues, one task per channel (``handoff`` says which)."""
 
-    def __init__(self, store: Store, keys: KeySpace, settings: Settings, dispatch: Dispatch | None) -> None:
+    def __init__(self, store: Store, keys: KeySpace, settings: Settings, dispatch: Dispatch | None, *,
+                 deployment_config: bool = True) -> None:
         self.store, self.keys, self.settings = store, keys, settings
         self.dispatch = dispatch  # None: no sender in this process, the workers' sweep hands over
+        # False in the trader: its settings need not be the deployment's, the notify worker decides alone.
+        self.deployment_config = deployment_config
 
     def channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
+        """The channels this process's own configuration sends ``kind`` to."""
         out = []
         for channel in channels:
             cfg = self.settings.notifications.for_channel(channel)
@@ -53,14 +57,35 @@ class Notifier:
                 out.append(channel)
         return out
 
+    def handoff(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
+        """The channels to hand ``kind`` notifications of an alert asking for ``channels`` to.
+
+        The notify worker has the deployment's configuration and decides there (alerting/delivery.py):
+        channel active -> sent; resolved notices off -> suppressed; not configured or disabled ->
+        suppressed when another channel of the alert is active, else the log channel and
+        ``graphwiz_notifications_undeliverable_total``.
+
+        A process without the deployment's configuration (``deployment_config`` False: the trader,
+        started with e.g. the description's dict) hands over every channel asked for, whatever its own
+        configuration says. Workers and the CLI run with the deployment's monitoring.yaml: they skip
+        the channels it would not send to (same outcome, fewer tasks), except when none of the
+        alert's channels is active: then all go, so the worker logs and counts them as undeliverable.
+        """
+        asked = list(dict.fromkeys(channels))
+        if not self.deployment_config:
+            return asked
+        if not any(c is AlertChannel.LOG or self.settings.notifications.for_channel(c).active for c in asked):
+            return asked
+        return self.channels(asked, kind)
+
     def notify(self, alert: Alert, kind: str) -> bool:
-        """One ``deliver(alert_id, channel, kind)`` per active channel; True when all were enqueued.
+        """One ``deliver(alert_id, channel, kind)`` per ``handoff`` channel; True when all were enqueued.
 
         Only then does the alert's outbox entry go: after a failure it stays for the outbox sweep,
         which calls this again (a task enqueued twice still sends once, see alerting/outbox.py). Each
         task is marked handed first, so a task the broker loses after accepting it is enqueued again.
         """
-        channels = [c.value for c in self.channels(alert.channels, kind)]
+        channels = [c.value for c in self.handoff(alert.channels, kind)]
         handed = [outbox.handed_entry(alert.alert_id, kind, c) for c in channels]
         outbox.mark_handed(self.store, self.keys, handed)
         unsent = [member for channel, member in zip(channels, handed, strict=True)

@@ -17,14 +17,16 @@ from graphwiz_monitoring.state import KeySpace, Store
 
 
 def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterable[Metric]:
-    """graphwiz_alert_active, graphwiz_alert_total, graphwiz_notifications_total, graphwiz_dead_letters,
+    """graphwiz_alert_active, graphwiz_alert_total, graphwiz_notifications_total,
+    graphwiz_notifications_undeliverable_total, graphwiz_dead_letters,
     graphwiz_notify_outbox_entries, graphwiz_notify_outbox_oldest_age_seconds."""
     pipe = store.r.pipeline(transaction=False)
     pipe.hgetall(keys.alerts_active)
     pipe.hgetall(keys.alert_counts)
     pipe.hgetall(keys.notification_counts)
     pipe.llen(keys.dead_letters)
-    active_ids, created, notified, dead = pipe.execute()
+    pipe.hgetall(keys.notifications_undeliverable)
+    active_ids, created, notified, dead, undeliverable = pipe.execute()
     firing: Counter[tuple[str, str]] = Counter()
     for alert in load_alerts(store, keys, list((active_ids or {}).values())):
         if alert is not None:
@@ -48,6 +50,11 @@ def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterab
             channel, outcome = key.split("|", 1)
             notifications.add_metric([channel, outcome], int(value))
     yield notifications
+
+    lost = new_family("graphwiz_notifications_undeliverable_total")
+    for channel, value in sorted((undeliverable or {}).items()):
+        lost.add_metric([channel], int(value))
+    yield lost
 
     yield new_family("graphwiz_dead_letters", int(dead or 0))
 

@@ -113,6 +113,9 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
     _m("graphwiz_alert_total", C, "Alerts created", "rule", "severity"),
     _m("graphwiz_notifications_total", C,
        "Notifications by channel and outcome (sent, failed, dead_lettered, suppressed)", "channel", "outcome"),
+    _m("graphwiz_notifications_undeliverable_total", C,
+       "Notifications asked for a channel this deployment has not configured (or disabled), with no other "
+       "channel of the alert to deliver them: copied to the log channel", "channel"),
     _m("graphwiz_dead_letters", G, "Entries in the dead-letter list"),
     _m("graphwiz_notify_outbox_entries", G, "Notifications recorded but not yet handed to the notify queues"),
     _m("graphwiz_notify_outbox_oldest_age_seconds", G,

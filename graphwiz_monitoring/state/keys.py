@@ -35,6 +35,8 @@ Keep this docstring's table in step with the methods below.
 | {ns}:alerts:history                   | zset   | alert id -> created time; trimmed by age and count |
 | {ns}:alerts:counts                    | hash   | "rule|severity" -> alerts created (bounded by rules) |
 | {ns}:notifications:counts             | hash   | "channel|outcome" -> notifications (bounded)       |
+| {ns}:notifications:undeliverable      | hash   | channel -> notifications the deployment cannot deliver there (bounded by channels) |
+| {ns}:alerting:published               | string | the workers' non-secret alerting config (YAML rules, overrides) JSON; rewritten each evaluation, EX 7 d |
 | {ns}:delivery:{alert}:{channel}:{kind}| hash   | idempotency record: state, lease, failures; TTL    |
 | {ns}:notify:{channel}:bucket          | hash   | token bucket (tokens, ts); PEXPIRE time-to-full    |
 | {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
@@ -213,6 +215,15 @@ class KeySpace:
     @property
     def notification_counts(self) -> str:
         return self._k("notifications", "counts")
+
+    @property
+    def notifications_undeliverable(self) -> str:
+        return self._k("notifications", "undeliverable")
+
+    @property
+    def alerting_published(self) -> str:
+        """The workers' effective non-secret alerting configuration (alerting/published.py)."""
+        return self._k("alerting", "published")
 
     @property
     def silences(self) -> str:

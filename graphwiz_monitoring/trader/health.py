@@ -49,7 +49,9 @@ class TraderHealth:
 
     @functools.cached_property
     def checker(self) -> HealthChecker:
-        return HealthChecker(self.settings, self.store, self.keys, sender=self.monitor.lazy_task_sender)
+        # The trader's AlertManager: its health alerts, too, go to the channels the notify workers decide.
+        return HealthChecker(self.settings, self.store, self.keys, alert_manager=self.monitor.alert_manager,
+                             sender=self.monitor.lazy_task_sender)
 
     def _exchange_status(self, name: str, connected: bool | None, remaining: float | None) -> None:
         if connected is not None:  # so the metrics (graphwiz_exchange_connected, rules) see it too

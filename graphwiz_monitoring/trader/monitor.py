@@ -172,13 +172,18 @@ class TradingMonitor:
     @property
     def alert_manager(self) -> Any:
         """Alerts shared with the workers. Rules added to ``alert_manager.custom_rules`` are evaluated here,
-        against ``get_metrics()`` every ``monitoring.rule_evaluation_interval_seconds``."""
+        against ``get_metrics()`` every ``monitoring.rule_evaluation_interval_seconds``. Which channels
+        are told is the workers' configuration's decision; ``check_alert`` also finds the YAML rules
+        the rule workers publish (alerting/published.py)."""
         manager = self.__dict__.get("_alert_manager")
         if manager is None:
             from graphwiz_monitoring.alerting.manager import AlertManager
             from graphwiz_monitoring.trader.custom_rules import CustomRuleLoop
 
             manager = AlertManager(self.store, self.keys, self.settings, sender=self.lazy_task_sender)
+            # The trader's settings need not be the deployment's (the description's dict has no
+            # notifications): every channel an alert asks for is handed over, the notify workers decide.
+            manager.notifier.deployment_config = False
             loop = CustomRuleLoop(manager, self.get_metrics, self.settings.monitoring.rule_evaluation_interval_seconds)
             manager.custom_rules.listeners.append(loop.ensure_started)
             self.__dict__["_alert_manager"], self.__dict__["_custom_rule_loop"] = manager, loop

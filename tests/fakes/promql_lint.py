@@ -18,7 +18,8 @@ COUNTERS = {
     "graphwiz_system_network_sent_bytes_total", "graphwiz_system_network_recv_bytes_total",
     "graphwiz_trading_total_trades_total", "graphwiz_trading_successful_trades_total",
     "graphwiz_trading_failed_trades_total", "graphwiz_agent_predictions_total", "graphwiz_alert_total",
-    "graphwiz_notifications_total", "graphwiz_recovery_actions_total", "graphwiz_ingest_records_total",
+    "graphwiz_notifications_total", "graphwiz_notifications_undeliverable_total",
+    "graphwiz_recovery_actions_total", "graphwiz_ingest_records_total",
     "graphwiz_ingest_rejected_total", "graphwiz_trader_records_refused_total", "graphwiz_trader_batches_resent_total",
     "graphwiz_trader_send_failures_total", "graphwiz_ingest_duplicates_total", "graphwiz_exporter_provider_errors_total",
 }

@@ -50,6 +50,13 @@ class LogChannel(Channel):
         what = describe(alert, kind) if alert else f"alert {alert_id} ({kind})"
         log.error("NOTIFICATION FAILED via %s, moved to the dead-letter list (%s): %s", channel, _line(reason), what)
 
+    def undeliverable_notice(self, channel: str, alert: Alert | None, alert_id: str, kind: str) -> None:
+        """No channel of the alert can deliver it in this deployment: shown here, at WARNING or above,
+        even when the log channel itself is disabled (never dropped silently)."""
+        what = describe(alert, kind) if alert else f"alert {alert_id} ({kind})"
+        log.log(max(self.level, logging.WARNING), "ALERT (undeliverable via %s: not configured or disabled in "
+                "this deployment) %s", channel, what)
+
     def fallback_notice(self, channel: str, alert: Alert, kind: str, why: str) -> None:
         """A channel cannot take the alert right now (circuit open): show it here meanwhile."""
         log.log(max(self.level, logging.WARNING), "ALERT (held for %s: %s) %s", channel, _line(why),
