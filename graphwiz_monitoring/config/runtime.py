@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_core import PydanticCustomError
@@ -112,6 +112,12 @@ class TraderSettings(StrictModel):
     stop_timeout_seconds: PositiveSeconds = 10  # stop() delivers for this long, then journals the rest
     # A sent batch that no worker has recorded by then (lost by the broker) is sent again (trader/inflight.py).
     resend_unconfirmed_after_seconds: PositiveSeconds = 30
+    # The trader's own fallback (trader/fallback.py): batches sent (or journaled) and none recorded by a
+    # worker for this long = the monitoring pipeline is down; the trader then tells fallback_channels itself.
+    pipeline_stale_seconds: PositiveSeconds = 60
+    # Channels the trader notifies directly (no broker) of "monitoring pipeline down" and "back", with
+    # the settings of this (the trader's own) configuration's notifications section; [] = no fallback.
+    fallback_channels: list[Literal["webhook", "telegram", "discord", "slack"]] = Field(default_factory=list)
 
 
 class FlowerSettings(StrictModel):

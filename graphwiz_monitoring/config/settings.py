@@ -26,6 +26,10 @@ from graphwiz_monitoring.config.runtime import (
     WebsocketSettings,
 )
 
+# What a channel named by trader.fallback_channels needs set (named in the error when missing).
+FALLBACK_REQUIRED = {"webhook": "url", "telegram": "bot_token and chat_id", "discord": "webhook_url",
+                     "slack": "webhook_url"}
+
 
 class Settings(StrictModel):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
@@ -55,6 +59,20 @@ class Settings(StrictModel):
         except ValueError:
             return data  # reported once, at monitoring.health_check_interval_seconds
         return {**data, "health_checks": with_default_interval(data.get("health_checks"), seconds)}
+
+    @model_validator(mode="after")
+    def _fallback_channels_configured(self) -> Settings:
+        """Every channel named by ``trader.fallback_channels`` has its settings in this configuration."""
+        for name in self.trader.fallback_channels:
+            channel = self.notifications.for_channel(name)
+            if not channel.is_configured():
+                raise ValueError(f"trader.fallback_channels names {name!r}, but notifications.{name} is not "
+                                 f"configured in this (the trader's) configuration: set its "
+                                 f"{FALLBACK_REQUIRED[name]}")
+            if channel.enabled is False:
+                raise ValueError(f"trader.fallback_channels names {name!r}, but notifications.{name}.enabled "
+                                 "is false")
+        return self
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data with every secret masked."""

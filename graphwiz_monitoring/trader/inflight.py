@@ -62,6 +62,7 @@ class InFlight:
         self._clock = clock
         self._batches: OrderedDict[str, tuple[dict[str, Any], int, float]] = OrderedDict()  # id -> (batch, n, sent)
         self._records = 0
+        self.recorded = 0  # batches found recorded by a worker so far (the fallback's sign of a live pipeline)
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -91,7 +92,9 @@ class InFlight:
             if done or (queue_empty and now - sent >= self._resend_after):
                 del self._batches[batch_id]
                 self._records -= n
-                if not done:
+                if done:
+                    self.recorded += 1
+                else:
                     overdue.append((batch, n))
         return overdue
 

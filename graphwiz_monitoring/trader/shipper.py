@@ -23,6 +23,8 @@
 - the sender: delivers the outbox, then the journal, oldest first, as ``workers.ingest.ingest_batch``
   tasks; on failure it waits (exponential backoff up to ``MAX_BACKOFF_SECONDS``) and tries again.
   Sent batches that no worker records in time (the broker lost them) are sent again (inflight.py).
+- with ``trader.fallback_channels`` set, the fallback (fallback.py): when no worker has recorded a batch
+  for ``trader.pipeline_stale_seconds``, it tells those channels itself, directly, and again when one does.
 
 Backpressure: while the journal takes nothing more, ``add()`` also checks memory, and once the buffer
 and outbox hold ``trader.buffer_max_records`` it raises ``BackpressureError`` instead of accepting the
@@ -51,6 +53,7 @@ from graphwiz_monitoring.context import hostname
 from graphwiz_monitoring.errors import BackpressureError
 from graphwiz_monitoring.metrics.codec import to_columns
 from graphwiz_monitoring.metrics.models import new_id, parse
+from graphwiz_monitoring.trader.fallback import PipelineFallback
 from graphwiz_monitoring.trader.inflight import Confirm, InFlight
 from graphwiz_monitoring.trader.journal import Journal
 from graphwiz_monitoring.trader.sender import Sender, count_records
@@ -79,6 +82,9 @@ class MetricsClient:
         self._inflight = (InFlight(confirm, trader.resend_unconfirmed_after_seconds, trader.buffer_max_records)
                           if confirm is not None else None)
         self._next_check = 0.0
+        # The trader's own fallback (trader/fallback.py): needs the confirmation to know batches were recorded.
+        self.fallback = (PipelineFallback(settings, self.pipeline_progress, identity=trader.name or host)
+                         if trader.fallback_channels and self._inflight is not None else None)
         self._host = host or hostname()
         self._batch_max = trader.batch_max_records
         self._memory_max = trader.buffer_max_records
@@ -142,6 +148,8 @@ class MetricsClient:
                                  name="graphwiz-sender", daemon=True)]
             for thread in self._threads:
                 thread.start()
+            if self.fallback is not None:
+                self.fallback.start()
             atexit.register(self.stop)
             self._started = True
 
@@ -153,6 +161,8 @@ class MetricsClient:
             atexit.unregister(self.stop)
             deadline = time.monotonic() + (self.settings.trader.stop_timeout_seconds if timeout is None else timeout)
             self._stopping.set()
+            if self.fallback is not None:
+                self.fallback.stop()
             self._threads[0].join()  # the batcher moves the last records into batches, then exits
             # Only now may the sender take "nothing queued" for "all delivered": before, the batcher's last
             # batch (the final heartbeat, records added just before stop()) may still be on its way.
@@ -197,6 +207,16 @@ class MetricsClient:
             log.info("%d sent batch(es) not yet recorded by a worker are kept in the journal; the next client "
                      "sends them again and workers skip those already recorded", len(unrecorded))
         return unrecorded
+
+    def pipeline_progress(self) -> tuple[bool, int] | None:
+        """(whether anything waits to be recorded by a worker: sent and unrecorded, queued or journaled; how many
+        sent batches workers have recorded so far), for the fallback (trader/fallback.py); None without ``confirm``."""
+        inflight = self._inflight
+        if inflight is None:
+            return None
+        with self._lock:
+            waiting = bool(inflight) or bool(self._outbox) or bool(self._buffer) or self._journal.pending > 0
+        return waiting, inflight.recorded
 
     @property
     def pending_records(self) -> int:
