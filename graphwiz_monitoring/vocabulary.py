@@ -65,9 +65,15 @@ class AlertChannel(str, Enum):
 
 
 class NotificationKind(str, Enum):
-    """What a notification says of its alert: it fires (first or repeat), or it resolved."""
+    """What a notification says of its alert: it fires (first), still fires (repeat), or it resolved.
+
+    A repeat travels as ``repeat-<n>`` (``repeat_kind(n)``, n = 1, 2, ... within one alert's episode):
+    the sequence number is part of the outbox entry, the handed mark and the delivery record key, so
+    delivery stays idempotent per repeat (docs/ALERTS.md).
+    """
 
     FIRING = "firing"
+    REPEAT = "repeat"
     RESOLVED = "resolved"
 
     # Formatted as its value ("firing"): outbox members, delivery keys and messages are built with f-strings.
@@ -78,7 +84,35 @@ class NotificationKind(str, Enum):
         return format(str(self.value), spec)
 
 
-NOTIFICATION_KINDS = frozenset(NotificationKind)
+MAX_REPEAT = 10**9
+
+
+def repeat_kind(sequence: int) -> str:
+    """The wire kind of an alert's ``sequence``-th repeat notification (``repeat-3``)."""
+    return f"{NotificationKind.REPEAT.value}-{int(sequence)}"
+
+
+def kind_base(kind: str) -> NotificationKind | None:
+    """FIRING, REPEAT or RESOLVED for a wire kind (``firing``, ``repeat-<n>``, ``resolved``); None if unknown."""
+    if not isinstance(kind, str):
+        return None
+    if kind in (NotificationKind.FIRING.value, NotificationKind.RESOLVED.value):
+        return NotificationKind(kind)
+    prefix, _, number = kind.partition("-")
+    if prefix == NotificationKind.REPEAT.value and number.isdigit() and len(number) <= 10 \
+            and 1 <= int(number) <= MAX_REPEAT and number[0] != "0":
+        return NotificationKind.REPEAT
+    return None
+
+
+class _NotificationKinds(frozenset):  # type: ignore[type-arg]
+    """The valid wire kinds: ``firing``, ``resolved`` and every ``repeat-<n>`` (``kind in NOTIFICATION_KINDS``)."""
+
+    def __contains__(self, kind: object) -> bool:
+        return isinstance(kind, str) and kind_base(kind) is not None
+
+
+NOTIFICATION_KINDS = _NotificationKinds({NotificationKind.FIRING, NotificationKind.RESOLVED})
 
 
 class RecoveryAction(str, Enum):

@@ -60,20 +60,24 @@ def test_one_alert_per_breach_and_one_task_per_active_channel(make_manager, stor
     pubsub.close()
 
 
-def test_sustained_breach_repeats_once_per_cooldown(make_manager, store, keys) -> None:
+def test_sustained_breach_is_one_alert_that_repeats_once_per_cooldown(make_manager, store, keys) -> None:
     manager, sent = make_manager(loss_rules(cooldown_seconds=0.4))
     first = manager.evaluate(LOSS).created[0]
-    assert manager.evaluate(LOSS).created == []
+    assert manager.evaluate(LOSS).repeated == []
     time.sleep(0.45)
-    second = manager.evaluate(LOSS).created[0]
-    assert manager.evaluate(LOSS).created == []
-    old = Alert.from_dict(json.loads(store.r.get(keys.alert(first.alert_id))))
-    assert old.metadata["superseded_by"] == second.alert_id and old.state is AlertState.RESOLVED
-    assert [a.alert_id for a in manager.get_active_alerts()] == [second.alert_id]
-    assert len(sent.of("firing")) == 2 and sent.of("resolved") == []  # superseding is not a resolution
+    again = manager.evaluate(LOSS)
+    assert again.created == [] and again.repeated == [first.alert_id]
+    assert manager.evaluate(LOSS).repeated == []  # once per cooldown
+    stored = Alert.from_dict(json.loads(store.r.get(keys.alert(first.alert_id))))
+    assert stored.state is AlertState.FIRING and "superseded_by" not in stored.metadata
+    assert [a.alert_id for a in manager.get_active_alerts()] == [first.alert_id]
+    assert sent.of("firing") == [(first.alert_id, "log")] and sent.of("repeat-1") == [(first.alert_id, "log")]
+    assert sent.of("resolved") == [] and pending(store, keys) == []
+    assert store.r.hget(keys.alert_counts, "large_loss|critical") == "1"  # one alert, not one per repeat
 
 
-def test_resolve_notifies_send_resolved_channels_and_cooldown_survives(make_manager, store, keys) -> None:
+def test_resolve_notifies_send_resolved_channels_and_a_flap_reopens_the_same_alert(make_manager, store,
+                                                                                   keys) -> None:
     manager, sent = make_manager(loss_rules(cooldown_seconds=0.5), {**WEBHOOK, "log": {"send_resolved": False}})
     alert = manager.evaluate(LOSS).created[0]
     result = manager.evaluate(CALM)
@@ -83,9 +87,34 @@ def test_resolve_notifies_send_resolved_channels_and_cooldown_survives(make_mana
     stored = Alert.from_dict(json.loads(store.r.get(keys.alert(alert.alert_id))))
     assert stored.state is AlertState.RESOLVED and stored.resolved_at >= stored.created_at
     assert manager.get_active_alerts() == []
-    assert manager.evaluate(LOSS).created == []  # back within the cooldown: wait it out
+    back = manager.evaluate(LOSS)  # back within the cooldown: the same episode, active at once, unannounced
+    assert back.created == [] and back.reopened == [alert.alert_id]
+    assert [a.alert_id for a in manager.get_active_alerts()] == [alert.alert_id]
+    assert manager.get_active_alerts()[0].state is AlertState.FIRING
+    assert len(sent.of("firing")) == 2  # the first notification only (webhook + log)
     time.sleep(0.5)
-    assert len(manager.evaluate(LOSS).created) == 1
+    assert manager.evaluate(LOSS).repeated == [alert.alert_id]  # still holding after the cooldown: a repeat
+    manager.evaluate(CALM)
+    time.sleep(0.55)
+    fresh = manager.evaluate(LOSS).created  # clear for longer than the cooldown: a new episode
+    assert len(fresh) == 1 and fresh[0].alert_id != alert.alert_id
+
+
+def test_resolved_notice_waits_resolve_after_seconds(make_manager, store, keys) -> None:
+    manager, sent = make_manager({**loss_rules(cooldown_seconds=0.2), "resolve_after_seconds": 0.6})
+    alert = manager.evaluate(LOSS).created[0]
+    assert [a.alert_id for a in manager.evaluate(CALM).resolved] == [alert.alert_id]
+    assert manager.get_active_alerts() == [] and sent.of("resolved") == []  # resolved now, notice not yet
+    time.sleep(0.3)  # past the cooldown, within resolve_after: the notice has not gone, so the episode goes on
+    assert manager.evaluate(LOSS).reopened == [alert.alert_id]
+    manager.evaluate(CALM)
+    deadline = time.monotonic() + 5
+    while not sent.of("resolved") and time.monotonic() < deadline:
+        manager.evaluate(CALM)
+        time.sleep(0.05)
+    assert sent.of("resolved") == [(alert.alert_id, "log")]
+    manager.evaluate(CALM)
+    assert sent.of("resolved") == [(alert.alert_id, "log")] and sent.of("firing") == [(alert.alert_id, "log")]
 
 
 def test_for_seconds_pending_then_firing_and_pending_cleared(make_manager) -> None:
@@ -107,9 +136,10 @@ def test_cooldown_defaults_come_from_severity(make_manager, store, keys) -> None
                                                 severity="warning")
     manager.custom_rules["dd_crit"] = AlertRule(name="dd_crit", condition="trading.current_drawdown > 0.1",
                                                 severity=AlertSeverity.CRITICAL)
-    assert {a.rule_name for a in manager.evaluate_custom(LOSS).created} == {"dd_warn", "dd_crit"}
+    created = {a.rule_name: a.alert_id for a in manager.evaluate_custom(LOSS).created}
+    assert set(created) == {"dd_warn", "dd_crit"}
     time.sleep(0.35)
-    assert {a.rule_name for a in manager.evaluate_custom(LOSS).created} == {"dd_warn"}
+    assert manager.evaluate_custom(LOSS).repeated == [created["dd_warn"]]
 
 
 def test_per_exchange_alerts_and_default_inhibition(make_manager) -> None:
@@ -158,7 +188,7 @@ def test_silence_created_from_an_alert_and_expired_silences_purged(make_manager,
         silence_alert(store, keys, manager.settings, alert_id="nope", duration_seconds=5)
     time.sleep(0.2)
     assert list_silences(store, keys) == [] and not store.r.exists(keys.silence(silence.id))  # its key expired
-    assert len(manager.evaluate(LOSS).created) == 1
+    assert manager.evaluate(LOSS).repeated == [alert.alert_id]  # unmuted, still firing: the same alert repeats
 
 
 def test_config_silence(make_manager) -> None:
@@ -220,10 +250,10 @@ def test_check_alert_send_alert_resolve_alert_and_history(make_manager, store, k
 
 def test_every_key_is_bounded(make_manager, store, keys) -> None:
     manager, _ = make_manager({**loss_rules(cooldown_seconds=0.1), "history_max_entries": 3})
-    for _ in range(5):
+    for _ in range(5):  # five episodes: each clear for longer than the cooldown
         manager.evaluate(LOSS)
+        manager.evaluate(CALM)
         time.sleep(0.11)
-    manager.evaluate(CALM)
     assert store.r.zcard(keys.alerts_history) == 3
     for key in store.r.keys("*"):
         if key in (keys.alerts_history, keys.alert_counts, keys.alerts_active, keys.alerts_tracked,
