@@ -322,3 +322,28 @@ def test_no_secret_in_logs_records_or_events(make_manager, store, keys, caplog) 
     everything = caplog.text + "".join(seen) + json.dumps(records)
     assert "TOPSECRET" not in everything
     assert len(pending(store, keys)) == 3  # the failed enqueues are kept (firing, resolved, manual), not dropped
+
+
+def test_concurrent_evaluators_send_each_repeat_once(make_manager, store, keys) -> None:
+    """Eight processes' worth of managers evaluate one sustained breach in a tight loop for ~1 s with a
+    0.2 s cooldown: one alert, one first notification and each repeat exactly once per channel."""
+    managers = [make_manager(loss_rules(cooldown_seconds=0.2), WEBHOOK) for _ in range(8)]
+    stop = time.monotonic() + 1.0
+
+    def run(manager: AlertManager) -> None:
+        while time.monotonic() < stop:
+            manager.evaluate(LOSS)
+
+    threads = [threading.Thread(target=run, args=(m,)) for m, _ in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    calls = [c for _, sent in managers for c in sent.calls]
+    ids = {a for a, _, _ in calls}
+    assert len(ids) == 1 and store.r.zcard(keys.alerts_history) == 1
+    assert len(calls) == len(set(calls)), "a notification was handed over twice"
+    kinds = sorted({k for _, _, k in calls}, key=lambda k: (k != "firing", len(k), k))
+    assert kinds[0] == "firing" and 3 <= len(kinds) - 1 <= 6, kinds
+    assert kinds[1:] == [f"repeat-{n}" for n in range(1, len(kinds))]  # no gap, no duplicate
+    assert all(sorted(c for _, c, k in calls if k == kind) == ["log", "webhook"] for kind in kinds)
