@@ -48,7 +48,7 @@ Condition = Callable[[Mapping[str, Any]], Any]
 
 @dataclass(eq=False)
 class AlertRule:
-    """When ``condition`` holds (for ``for_seconds``), alert on ``channels``; at most once per cooldown.
+    """When ``condition`` holds (for ``for_seconds``), alert on ``channels``: one episode, repeated every cooldown.
 
     ``cooldown_seconds=None`` takes the severity default from ``alerts.cooldowns``. ``labels`` are
     added to every alert (and usable in templates, silences and inhibition). For callables,
