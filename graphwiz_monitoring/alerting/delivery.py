@@ -1,4 +1,4 @@
-"""One notification delivery (alert × channel × firing|resolved): the library side of workers.notify.
+"""One notification delivery (alert × channel × firing|repeat-<n>|resolved): the library side of workers.notify.
 
 Steps of one attempt, each decided in Redis so any number of workers cooperate:
 

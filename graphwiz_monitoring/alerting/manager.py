@@ -3,7 +3,7 @@
 pending (``for_seconds``) -> firing -> resolved, per (rule, fingerprint); the fingerprint names what
 the alert is about (e.g. ``{"exchange": "binance"}``). Each decision is one Lua script
 (state/scripts/alert_*.lua) timed by the Redis clock, so however many processes evaluate the same
-breach, exactly one creates the alert per cooldown, and exactly one resolves it. The same script
+breach, exactly one opens the episode, sends each repeat, and resolves it. The same script
 records the notification in the outbox (alerting/outbox.py); then only that process publishes the
 ALERT event and hands one notification per channel to ``dispatch(alert_id, channel, kind)``, and the
 outbox entry goes once all are enqueued (if it dies first, the outbox sweep hands them over). The
@@ -349,8 +349,11 @@ class AlertManager:
     def close_episode(self, rule_name: str, fingerprint: str) -> Alert | None:
         """The condition of ``open_episode`` holds no more: the alert resolved now, if one was open (its
         notice follows ``alerts.resolve_after_seconds``; call again on later good observations)."""
+        member = f"{rule_name}|{fingerprint}"
+        if not self.store.r.sismember(self.keys.alerts_tracked, member):
+            return None  # nothing open or owed: a healthy check costs one round trip
         silences, now = self._silences()
-        return self._resolve_member(f"{rule_name}|{fingerprint}", silences=silences, now=now)
+        return self._resolve_member(member, silences=silences, now=now)
 
     def _store(self, alert: Alert, kind: str) -> tuple[bool, bool]:
         """(stored, queued): the record if new, and its outbox entry, in one step (alert_store.lua)."""

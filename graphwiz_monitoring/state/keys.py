@@ -235,7 +235,7 @@ class KeySpace:
         return self._k("rules", "fast", "throttle")
 
     def delivery(self, alert_id: str, channel: str, kind: str) -> str:
-        """Idempotency record of one notification (alert × channel × firing|resolved)."""
+        """Idempotency record of one notification (alert × channel × firing|repeat-<n>|resolved)."""
         return self._k("delivery", alert_id, channel, kind)
 
     def notify_floor(self, alert_id: str, channel: str) -> str:
