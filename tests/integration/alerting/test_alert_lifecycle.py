@@ -347,3 +347,22 @@ def test_concurrent_evaluators_send_each_repeat_once(make_manager, store, keys) 
     assert kinds[0] == "firing" and 3 <= len(kinds) - 1 <= 6, kinds
     assert kinds[1:] == [f"repeat-{n}" for n in range(1, len(kinds))]  # no gap, no duplicate
     assert all(sorted(c for _, c, k in calls if k == kind) == ["log", "webhook"] for kind in kinds)
+
+
+def test_email_floor_skips_repeats_and_a_sweep_hands_the_same_repeat_over_again(make_manager, store, keys) -> None:
+    email = {"email": {"enabled": True, "smtp_server": "127.0.0.1", "from": "m@example.com", "to": ["o@example.com"]}}
+    manager, sent = make_manager(loss_rules(cooldown_seconds=0.2, channels=["webhook", "email", "log"]),
+                                 {**WEBHOOK, **email})
+    assert manager.settings.notifications.email.min_repeat_seconds == 900
+    alert = manager.evaluate(LOSS).created[0]
+    deadline = time.monotonic() + 5
+    while len(sent.of("repeat-2")) < 2 and time.monotonic() < deadline:
+        manager.evaluate(LOSS)
+        time.sleep(0.02)
+    assert sorted(sent.of("firing")) == [(alert.alert_id, c) for c in ("email", "log", "webhook")]
+    assert sorted(sent.of("repeat-1")) == sorted(sent.of("repeat-2")) == [(alert.alert_id, c) for c in ("log", "webhook")]
+    # the same repeat handed over again (the outbox sweep after a crash) keeps its channels
+    assert manager.notifier.past_floor(alert.alert_id, list(alert.channels), "repeat-2") == list(alert.channels)[:1] + \
+        list(alert.channels)[2:]
+    manager.evaluate(CALM)
+    assert sorted(sent.of("resolved")) == [(alert.alert_id, c) for c in ("email", "log", "webhook")]  # no floor
