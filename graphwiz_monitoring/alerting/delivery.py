@@ -59,7 +59,7 @@ from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.guards.rate_limit import OWN_SLOT, hold_channel, take_token
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
-from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS
+from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind, kind_base
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,8 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
         return DeliveryResult(DEAD_LETTERED, reason=reason)
     outbox.started(store, keys, alert_id, kind, name)
     channel_settings = getattr(settings.notifications, name)
-    if not channel_settings.active or (kind == "resolved" and not channel_settings.send_resolved):
+    if not channel_settings.active or (kind_base(kind) is NotificationKind.RESOLVED
+                                            and not channel_settings.send_resolved):
         why = "resolved notifications off" if channel_settings.active else "channel disabled or not configured"
         log.info("notification %s via %s (%s) suppressed: %s", alert_id, name, kind, why)
         count(store, keys, name, SUPPRESSED)

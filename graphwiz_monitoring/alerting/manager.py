@@ -244,24 +244,24 @@ class AlertManager:
         its resolved notice is announced when due."""
         rule_name, fp = member.split("|", 1)
         k = self.keys
-        outcome, alert_id = self.store.run_script(
+        outcome, alert_id, kind = self.store.run_script(
             "alert_resolve", [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.notify_outbox],
-            [member, "", outbox.entry("", NotificationKind.RESOLVED), self.settings.alerts.resolve_after_seconds,
-             "1" if force else "0"])
+            [member, "", outbox.entry("", ""), self.settings.alerts.resolve_after_seconds, "1" if force else "0"])
         if outcome in ("none", "waiting"):
             return None
         alert = self._sync_state(alert_id, member) if outcome != "noticed" else self._load(alert_id)
         if alert is None:  # its record expired: nothing to tell
-            outbox.remove(self.store, k, alert_id, NotificationKind.RESOLVED)
+            if kind:
+                outbox.remove(self.store, k, alert_id, kind)
             return None
         if outcome in ("resolved", "resolved_noticed"):
             log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
             publish(self.store, self.keys, EventType.ALERT, _alert_event(NotificationKind.RESOLVED, alert))
         if outcome in ("noticed", "resolved_noticed"):
             if self.muted(alert, silences, now):
-                outbox.remove(self.store, k, alert.alert_id, NotificationKind.RESOLVED)
+                outbox.remove(self.store, k, alert.alert_id, kind)
             else:
-                self.notify(alert, NotificationKind.RESOLVED)
+                self.notify(alert, kind)
         return alert if outcome != "noticed" else None
 
     def _sync_state(self, alert_id: str, member: str) -> Alert | None:

@@ -49,7 +49,7 @@ class Notifier:
         out = []
         for channel in channels:
             cfg = self.settings.notifications.for_channel(channel)
-            if (channel is AlertChannel.LOG or cfg.active) and (kind != NotificationKind.RESOLVED or cfg.send_resolved):
+            if (channel is AlertChannel.LOG or cfg.active) and (kind_base(kind) is not NotificationKind.RESOLVED or cfg.send_resolved):
                 out.append(channel)
         return out
 
@@ -125,7 +125,7 @@ def sweep(manager: AlertManager, *, grace_seconds: float = outbox.GRACE_SECONDS,
             log.warning("outbox: dropped %s notification of alert %s: alert record not found (expired)",
                         kind[:20], alert_id[:64])
             result.dropped += 1
-        elif kind == NotificationKind.RESOLVED and manager.muted(alert):
+        elif kind_base(kind) is NotificationKind.RESOLVED and manager.muted(alert):
             outbox.remove(store, keys, alert_id, kind)
             result.muted += 1
         elif manager.notify(alert, kind):
@@ -154,7 +154,7 @@ def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: floa
         if store.r.zscore(keys.notify_outbox, outbox.entry(alert_id, kind)) is not None:
             continue  # the handoff itself is still owed: the outbox entry's sweep enqueues it (and marks anew)
         alert = load_alert(store, keys, alert_id) if queue is not None and kind in NOTIFICATION_KINDS else None
-        if queue is None or alert is None or (kind == NotificationKind.RESOLVED and manager.muted(alert)):
+        if queue is None or alert is None or (kind_base(kind) is NotificationKind.RESOLVED and manager.muted(alert)):
             store.r.zrem(keys.notify_handed, member)  # nothing to send: alert expired or muted, or unreadable
             result.dropped += 1
         elif queue_length(store, queue):

@@ -2,7 +2,7 @@
 -- schedule and the flap guard in one atomic step, timed by the Redis clock, so any number of workers
 -- open ONE alert per episode and send each repeat once (docs/ALERTS.md).
 --
--- KEYS[1] state hash (pending_since, alert_id, cleared_at, next_repeat_at, repeats, noticed)
+-- KEYS[1] state hash (pending_since, alert_id, cleared_at, next_repeat_at, repeats, noticed, notices)
 -- KEYS[2] active hash ("rule|fp" -> id)   KEYS[3] tracked set ("rule|fp")
 -- KEYS[4] alert JSON key (the candidate id)   KEYS[5] history zset
 -- KEYS[6] counts hash ("rule|severity" -> created)   KEYS[7] notification outbox zset
@@ -68,7 +68,7 @@ end
 
 redis.call('SET', KEYS[4], ARGV[4], 'EX', tonumber(ARGV[5]))
 redis.call('HSET', KEYS[2], member, ARGV[3])
-redis.call('HDEL', KEYS[1], 'cleared_at', 'pending_since', 'noticed')
+redis.call('HDEL', KEYS[1], 'cleared_at', 'pending_since', 'noticed', 'notices')
 redis.call('HSET', KEYS[1], 'alert_id', ARGV[3], 'next_repeat_at', tostring(now + cooldown), 'repeats', 0)
 redis.call('ZADD', KEYS[5], now, ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[9]))

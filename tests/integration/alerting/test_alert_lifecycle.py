@@ -94,7 +94,8 @@ def test_resolve_notifies_send_resolved_channels_and_a_flap_reopens_the_same_ale
     assert len(sent.of("firing")) == 2  # the first notification only (webhook + log)
     time.sleep(0.5)
     assert manager.evaluate(LOSS).repeated == [alert.alert_id]  # still holding after the cooldown: a repeat
-    manager.evaluate(CALM)
+    manager.evaluate(CALM)  # the re-opened episode ends with a resolved notice of its own
+    assert sent.of("resolved-2") == [(alert.alert_id, "webhook")] and len(sent.of("resolved")) == 1
     time.sleep(0.55)
     fresh = manager.evaluate(LOSS).created  # clear for longer than the cooldown: a new episode
     assert len(fresh) == 1 and fresh[0].alert_id != alert.alert_id

@@ -235,6 +235,6 @@ def test_each_repeat_is_its_own_idempotent_notification(store, keys, redis_url, 
         assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", kind).outcome == DUPLICATE
     assert [(r.json["alert_id"], r.json["kind"]) for r in webhook_receiver.delivered()] == [
         (alert.alert_id, "firing"), (alert.alert_id, "repeat-1"), (alert.alert_id, "repeat-2")]
-    for bad in ("repeat-0", "repeat-01", "repeat-x", "repeat", "repeat-1|x"):
+    for bad in ("repeat-0", "repeat-01", "repeat-x", "repeat", "repeat-1|x", "resolved-1", "firing-2"):
         assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", bad).outcome == DEAD_LETTERED
     assert len(webhook_receiver.delivered()) == 3
