@@ -65,9 +65,16 @@ class AlertChannel(str, Enum):
 
 
 class NotificationKind(str, Enum):
-    """What a notification says of its alert: it fires (first or repeat), or it resolved."""
+    """What a notification says of its alert: it fires (first), still fires (repeat), or it resolved.
+
+    A repeat travels as ``repeat-<n>`` (``repeat_kind(n)``, n = 1, 2, ... within one alert's episode);
+    the resolved notice of an episode that re-opened after its first notice as ``resolved-<n>`` (n >= 2).
+    The sequence number is part of the outbox entry, the handed mark and the delivery record key, so
+    delivery stays idempotent per notification (docs/ALERTS.md).
+    """
 
     FIRING = "firing"
+    REPEAT = "repeat"
     RESOLVED = "resolved"
 
     # Formatted as its value ("firing"): outbox members, delivery keys and messages are built with f-strings.
@@ -78,7 +85,45 @@ class NotificationKind(str, Enum):
         return format(str(self.value), spec)
 
 
-NOTIFICATION_KINDS = frozenset(NotificationKind)
+MAX_REPEAT = 10**9
+
+
+def repeat_kind(sequence: int) -> str:
+    """The wire kind of an alert's ``sequence``-th repeat notification (``repeat-3``)."""
+    return f"{NotificationKind.REPEAT.value}-{int(sequence)}"
+
+
+def resolved_kind(sequence: int) -> str:
+    """The wire kind of an alert's ``sequence``-th resolved notice (``resolved``, then ``resolved-2``...)."""
+    return NotificationKind.RESOLVED.value if sequence <= 1 else f"{NotificationKind.RESOLVED.value}-{int(sequence)}"
+
+
+def kind_base(kind: str) -> NotificationKind | None:
+    """FIRING, REPEAT or RESOLVED for a wire kind (``firing``, ``repeat-<n>``, ``resolved``, ``resolved-<n>``);
+    None if unknown."""
+    if not isinstance(kind, str):
+        return None
+    if kind in (NotificationKind.FIRING.value, NotificationKind.RESOLVED.value):
+        return NotificationKind(kind)
+    prefix, _, number = kind.partition("-")
+    if not (number.isdigit() and len(number) <= 10 and number[0] != "0" and int(number) <= MAX_REPEAT):
+        return None
+    if prefix == NotificationKind.REPEAT.value and int(number) >= 1:
+        return NotificationKind.REPEAT
+    if prefix == NotificationKind.RESOLVED.value and int(number) >= 2:
+        return NotificationKind.RESOLVED
+    return None
+
+
+class _NotificationKinds(frozenset):  # type: ignore[type-arg]
+    """The valid wire kinds: ``firing``, ``resolved``, every ``repeat-<n>`` and ``resolved-<n>``
+    (``kind in NOTIFICATION_KINDS``)."""
+
+    def __contains__(self, kind: object) -> bool:
+        return isinstance(kind, str) and kind_base(kind) is not None
+
+
+NOTIFICATION_KINDS = _NotificationKinds({NotificationKind.FIRING, NotificationKind.RESOLVED})
 
 
 class RecoveryAction(str, Enum):

@@ -1,4 +1,4 @@
-"""One notification delivery (alert × channel × firing|resolved): the library side of workers.notify.
+"""One notification delivery (alert × channel × firing|repeat-<n>|resolved): the library side of workers.notify.
 
 Steps of one attempt, each decided in Redis so any number of workers cooperate:
 
@@ -59,7 +59,7 @@ from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.guards.rate_limit import OWN_SLOT, hold_channel, take_token
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
-from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS
+from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind, kind_base
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
     channel_settings = getattr(settings.notifications, name)
     if not channel_settings.active:
         return _not_here(store, keys, settings, alert_id, name, kind)
-    if kind == "resolved" and not channel_settings.send_resolved:
+    if kind_base(kind) is NotificationKind.RESOLVED and not channel_settings.send_resolved:
         log.info("notification %s via %s (%s) suppressed: resolved notifications off", alert_id, name, kind)
         count(store, keys, name, SUPPRESSED)
         return DeliveryResult(SUPPRESSED, reason="resolved notifications off")

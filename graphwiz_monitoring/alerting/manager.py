@@ -3,17 +3,23 @@
 pending (``for_seconds``) -> firing -> resolved, per (rule, fingerprint); the fingerprint names what
 the alert is about (e.g. ``{"exchange": "binance"}``). Each decision is one Lua script
 (state/scripts/alert_*.lua) timed by the Redis clock, so however many processes evaluate the same
-breach, exactly one creates the alert per cooldown, and exactly one resolves it. The same script
+breach, exactly one opens the episode, sends each repeat, and resolves it. The same script
 records the notification in the outbox (alerting/outbox.py); then only that process publishes the
 ALERT event and hands one notification per channel to ``dispatch(alert_id, channel, kind)``, and the
 outbox entry goes once all are enqueued (if it dies first, the outbox sweep hands them over). The
 library never imports Celery: callers hand in a ``TaskSender`` (or a dispatcher); a manager with
 neither leaves its notifications to the workers' outbox sweep.
 
-A breach still there after its cooldown creates a new alert (repeating the notification); the old
-record is closed with ``metadata.superseded_by``. A breach that comes back within the cooldown after
-a resolution waits the cooldown out. Manual alerts (``create_manual_alert``) are one-shot: stored in
-history and sent, never "active".
+An alert is an episode (docs/ALERTS.md): one alert id per (rule, fingerprint) from the moment its
+condition holds (after ``for_seconds``) until it stops holding, active at once whatever its
+notifications do. Its first notification goes at the start; each evaluation of a still-breached rule
+checks (atomically, in alert_fire.lua) whether a repeat is due, one cooldown (``alerts.cooldowns`` of its
+severity, or the rule's ``cooldown_seconds``) after the last, and exactly one process sends it as
+``repeat-<n>`` of the same alert. A breach back within the cooldown after a resolution (or before the
+resolved notice went out) re-opens the same alert, unannounced. The resolved notice goes once the
+condition stayed clear ``alerts.resolve_after_seconds``. Health checks open episodes too
+(``open_episode``/``close_episode``, rule ``health:<check>``). Manual alerts (``create_manual_alert``)
+are one-shot: stored in history and sent, never "active".
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
-from graphwiz_monitoring.vocabulary import NotificationKind
+from graphwiz_monitoring.vocabulary import NotificationKind, repeat_kind
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,8 @@ def _alert_event(kind: str, alert: Alert) -> AlertEvent:
 class EvaluationResult:
     created: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)  # alert ids whose repeat this evaluation sent
+    reopened: list[str] = field(default_factory=list)  # alert ids a flap brought back (same episode)
     pending: int = 0
     suppressed: int = 0
     evaluated: int = 0
@@ -74,7 +82,8 @@ class EvaluationResult:
 
     def summary(self) -> dict[str, Any]:
         return {"evaluated": self.evaluated, "created": [a.alert_id for a in self.created],
-                "resolved": [a.alert_id for a in self.resolved], "pending": self.pending,
+                "resolved": [a.alert_id for a in self.resolved], "repeated": self.repeated,
+                "reopened": self.reopened, "pending": self.pending,
                 "suppressed": self.suppressed, "skipped": self.skipped}
 
 
@@ -150,11 +159,15 @@ class AlertManager:
                                                                      member):
                 result.suppressed += self._suppress(rule, fp)
                 continue
-            outcome, alert = self._fire(rule, match, labels, fp, snapshot, extra)
+            outcome, alert_id, alert = self._fire(rule, match, labels, fp, snapshot, extra)
             if alert is not None:
                 result.created.append(alert)
             elif outcome == "pending":
                 result.pending += 1
+            elif outcome == "repeat":
+                result.repeated.append(alert_id)
+            elif outcome == "reopened":
+                result.reopened.append(alert_id)
         for rule, _ in observed:
             for member in tracked:
                 if member.startswith(rule.name + "|") and member not in seen:
@@ -164,28 +177,43 @@ class AlertManager:
         return result
 
     def _fire(self, rule: AlertRule, match: Any, labels: dict[str, str], fp: str, snapshot: Mapping[str, Any],
-              extra: dict[str, Any] | None) -> tuple[str, Alert | None]:
+              extra: dict[str, Any] | None) -> tuple[str, str, Alert | None]:
         title, message = rule.render(match, snapshot, extra, fp)
         metadata = {"value": match.value, "threshold": rule.threshold, **(extra or {})}
         alert = Alert(rule_name=rule.name, title=title, message=message, severity=rule.severity,  # type: ignore[arg-type]
                       channels=list(rule.channels), labels=labels,  # type: ignore[arg-type]
                       metadata=json.loads(json.dumps(metadata, default=str)), fingerprint=fp)
-        cooldown = rule.cooldown(self.settings.alerts.cooldowns)
-        k, alerts = self.keys, self.settings.alerts
-        outcome, other, now = self.store.run_script(
+        return self._observe(alert, rule.for_seconds, rule.cooldown(self.settings.alerts.cooldowns))
+
+    def _observe(self, alert: Alert, for_seconds: float, cooldown: float) -> tuple[str, str, Alert | None]:
+        """One breach observation of ``alert``'s (rule, fingerprint) (alert_fire.lua) and what it asks for:
+        (outcome, alert id, the alert when created now)."""
+        k, alerts, rule_name, fp = self.keys, self.settings.alerts, alert.rule_name, alert.fingerprint
+        outcome, alert_id, _now, sequence = self.store.run_script(
             "alert_fire",
-            [k.alert_state(rule.name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
+            [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
              k.alerts_history, k.alert_counts, k.notify_outbox],
-            [rule.for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
-             f"{rule.name}|{fp}", f"{rule.name}|{alert.severity.value}", self._state_ttl(cooldown, rule.for_seconds),
+            [for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
+             f"{rule_name}|{fp}", f"{rule_name}|{alert.severity.value}", self._state_ttl(cooldown, for_seconds),
              self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, NotificationKind.FIRING)])
-        if outcome != "created":
-            return outcome, None
-        if other:
-            self._close(other, superseded_by=alert.alert_id)
-        log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule.name)
-        self._announce(alert, NotificationKind.FIRING)
-        return outcome, alert
+        if outcome == "created":
+            log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule_name)
+            self._announce(alert, NotificationKind.FIRING)
+            return outcome, alert.alert_id, alert
+        if outcome == "repeat":
+            current = self._load(alert_id)
+            kind = repeat_kind(int(sequence))
+            if current is None:  # its record expired: nothing to tell
+                outbox.remove(self.store, k, alert_id, kind)
+            else:
+                log.info("alert %s still firing: repeat %s [%s]", alert_id, sequence, rule_name)
+                self.notify(current, kind)
+        elif outcome == "reopened":
+            current = self._sync_state(alert_id, f"{rule_name}|{fp}")
+            if current is not None:
+                log.info("alert %s firing again within its cooldown (same episode) [%s]", alert_id, rule_name)
+                publish(self.store, self.keys, EventType.ALERT, _alert_event(NotificationKind.FIRING, current))
+        return outcome, alert_id, None
 
     def _suppress(self, rule: AlertRule, fp: str) -> int:
         cooldown = rule.cooldown(self.settings.alerts.cooldowns)
@@ -200,33 +228,53 @@ class AlertManager:
     # ------------------------------------------------------------ resolution
 
     def resolve_alert(self, rule_name: str, fingerprint: str | None = None) -> list[Alert]:
-        """Resolve the active alerts of ``rule_name`` (one fingerprint, or all); an alert id works too."""
+        """Resolve the active alerts of ``rule_name`` (one fingerprint, or all) now, notice included (no
+        ``resolve_after_seconds`` wait); an alert id works too."""
         active = self.store.r.hgetall(self.keys.alerts_active)
         members = [m for m, aid in active.items()
                    if (m.startswith(rule_name + "|") and (fingerprint is None or m.endswith("|" + fingerprint)))
                    or aid == rule_name]
         silences, now = self._silences()
-        resolved = [self._resolve_member(m, silences=silences, now=now) for m in members]
+        resolved = [self._resolve_member(m, silences=silences, now=now, force=True) for m in members]
         return [a for a in resolved if a is not None]
 
-    def _resolve_member(self, member: str, *, silences: list[Silence], now: float) -> Alert | None:
+    def _resolve_member(self, member: str, *, silences: list[Silence], now: float,
+                        force: bool = False) -> Alert | None:
+        """The condition of ``member`` does not hold (alert_resolve.lua): the alert it resolved now, if any;
+        its resolved notice is announced when due."""
         rule_name, fp = member.split("|", 1)
         k = self.keys
-        alert_id = self.store.run_script("alert_resolve", [k.alert_state(rule_name, fp), k.alerts_active,
-                                                           k.alerts_tracked, k.notify_outbox],
-                                         [member, "", outbox.entry("", NotificationKind.RESOLVED)])
-        if not alert_id:
+        outcome, alert_id, kind = self.store.run_script(
+            "alert_resolve", [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.notify_outbox],
+            [member, "", outbox.entry("", ""), self.settings.alerts.resolve_after_seconds, "1" if force else "0"])
+        if outcome in ("none", "waiting"):
             return None
-        alert = self._close(alert_id)
+        alert = self._sync_state(alert_id, member) if outcome != "noticed" else self._load(alert_id)
         if alert is None:  # its record expired: nothing to tell
-            outbox.remove(self.store, k, alert_id, NotificationKind.RESOLVED)
+            if kind:
+                outbox.remove(self.store, k, alert_id, kind)
             return None
-        log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
-        if self.muted(alert, silences, now):
-            outbox.remove(self.store, k, alert.alert_id, NotificationKind.RESOLVED)
+        if outcome in ("resolved", "resolved_noticed"):
+            log.info("alert %s resolved: %s [%s]", alert.alert_id, alert.title, rule_name)
             publish(self.store, self.keys, EventType.ALERT, _alert_event(NotificationKind.RESOLVED, alert))
+        if outcome in ("noticed", "resolved_noticed"):
+            if self.muted(alert, silences, now):
+                outbox.remove(self.store, k, alert.alert_id, kind)
+            else:
+                self.notify(alert, kind)
+        return alert if outcome != "noticed" else None
+
+    def _sync_state(self, alert_id: str, member: str) -> Alert | None:
+        """Bring the record's state in line with the active hash (the truth, written by the Lua scripts)."""
+        alert = self._load(alert_id)
+        if alert is None:
+            return None
+        firing = self.store.r.hget(self.keys.alerts_active, member) == alert_id
+        if firing:
+            alert.state, alert.resolved_at = AlertState.FIRING, None
         else:
-            self._announce(alert, NotificationKind.RESOLVED)
+            alert.state, alert.resolved_at = AlertState.RESOLVED, time.time()
+        save_alert(self.store, self.keys, alert)
         return alert
 
     def muted(self, alert: Alert, silences: list[Silence] | None = None, now: float | None = None) -> bool:
@@ -237,16 +285,6 @@ class AlertManager:
         if silences is None or now is None:
             silences, now = self._silences()
         return muting_silence(silences, alert_labels(alert.rule_name, alert.severity, alert.labels), now) is not None
-
-    def _close(self, alert_id: str, superseded_by: str | None = None) -> Alert | None:
-        alert = self._load(alert_id)
-        if alert is None:
-            return None
-        alert.state, alert.resolved_at = AlertState.RESOLVED, time.time()
-        if superseded_by:
-            alert.metadata["superseded_by"] = superseded_by
-        save_alert(self.store, self.keys, alert)
-        return alert
 
     # ------------------------------------------------------------ notification handoff
 
@@ -293,6 +331,29 @@ class AlertManager:
         self._record_history(alert)
         self._announce(alert, NotificationKind.FIRING)
         return alert
+
+    def open_episode(self, rule_name: str, fingerprint: str, title: str, message: str,
+                     severity: AlertSeverity | str, channels: Iterable[AlertChannel | str] | None = None,
+                     metadata: Mapping[str, Any] | None = None, labels: Mapping[str, str] | None = None) -> str:
+        """A condition judged outside the rules (e.g. a health check gone bad) holds now: open its episode,
+        or go on with it (a repeat when due). Returns the episode's alert id. Call it on every bad
+        observation; ``close_episode`` when it is good again."""
+        chosen = [AlertChannel.parse(c) for c in channels] if channels is not None else list(AlertChannel)
+        sev = AlertSeverity.parse(severity)
+        alert = Alert(rule_name=rule_name, title=str(title), message=str(message), severity=sev, channels=chosen,
+                      labels={str(k): str(v) for k, v in (labels or {}).items()},
+                      metadata=json.loads(json.dumps(dict(metadata or {}), default=str)), fingerprint=fingerprint)
+        _outcome, alert_id, _ = self._observe(alert, 0, self.settings.alerts.cooldowns.for_severity(sev))
+        return alert_id
+
+    def close_episode(self, rule_name: str, fingerprint: str) -> Alert | None:
+        """The condition of ``open_episode`` holds no more: the alert resolved now, if one was open (its
+        notice follows ``alerts.resolve_after_seconds``; call again on later good observations)."""
+        member = f"{rule_name}|{fingerprint}"
+        if not self.store.r.sismember(self.keys.alerts_tracked, member):
+            return None  # nothing open or owed: a healthy check costs one round trip
+        silences, now = self._silences()
+        return self._resolve_member(member, silences=silences, now=now)
 
     def _store(self, alert: Alert, kind: str) -> tuple[bool, bool]:
         """(stored, queued): the record if new, and its outbox entry, in one step (alert_store.lua)."""

@@ -21,7 +21,7 @@ from graphwiz_monitoring.alerting.records import load_alert
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender, queue_length
-from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind
+from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind, kind_base
 
 if TYPE_CHECKING:
     from graphwiz_monitoring.alerting.manager import AlertManager
@@ -53,7 +53,7 @@ class Notifier:
         out = []
         for channel in channels:
             cfg = self.settings.notifications.for_channel(channel)
-            if (channel is AlertChannel.LOG or cfg.active) and (kind == NotificationKind.FIRING or cfg.send_resolved):
+            if (channel is AlertChannel.LOG or cfg.active) and (kind_base(kind) is not NotificationKind.RESOLVED or cfg.send_resolved):
                 out.append(channel)
         return out
 
@@ -78,6 +78,17 @@ class Notifier:
             return asked
         return self.channels(asked, kind)
 
+    def past_floor(self, alert_id: str, channels: list[AlertChannel], kind: str) -> list[AlertChannel]:
+        """The channels whose ``min_repeat_seconds`` floor lets this notification through (``notify_floor.lua``);
+        a first notification passes everywhere and starts the floors, a resolution ignores them."""
+        base = kind_base(kind)
+        floors = [int(self.settings.notifications.for_channel(c).min_repeat_seconds * 1000) for c in channels]
+        if base is NotificationKind.RESOLVED or not any(floors):
+            return channels
+        passed = self.store.run_script("notify_floor", [self.keys.notify_floor(alert_id, c.value) for c in channels],
+                                       [kind, *floors])
+        return [c for c, ok in zip(channels, passed, strict=True) if int(ok)]
+
     def notify(self, alert: Alert, kind: str) -> bool:
         """One ``deliver(alert_id, channel, kind)`` per ``handoff`` channel; True when all were enqueued.
 
@@ -85,7 +96,7 @@ class Notifier:
         which calls this again (a task enqueued twice still sends once, see alerting/outbox.py). Each
         task is marked handed first, so a task the broker loses after accepting it is enqueued again.
         """
-        channels = [c.value for c in self.handoff(alert.channels, kind)]
+        channels = [c.value for c in self.past_floor(alert.alert_id, self.handoff(alert.channels, kind), kind)]
         handed = [outbox.handed_entry(alert.alert_id, kind, c) for c in channels]
         outbox.mark_handed(self.store, self.keys, handed)
         unsent = [member for channel, member in zip(channels, handed, strict=True)
@@ -139,7 +150,7 @@ def sweep(manager: AlertManager, *, grace_seconds: float = outbox.GRACE_SECONDS,
             log.warning("outbox: dropped %s notification of alert %s: alert record not found (expired)",
                         kind[:20], alert_id[:64])
             result.dropped += 1
-        elif kind == NotificationKind.RESOLVED and manager.muted(alert):
+        elif kind_base(kind) is NotificationKind.RESOLVED and manager.muted(alert):
             outbox.remove(store, keys, alert_id, kind)
             result.muted += 1
         elif manager.notify(alert, kind):
@@ -168,7 +179,7 @@ def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: floa
         if store.r.zscore(keys.notify_outbox, outbox.entry(alert_id, kind)) is not None:
             continue  # the handoff itself is still owed: the outbox entry's sweep enqueues it (and marks anew)
         alert = load_alert(store, keys, alert_id) if queue is not None and kind in NOTIFICATION_KINDS else None
-        if queue is None or alert is None or (kind == NotificationKind.RESOLVED and manager.muted(alert)):
+        if queue is None or alert is None or (kind_base(kind) is NotificationKind.RESOLVED and manager.muted(alert)):
             store.r.zrem(keys.notify_handed, member)  # nothing to send: alert expired or muted, or unreadable
             result.dropped += 1
         elif queue_length(store, queue):

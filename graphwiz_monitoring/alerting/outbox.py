@@ -17,7 +17,8 @@ older than ``GRACE_SECONDS`` while its channel's queue is empty (with a backlog 
 the queue: it waits). Retries after a first run are Celery's own messages and are not covered.
 
 A notification handed over twice this way (the original process was only slow, or two sweeps ran at
-once) is still sent once: delivery is idempotent per (alert, channel, kind) (``delivery_claim.lua``).
+once) is still sent once: delivery is idempotent per (alert, channel, kind) (``delivery_claim.lua``); a repeat's kind carries
+its sequence number (``repeat-3``), so each repeat is its own notification.
 """
 
 from __future__ import annotations

@@ -108,6 +108,9 @@ class AlertsSettings(StrictModel):
     rule_modules: list[str] = Field(default_factory=list)
     silences: list[SilenceSettings] = Field(default_factory=list)
     inhibit: list[InhibitSettings] = Field(default_factory=_default_inhibit)
+    # The resolved notice of an alert goes out once its condition stayed clear this long (the alert
+    # itself is resolved at once); a breach back sooner continues the episode with no notice. 0: at once.
+    resolve_after_seconds: float = Field(0, ge=0)
     history_retention_hours: PositiveSeconds = 168
     history_max_entries: int = Field(10_000, gt=0)
     # Fast path: ingested data re-evaluates the affected rules at most this often.

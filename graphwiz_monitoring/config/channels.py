@@ -33,6 +33,9 @@ class ChannelSettings(StrictModel):
     max_retries: int = Field(10, ge=0)
     retry_backoff_seconds: PositiveSeconds = 2
     retry_backoff_max_seconds: PositiveSeconds = 600
+    # An alert's repeat notifications (docs/ALERTS.md) reach this channel at most this often: a repeat
+    # due sooner after the last notification this channel got is skipped. 0: every repeat.
+    min_repeat_seconds: float = Field(0, ge=0)
 
     def is_configured(self) -> bool:
         return True
@@ -71,6 +74,7 @@ class EmailSettings(ChannelSettings):
     to: list[str] = Field(default_factory=list)
     ca_file: str | None = None  # PEM CA bundle to verify the server (private CA); default: system store
     rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60, burst=5)
+    min_repeat_seconds: float = Field(900, ge=0)  # a slow channel: at most one repeat per 15 min
 
     def is_configured(self) -> bool:
         return bool(self.smtp_server and self.from_ and self.to)

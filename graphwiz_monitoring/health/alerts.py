@@ -1,5 +1,7 @@
-"""The seam between health and the alerting area: health transitions and ``notify_admin`` become
-alerts through ``AlertManager.create_manual_alert`` (cooldown, dedup, channels are alerting's job).
+"""The seam between health and the alerting area: a check gone bad is an alert episode
+(``AlertManager.open_episode``, rule ``health:<check>``, the check as fingerprint) that resolves when the
+check is healthy again (``close_episode``); ``notify_admin`` and recovery notices stay one-shot alerts
+(``create_manual_alert``). Repeats, flap guard and channels are alerting's job (docs/ALERTS.md).
 """
 
 from __future__ import annotations
@@ -43,16 +45,29 @@ def raise_alert(manager: Any | None, title: str, message: str, severity: AlertSe
     return getattr(alert, "alert_id", None) or (alert if isinstance(alert, str) else None)
 
 
+HEALTH_RULE_PREFIX = "health:"
+
+
+def health_rule(check: str) -> str:
+    """The alert rule name of a health check's episodes."""
+    return HEALTH_RULE_PREFIX + check
+
+
 def transition_alert(manager: Any | None, check: str, previous: HealthStatus | None, current: HealthStatus,
                      message: str) -> str | None:
-    """Alert on a judged status change: worse → severity by status, better → INFO (recovered)."""
-    if current is previous or current not in (HealthStatus.HEALTHY, *SEVERITY_BY_STATUS):
+    """Feed one judged status of ``check`` to its alert episode: bad (severity by status) opens or goes on
+    with it (repeats when due), healthy resolves it. Call it on every judged result, not only on changes.
+    Returns the episode's alert id (None when nothing is open or alerting is unavailable)."""
+    if current not in (HealthStatus.HEALTHY, *SEVERITY_BY_STATUS):
         return None
-    if previous is None and current is HealthStatus.HEALTHY:
+    if manager is None:
+        if current is not previous and not (previous is None and current is HealthStatus.HEALTHY):
+            log.warning("[health] %s: %s: %s (no alert manager)", check, current.value, message)
         return None
+    if current is HealthStatus.HEALTHY:
+        closed = manager.close_episode(health_rule(check), check)
+        return getattr(closed, "alert_id", None)
     meta = {"check": check, "status": current.value, "previous": previous.value if previous else None,
             "source": "health"}
-    if current is HealthStatus.HEALTHY:
-        return raise_alert(manager, f"Health check {check} recovered", message, AlertSeverity.INFO, meta)
-    return raise_alert(manager, f"Health check {check} is {current.value}", message,
-                       SEVERITY_BY_STATUS[current], meta)
+    return manager.open_episode(health_rule(check), check, f"Health check {check} is {current.value}", message,
+                                SEVERITY_BY_STATUS[current], metadata=meta, labels={"check": check})

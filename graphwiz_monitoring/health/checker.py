@@ -186,10 +186,10 @@ class HealthChecker:
         before, now = judged_status(previous), result.status
         changed = before is not now and now in JUDGED
         publish(self.store, self.keys, EventType.HEALTH, self._event(result, before, changed))
-        if not changed:
-            return
-        log.warning("health %s: %s -> %s: %s", result.name, before.value if before else "-", now.value, result.message)
-        try:
+        if changed:
+            log.warning("health %s: %s -> %s: %s", result.name, before.value if before else "-", now.value,
+                        result.message)
+        try:  # every judged result: its alert episode opens, repeats when due, resolves when healthy
             transition_alert(self.alert_manager, result.name, before, now, result.message)
         except Exception:  # alerting trouble must not lose the health result
             log.exception("alert for health transition of %s failed", result.name)

@@ -48,7 +48,7 @@ Condition = Callable[[Mapping[str, Any]], Any]
 
 @dataclass(eq=False)
 class AlertRule:
-    """When ``condition`` holds (for ``for_seconds``), alert on ``channels``; at most once per cooldown.
+    """When ``condition`` holds (for ``for_seconds``), alert on ``channels``: one episode, repeated every cooldown.
 
     ``cooldown_seconds=None`` takes the severity default from ``alerts.cooldowns``. ``labels`` are
     added to every alert (and usable in templates, silences and inhibition). For callables,
@@ -174,7 +174,6 @@ class BuiltinRule:
     threshold: float | None
     severity: AlertSeverity
     channels: tuple[AlertChannel, ...]
-    cooldown_seconds: float
     title: str
     message: str
 
@@ -185,36 +184,36 @@ _W, _C, _X = AlertSeverity.WARNING, AlertSeverity.CRITICAL, AlertSeverity.EMERGE
 
 BUILTIN_RULES: dict[str, BuiltinRule] = {
     "high_cpu": BuiltinRule(
-        "any(system.hosts.*.cpu_percent > {threshold})", 90, _W, (_D, _S, _L), 600,
+        "any(system.hosts.*.cpu_percent > {threshold})", 90, _W, (_D, _S, _L),
         "High CPU usage on {host}", "CPU usage at {cpu_percent:.1f}% on {host} (threshold {threshold:g}%)"),
     "high_memory": BuiltinRule(
-        "any(system.hosts.*.memory_percent > {threshold})", 90, _W, (_D, _S, _L), 600,
+        "any(system.hosts.*.memory_percent > {threshold})", 90, _W, (_D, _S, _L),
         "High memory usage on {host}", "Memory usage at {memory_percent:.1f}% on {host} (threshold {threshold:g}%)"),
     "exchange_disconnect": BuiltinRule(
-        "any(exchanges.*.connected == False)", None, _C, (_D, _S, _E, _L), 60,
+        "any(exchanges.*.connected == False)", None, _C, (_D, _S, _E, _L),
         "Exchange {exchange} disconnected", "Lost connection to exchange {exchange}"),
     "high_latency": BuiltinRule(
-        "any(exchanges.*.p99_latency > {threshold})", 5, _W, (_D, _S, _L), 300,
+        "any(exchanges.*.p99_latency > {threshold})", 5, _W, (_D, _S, _L),
         "High latency on {exchange}", "P99 latency on {exchange} is {p99_latency:.3f}s (threshold {threshold:g}s)"),
     "large_loss": BuiltinRule(
-        "trading.current_drawdown > {threshold}", 0.10, _C, (_D, _S, _E, _L), 300,
+        "trading.current_drawdown > {threshold}", 0.10, _C, (_D, _S, _E, _L),
         "Large loss: drawdown {drawdown_percent:.1f}%",
         "Current drawdown {drawdown_percent:.2f}% exceeds {threshold:.1%} (P&L {pnl_usd:.2f} USD)"),
     "rate_limit": BuiltinRule(
-        "any(exchanges.*.rate_limit_remaining < {threshold})", 10, _W, (_D, _L), 300,
+        "any(exchanges.*.rate_limit_remaining < {threshold})", 10, _W, (_D, _L),
         "Rate limit nearly exhausted on {exchange}",
         "Only {rate_limit_remaining:g} requests left on {exchange} (threshold {threshold:g})"),
     "neo4j_disconnect": BuiltinRule(
-        "neo4j.connected == False", None, _C, (_D, _S, _E, _L), 60,
+        "neo4j.connected == False", None, _C, (_D, _S, _E, _L),
         "Neo4j disconnected", "Lost connection to the Neo4j knowledge graph"),
     "agent_failure": BuiltinRule(
-        "any(agents.*.failures > {threshold})", 5, _W, (_D, _L), 300,
+        "any(agents.*.failures > {threshold})", 5, _W, (_D, _L),
         "Agent {agent} failing", "Agent {agent} failed {failures:g} times recently (threshold {threshold:g})"),
     "risk_limit_breach": BuiltinRule(
-        "risk.leverage > {threshold}", 3, _X, (_D, _S, _E, _T, _L), 10,
+        "risk.leverage > {threshold}", 3, _X, (_D, _S, _E, _T, _L),
         "Risk limit breach: leverage {leverage:.2f}x", "Leverage {leverage:.2f}x exceeds the {threshold:g}x limit"),
     "disk_space": BuiltinRule(
-        "any(system.hosts.*.disks.* > {threshold})", 90, _W, (_D, _L), 3600,
+        "any(system.hosts.*.disks.* > {threshold})", 90, _W, (_D, _L),
         "Disk {mount} on {host} almost full", "Disk {mount} on {host} at {disk_percent:.1f}% (threshold {threshold:g}%)"),
 }
 
@@ -236,7 +235,7 @@ def builtin_rule(name: str, override: RuleOverride | None = None) -> AlertRule:
         severity=(o.severity if o and o.severity else spec.severity),
         channels=list(o.channels if o and o.channels else spec.channels),
         title_template=spec.title, message_template=spec.message,
-        cooldown_seconds=(o.cooldown_seconds if o and o.cooldown_seconds is not None else spec.cooldown_seconds),
+        cooldown_seconds=(o.cooldown_seconds if o else None),  # None: alerts.cooldowns.<severity>
         for_seconds=(o.for_seconds if o else 0), enabled=(o.enabled if o else True),
     )
 

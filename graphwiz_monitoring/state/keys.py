@@ -31,7 +31,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
 | {ns}:alerts:active                    | hash   | "rule|fp" -> alert id of firing alerts; HDEL on resolve |
 | {ns}:alerts:tracked                   | set    | "rule|fp" with lifecycle state; SREM when cleared  |
-| {ns}:alert_state:{rule}:{fp}          | hash   | pending_since, alert_id, cooldown_until; TTL       |
+| {ns}:alert_state:{rule}:{fp}          | hash   | episode: pending_since, alert_id, cleared_at, next_repeat_at, repeats, noticed, notices, suppressed_until; TTL |
 | {ns}:alerts:history                   | zset   | alert id -> created time; trimmed by age and count |
 | {ns}:alerts:counts                    | hash   | "rule|severity" -> alerts created (bounded by rules) |
 | {ns}:notifications:counts             | hash   | "channel|outcome" -> notifications (bounded)       |
@@ -40,6 +40,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:delivery:{alert}:{channel}:{kind}| hash   | idempotency record: state, lease, failures; TTL    |
 | {ns}:notify:{channel}:bucket          | hash   | token bucket (tokens, ts); PEXPIRE time-to-full    |
 | {ns}:notify:{channel}:hold            | string | channel paused after a 429 Retry-After; PX        |
+| {ns}:notify:floor:{alert}:{channel}   | string | kind last let through to the channel; PX its min_repeat_seconds |
 | {ns}:notify:outbox                    | zset   | "alert_id|kind" -> Redis time; ZREM once enqueued |
 | {ns}:notify:handed                    | zset   | "alert_id|kind|channel" -> Redis time; ZREM when its task starts (sweep drops expired alerts') |
 | {ns}:silence:{id}                     | string | Silence JSON (times on the Redis clock); PXAT its end: only expiry removes it (or `silence remove`) |
@@ -245,8 +246,12 @@ class KeySpace:
         return self._k("rules", "fast", "throttle")
 
     def delivery(self, alert_id: str, channel: str, kind: str) -> str:
-        """Idempotency record of one notification (alert × channel × firing|resolved)."""
+        """Idempotency record of one notification (alert × channel × firing|repeat-<n>|resolved)."""
         return self._k("delivery", alert_id, channel, kind)
+
+    def notify_floor(self, alert_id: str, channel: str) -> str:
+        """Repeat floor gate of one alert on one channel (``notify_floor.lua``)."""
+        return self._k("notify", "floor", alert_id, channel)
 
     def channel_bucket(self, channel: str) -> str:
         return self._k("notify", channel, "bucket")

@@ -78,4 +78,4 @@ class Channel(ABC):
 
     @abstractmethod
     def send(self, alert: Alert, kind: str) -> None:
-        """Send one notification; ``kind`` is "firing" or "resolved". Raises DeliveryFailed."""
+        """Send one notification; ``kind`` is "firing", "repeat-<n>" or "resolved[-<n>]". Raises DeliveryFailed."""

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
-from graphwiz_monitoring.vocabulary import NotificationKind
+from graphwiz_monitoring.vocabulary import NotificationKind, kind_base
 
 SEVERITY_COLORS: dict[AlertSeverity, int] = {
     AlertSeverity.INFO: 0x3498DB,
@@ -66,7 +66,7 @@ class View:
 
     @property
     def resolved(self) -> bool:
-        return self.kind == NotificationKind.RESOLVED
+        return kind_base(self.kind) is NotificationKind.RESOLVED
 
     @property
     def severity(self) -> str:

@@ -1,19 +1,24 @@
--- One breach observation for (rule, fingerprint): the pending -> firing decision, cooldown and alert
--- creation in one atomic step, timed by the Redis clock, so any number of workers create ONE alert.
+-- One breach observation for (rule, fingerprint): the episode's pending -> firing decision, its repeat
+-- schedule and the flap guard in one atomic step, timed by the Redis clock, so any number of workers
+-- open ONE alert per episode and send each repeat once (docs/ALERTS.md).
 --
--- KEYS[1] state hash (pending_since, alert_id, cooldown_until)   KEYS[2] active hash ("rule|fp" -> id)
--- KEYS[3] tracked set ("rule|fp")   KEYS[4] alert JSON key (the candidate id)   KEYS[5] history zset
+-- KEYS[1] state hash (pending_since, alert_id, cleared_at, next_repeat_at, repeats, noticed, notices)
+-- KEYS[2] active hash ("rule|fp" -> id)   KEYS[3] tracked set ("rule|fp")
+-- KEYS[4] alert JSON key (the candidate id)   KEYS[5] history zset
 -- KEYS[6] counts hash ("rule|severity" -> created)   KEYS[7] notification outbox zset
--- ARGV[1] for_seconds   ARGV[2] cooldown seconds   ARGV[3] candidate alert id   ARGV[4] alert JSON
--- ARGV[5] alert TTL (s)   ARGV[6] member "rule|fp"   ARGV[7] counts field   ARGV[8] state TTL (s)
--- ARGV[9] history retention (s)   ARGV[10] history max entries   ARGV[11] outbox entry "id|firing"
+-- ARGV[1] for_seconds   ARGV[2] cooldown seconds (repeat interval and flap window)   ARGV[3] candidate id
+-- ARGV[4] alert JSON   ARGV[5] alert TTL (s)   ARGV[6] member "rule|fp"   ARGV[7] counts field
+-- ARGV[8] state TTL (s)   ARGV[9] history retention (s)   ARGV[10] history max entries
+-- ARGV[11] outbox entry of the candidate's first notification "id|firing"
 --
--- A created alert's firing notification is recorded in the outbox in the same step, so a process
--- dying before it enqueued the notification tasks loses nothing (alerting/outbox.py sweeps it).
+-- The episode's alert id stays in the state hash after a resolution: a breach back within the cooldown
+-- (or before the resolved notice went out, alert_resolve.lua) re-opens that same alert, unannounced.
+-- Every notification (first, repeat-<n>) is recorded in the outbox in the same step, so a process dying
+-- before it enqueued the notification tasks loses nothing (alerting/outbox.py sweeps it).
 --
--- Returns {outcome, id, now}: outcome created (id = previous alert it supersedes, or '') | pending |
--- firing (id = the active alert, still within its cooldown) | cooldown (resolved recently).
--- now is a string: Redis truncates Lua numbers to integers.
+-- Returns {outcome, id, now, n}: created (id = the candidate) | pending | firing (id = the open alert,
+-- no repeat due) | repeat (n = the repeat's sequence number, its outbox entry "id|repeat-<n>" recorded)
+-- | reopened (id = the episode's alert, active again). now is a string: Redis truncates Lua numbers.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -22,42 +27,52 @@ local cooldown = tonumber(ARGV[2])
 local member = ARGV[6]
 local state_ttl = tonumber(ARGV[8])
 
-local h = redis.call('HMGET', KEYS[1], 'pending_since', 'alert_id', 'cooldown_until')
+local h = redis.call('HMGET', KEYS[1], 'pending_since', 'alert_id', 'cleared_at', 'next_repeat_at', 'repeats',
+                     'noticed')
 local pending_since = tonumber(h[1])
 local current = h[2]
-local cooldown_until = tonumber(h[3]) or 0
+local cleared_at = tonumber(h[3])
+local next_repeat_at = tonumber(h[4]) or 0
+local repeats = tonumber(h[5]) or 0
 
 redis.call('SADD', KEYS[3], member)
+redis.call('EXPIRE', KEYS[1], state_ttl)
 local active = redis.call('HGET', KEYS[2], member)
 if current and active == current then
-  if now < cooldown_until then
-    redis.call('EXPIRE', KEYS[1], state_ttl)
-    return {'firing', current, tostring(now)}
+  if now >= next_repeat_at then
+    repeats = repeats + 1
+    redis.call('HSET', KEYS[1], 'repeats', repeats, 'next_repeat_at', tostring(now + cooldown))
+    redis.call('ZADD', KEYS[7], now, current .. '|repeat-' .. repeats)
+    return {'repeat', current, tostring(now), repeats}
   end
-  -- still breached after its cooldown: a new alert (superseding this one) repeats the notification
-else
-  if for_seconds > 0 then
-    if not pending_since then
-      redis.call('HSET', KEYS[1], 'pending_since', tostring(now))
-      redis.call('EXPIRE', KEYS[1], state_ttl)
-      return {'pending', '', tostring(now)}
-    end
-    if now - pending_since < for_seconds then
-      return {'pending', '', tostring(now)}
-    end
+  return {'firing', current, tostring(now), 0}
+end
+
+if current and not active and cleared_at and (now < cleared_at + cooldown or h[6] ~= '1') then
+  -- flap guard: the same episode goes on, visible at once, not notified as new
+  redis.call('HSET', KEYS[2], member, current)
+  redis.call('HDEL', KEYS[1], 'cleared_at', 'pending_since')
+  redis.call('HSET', KEYS[1], 'noticed', '0')
+  return {'reopened', current, tostring(now), repeats}
+end
+
+if for_seconds > 0 then
+  if not pending_since then
+    redis.call('HSET', KEYS[1], 'pending_since', tostring(now))
+    return {'pending', '', tostring(now), 0}
   end
-  if now < cooldown_until then
-    return {'cooldown', '', tostring(now)}
+  if now - pending_since < for_seconds then
+    return {'pending', '', tostring(now), 0}
   end
 end
 
 redis.call('SET', KEYS[4], ARGV[4], 'EX', tonumber(ARGV[5]))
 redis.call('HSET', KEYS[2], member, ARGV[3])
-redis.call('HSET', KEYS[1], 'alert_id', ARGV[3], 'cooldown_until', tostring(now + cooldown))
-redis.call('EXPIRE', KEYS[1], state_ttl)
+redis.call('HDEL', KEYS[1], 'cleared_at', 'pending_since', 'noticed', 'notices')
+redis.call('HSET', KEYS[1], 'alert_id', ARGV[3], 'next_repeat_at', tostring(now + cooldown), 'repeats', 0)
 redis.call('ZADD', KEYS[5], now, ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[9]))
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -(tonumber(ARGV[10]) + 1))
 redis.call('HINCRBY', KEYS[6], ARGV[7], 1)
 redis.call('ZADD', KEYS[7], now, ARGV[11])
-return {'created', active or '', tostring(now)}
+return {'created', ARGV[3], tostring(now), 0}

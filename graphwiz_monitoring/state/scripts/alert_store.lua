@@ -19,8 +19,8 @@ end
 if ARGV[3] ~= 'resolved' then
   return {0, 0}
 end
--- Reported resolved: once. A record already resolved was announced (or deliberately not: superseded,
--- muted) by whoever resolved it.
+-- Reported resolved: once. A record already resolved was announced (or deliberately not: muted, or
+-- its notice waits for alerts.resolve_after_seconds) by whoever resolved it.
 local ok, stored = pcall(cjson.decode, existing)
 if ok and type(stored) == 'table' and stored['state'] == 'resolved' then
   return {0, 0}

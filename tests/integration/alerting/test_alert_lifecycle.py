@@ -60,20 +60,24 @@ def test_one_alert_per_breach_and_one_task_per_active_channel(make_manager, stor
     pubsub.close()
 
 
-def test_sustained_breach_repeats_once_per_cooldown(make_manager, store, keys) -> None:
+def test_sustained_breach_is_one_alert_that_repeats_once_per_cooldown(make_manager, store, keys) -> None:
     manager, sent = make_manager(loss_rules(cooldown_seconds=0.4))
     first = manager.evaluate(LOSS).created[0]
-    assert manager.evaluate(LOSS).created == []
+    assert manager.evaluate(LOSS).repeated == []
     time.sleep(0.45)
-    second = manager.evaluate(LOSS).created[0]
-    assert manager.evaluate(LOSS).created == []
-    old = Alert.from_dict(json.loads(store.r.get(keys.alert(first.alert_id))))
-    assert old.metadata["superseded_by"] == second.alert_id and old.state is AlertState.RESOLVED
-    assert [a.alert_id for a in manager.get_active_alerts()] == [second.alert_id]
-    assert len(sent.of("firing")) == 2 and sent.of("resolved") == []  # superseding is not a resolution
+    again = manager.evaluate(LOSS)
+    assert again.created == [] and again.repeated == [first.alert_id]
+    assert manager.evaluate(LOSS).repeated == []  # once per cooldown
+    stored = Alert.from_dict(json.loads(store.r.get(keys.alert(first.alert_id))))
+    assert stored.state is AlertState.FIRING and "superseded_by" not in stored.metadata
+    assert [a.alert_id for a in manager.get_active_alerts()] == [first.alert_id]
+    assert sent.of("firing") == [(first.alert_id, "log")] and sent.of("repeat-1") == [(first.alert_id, "log")]
+    assert sent.of("resolved") == [] and pending(store, keys) == []
+    assert store.r.hget(keys.alert_counts, "large_loss|critical") == "1"  # one alert, not one per repeat
 
 
-def test_resolve_notifies_send_resolved_channels_and_cooldown_survives(make_manager, store, keys) -> None:
+def test_resolve_notifies_send_resolved_channels_and_a_flap_reopens_the_same_alert(make_manager, store,
+                                                                                   keys) -> None:
     manager, sent = make_manager(loss_rules(cooldown_seconds=0.5), {**WEBHOOK, "log": {"send_resolved": False}})
     alert = manager.evaluate(LOSS).created[0]
     result = manager.evaluate(CALM)
@@ -83,9 +87,35 @@ def test_resolve_notifies_send_resolved_channels_and_cooldown_survives(make_mana
     stored = Alert.from_dict(json.loads(store.r.get(keys.alert(alert.alert_id))))
     assert stored.state is AlertState.RESOLVED and stored.resolved_at >= stored.created_at
     assert manager.get_active_alerts() == []
-    assert manager.evaluate(LOSS).created == []  # back within the cooldown: wait it out
+    back = manager.evaluate(LOSS)  # back within the cooldown: the same episode, active at once, unannounced
+    assert back.created == [] and back.reopened == [alert.alert_id]
+    assert [a.alert_id for a in manager.get_active_alerts()] == [alert.alert_id]
+    assert manager.get_active_alerts()[0].state is AlertState.FIRING
+    assert len(sent.of("firing")) == 2  # the first notification only (webhook + log)
     time.sleep(0.5)
-    assert len(manager.evaluate(LOSS).created) == 1
+    assert manager.evaluate(LOSS).repeated == [alert.alert_id]  # still holding after the cooldown: a repeat
+    manager.evaluate(CALM)  # the re-opened episode ends with a resolved notice of its own
+    assert sent.of("resolved-2") == [(alert.alert_id, "webhook")] and len(sent.of("resolved")) == 1
+    time.sleep(0.55)
+    fresh = manager.evaluate(LOSS).created  # clear for longer than the cooldown: a new episode
+    assert len(fresh) == 1 and fresh[0].alert_id != alert.alert_id
+
+
+def test_resolved_notice_waits_resolve_after_seconds(make_manager, store, keys) -> None:
+    manager, sent = make_manager({**loss_rules(cooldown_seconds=0.2), "resolve_after_seconds": 0.6})
+    alert = manager.evaluate(LOSS).created[0]
+    assert [a.alert_id for a in manager.evaluate(CALM).resolved] == [alert.alert_id]
+    assert manager.get_active_alerts() == [] and sent.of("resolved") == []  # resolved now, notice not yet
+    time.sleep(0.3)  # past the cooldown, within resolve_after: the notice has not gone, so the episode goes on
+    assert manager.evaluate(LOSS).reopened == [alert.alert_id]
+    manager.evaluate(CALM)
+    deadline = time.monotonic() + 5
+    while not sent.of("resolved") and time.monotonic() < deadline:
+        manager.evaluate(CALM)
+        time.sleep(0.05)
+    assert sent.of("resolved") == [(alert.alert_id, "log")]
+    manager.evaluate(CALM)
+    assert sent.of("resolved") == [(alert.alert_id, "log")] and sent.of("firing") == [(alert.alert_id, "log")]
 
 
 def test_for_seconds_pending_then_firing_and_pending_cleared(make_manager) -> None:
@@ -107,9 +137,10 @@ def test_cooldown_defaults_come_from_severity(make_manager, store, keys) -> None
                                                 severity="warning")
     manager.custom_rules["dd_crit"] = AlertRule(name="dd_crit", condition="trading.current_drawdown > 0.1",
                                                 severity=AlertSeverity.CRITICAL)
-    assert {a.rule_name for a in manager.evaluate_custom(LOSS).created} == {"dd_warn", "dd_crit"}
+    created = {a.rule_name: a.alert_id for a in manager.evaluate_custom(LOSS).created}
+    assert set(created) == {"dd_warn", "dd_crit"}
     time.sleep(0.35)
-    assert {a.rule_name for a in manager.evaluate_custom(LOSS).created} == {"dd_warn"}
+    assert manager.evaluate_custom(LOSS).repeated == [created["dd_warn"]]
 
 
 def test_per_exchange_alerts_and_default_inhibition(make_manager) -> None:
@@ -158,7 +189,7 @@ def test_silence_created_from_an_alert_and_expired_silences_purged(make_manager,
         silence_alert(store, keys, manager.settings, alert_id="nope", duration_seconds=5)
     time.sleep(0.2)
     assert list_silences(store, keys) == [] and not store.r.exists(keys.silence(silence.id))  # its key expired
-    assert len(manager.evaluate(LOSS).created) == 1
+    assert manager.evaluate(LOSS).repeated == [alert.alert_id]  # unmuted, still firing: the same alert repeats
 
 
 def test_config_silence(make_manager) -> None:
@@ -220,10 +251,10 @@ def test_check_alert_send_alert_resolve_alert_and_history(make_manager, store, k
 
 def test_every_key_is_bounded(make_manager, store, keys) -> None:
     manager, _ = make_manager({**loss_rules(cooldown_seconds=0.1), "history_max_entries": 3})
-    for _ in range(5):
+    for _ in range(5):  # five episodes: each clear for longer than the cooldown
         manager.evaluate(LOSS)
+        manager.evaluate(CALM)
         time.sleep(0.11)
-    manager.evaluate(CALM)
     assert store.r.zcard(keys.alerts_history) == 3
     for key in store.r.keys("*"):
         if key in (keys.alerts_history, keys.alert_counts, keys.alerts_active, keys.alerts_tracked,
@@ -292,3 +323,47 @@ def test_no_secret_in_logs_records_or_events(make_manager, store, keys, caplog) 
     everything = caplog.text + "".join(seen) + json.dumps(records)
     assert "TOPSECRET" not in everything
     assert len(pending(store, keys)) == 3  # the failed enqueues are kept (firing, resolved, manual), not dropped
+
+
+def test_concurrent_evaluators_send_each_repeat_once(make_manager, store, keys) -> None:
+    """Eight processes' worth of managers evaluate one sustained breach in a tight loop for ~1 s with a
+    0.2 s cooldown: one alert, one first notification and each repeat exactly once per channel."""
+    managers = [make_manager(loss_rules(cooldown_seconds=0.2), WEBHOOK) for _ in range(8)]
+    stop = time.monotonic() + 1.0
+
+    def run(manager: AlertManager) -> None:
+        while time.monotonic() < stop:
+            manager.evaluate(LOSS)
+
+    threads = [threading.Thread(target=run, args=(m,)) for m, _ in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    calls = [c for _, sent in managers for c in sent.calls]
+    ids = {a for a, _, _ in calls}
+    assert len(ids) == 1 and store.r.zcard(keys.alerts_history) == 1
+    assert len(calls) == len(set(calls)), "a notification was handed over twice"
+    kinds = sorted({k for _, _, k in calls}, key=lambda k: (k != "firing", len(k), k))
+    assert kinds[0] == "firing" and 3 <= len(kinds) - 1 <= 6, kinds
+    assert kinds[1:] == [f"repeat-{n}" for n in range(1, len(kinds))]  # no gap, no duplicate
+    assert all(sorted(c for _, c, k in calls if k == kind) == ["log", "webhook"] for kind in kinds)
+
+
+def test_email_floor_skips_repeats_and_a_sweep_hands_the_same_repeat_over_again(make_manager, store, keys) -> None:
+    email = {"email": {"enabled": True, "smtp_server": "127.0.0.1", "from": "m@example.com", "to": ["o@example.com"]}}
+    manager, sent = make_manager(loss_rules(cooldown_seconds=0.2, channels=["webhook", "email", "log"]),
+                                 {**WEBHOOK, **email})
+    assert manager.settings.notifications.email.min_repeat_seconds == 900
+    alert = manager.evaluate(LOSS).created[0]
+    deadline = time.monotonic() + 5
+    while len(sent.of("repeat-2")) < 2 and time.monotonic() < deadline:
+        manager.evaluate(LOSS)
+        time.sleep(0.02)
+    assert sorted(sent.of("firing")) == [(alert.alert_id, c) for c in ("email", "log", "webhook")]
+    assert sorted(sent.of("repeat-1")) == sorted(sent.of("repeat-2")) == [(alert.alert_id, c) for c in ("log", "webhook")]
+    # the same repeat handed over again (the outbox sweep after a crash) keeps its channels
+    assert manager.notifier.past_floor(alert.alert_id, list(alert.channels), "repeat-2") == list(alert.channels)[:1] + \
+        list(alert.channels)[2:]
+    manager.evaluate(CALM)
+    assert sorted(sent.of("resolved")) == [(alert.alert_id, c) for c in ("email", "log", "webhook")]  # no floor

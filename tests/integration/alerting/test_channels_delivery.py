@@ -223,3 +223,18 @@ def test_a_crashing_channel_is_retried_then_dead_lettered_with_its_secret_redact
     last = deliver_notification(store, keys, settings, alert.alert_id, "webhook", channel_registry=channels)
     assert last.outcome == DEAD_LETTERED
     assert "SECRET" not in json.dumps(list_dead_letters(store, keys)) and webhook_receiver.received() == []
+
+
+def test_each_repeat_is_its_own_idempotent_notification(store, keys, redis_url, webhook_receiver):
+    """A repeat's kind carries its sequence number: repeat-1 and repeat-2 are each delivered once, apart
+    from the first notification; a malformed repeat kind is a dead letter, not a send."""
+    settings = make_settings(redis_url, notifications_config(webhook=webhook_receiver))
+    alert = put_alert(store, keys)
+    for kind in ("firing", "repeat-1", "repeat-2"):
+        assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", kind).outcome == SENT
+        assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", kind).outcome == DUPLICATE
+    assert [(r.json["alert_id"], r.json["kind"]) for r in webhook_receiver.delivered()] == [
+        (alert.alert_id, "firing"), (alert.alert_id, "repeat-1"), (alert.alert_id, "repeat-2")]
+    for bad in ("repeat-0", "repeat-01", "repeat-x", "repeat", "repeat-1|x", "resolved-1", "firing-2"):
+        assert deliver_notification(store, keys, settings, alert.alert_id, "webhook", bad).outcome == DEAD_LETTERED
+    assert len(webhook_receiver.delivered()) == 3

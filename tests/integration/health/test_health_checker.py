@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from graphwiz_monitoring.alerting.models import AlertSeverity
+from graphwiz_monitoring.alerting.manager import AlertManager
+from graphwiz_monitoring.alerting.models import AlertSeverity, AlertState
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import ValidationError
 from graphwiz_monitoring.health.checker import HealthChecker
@@ -22,9 +23,12 @@ class RecordingAlerts:
     def __init__(self) -> None:
         self.alerts: list[dict] = []
 
-    def create_manual_alert(self, title, message, severity, channels=None, metadata=None):
+    def open_episode(self, rule, fingerprint, title, message, severity, channels=None, metadata=None, labels=None):
         self.alerts.append({"title": title, "message": message, "severity": severity, "metadata": metadata})
-        return f"alert-{len(self.alerts)}"
+        return f"alert-{rule}"
+
+    def close_episode(self, rule, fingerprint):
+        return None
 
 
 def make(redis_url, store, keys, *, alerts=None, dispatched=None, **sections):
@@ -66,26 +70,37 @@ def test_results_stored_with_bounded_history_and_events(redis_url, store, keys, 
     pubsub.close()
 
 
-def test_transitions_raise_alerts_once_each(redis_url, store, keys, world, report):
-    alerts = RecordingAlerts()
-    checker = make(redis_url, store, keys, alerts=alerts)
+def test_a_bad_check_is_one_alert_episode_resolved_when_healthy_again(redis_url, store, keys, world, report):
+    settings = parse_settings({"redis": {"url": redis_url}, "alerts": {"cooldowns": {"warning": 0.3}}}, env={})
+    sent: list = []
+    manager = AlertManager(store, keys, settings, dispatch=lambda a, c, k: sent.append((a, c, k)))
+    checker = make(redis_url, store, keys, alerts=manager)
     world.update(agents={"a": "running", "b": "running", "c": "running"})
     report()
     checker.check_now("agent_health")  # first judgement healthy: nothing to say
+    assert manager.get_active_alerts() == [] and sent == []
     world.update(agents={"a": "running", "b": "running", "c": "crashed"})
     report()
     checker.check_now("agent_health")
-    checker.check_now("agent_health")  # same status again: no new alert
+    (alert,) = manager.get_active_alerts()
+    assert (alert.rule_name, alert.fingerprint, alert.labels) == ("health:agent_health", "agent_health",
+                                                                 {"check": "agent_health"})
+    assert alert.severity is AlertSeverity.WARNING and alert.title == "Health check agent_health is degraded"
+    checker.check_now("agent_health")  # still bad: the same alert, no new notification within the cooldown
+    assert [a.alert_id for a in manager.get_active_alerts()] == [alert.alert_id]
     world.update(agents={"a": "crashed", "b": "crashed", "c": "crashed"})
     report()
-    checker.check_now("agent_health")
+    time.sleep(0.35)
+    checker.check_now("agent_health")  # worse, past the cooldown: the same episode repeats its notification
+    assert [a.alert_id for a in manager.get_active_alerts()] == [alert.alert_id]
+    assert {k for _, _, k in sent} == {"firing", "repeat-1"}
     world.update(agents={"a": "running", "b": "running", "c": "running"})
     report()
-    checker.check_now("agent_health")
-    assert [(a["severity"], a["metadata"]["status"]) for a in alerts.alerts] == [
-        (AlertSeverity.WARNING, "degraded"), (AlertSeverity.CRITICAL, "unhealthy"), (AlertSeverity.INFO, "healthy")]
-    assert alerts.alerts[1]["title"] == "Health check agent_health is unhealthy"
-    assert alerts.alerts[2]["metadata"]["previous"] == "unhealthy"
+    checker.check_now("agent_health")  # healthy again: the episode resolves (no longer firing in history)
+    assert manager.get_active_alerts() == []
+    (stored,) = manager.get_alert_history()
+    assert stored.alert_id == alert.alert_id and stored.state is AlertState.RESOLVED
+    assert [k for _, _, k in sent].count("resolved") == 1
 
 
 def test_breaker_opens_skips_check_and_recovery_then_trial_closes(redis_url, store, keys, world, report):

@@ -25,25 +25,29 @@ class Alerts:
     def __init__(self) -> None:
         self.got: list = []
 
-    def create_manual_alert(self, title, message, severity, channels=None, metadata=None):
-        self.got.append((title, severity, metadata["previous"]))
+    def open_episode(self, rule, fingerprint, title, message, severity, channels=None, metadata=None, labels=None):
+        assert rule == f"health:{fingerprint}" and labels == {"check": fingerprint}
+        self.got.append(("open", severity))
         return "id"
+
+    def close_episode(self, rule, fingerprint):
+        self.got.append(("close", None))
 
 
 @pytest.mark.parametrize("previous,current,expected", [
-    (None, S.HEALTHY, None),
-    (None, S.DEGRADED, AlertSeverity.WARNING),
-    (S.HEALTHY, S.UNHEALTHY, AlertSeverity.CRITICAL),
-    (S.UNHEALTHY, S.CRITICAL, AlertSeverity.EMERGENCY),
-    (S.CRITICAL, S.HEALTHY, AlertSeverity.INFO),
-    (S.HEALTHY, S.HEALTHY, None),
+    (None, S.HEALTHY, ("close", None)),
+    (None, S.DEGRADED, ("open", AlertSeverity.WARNING)),
+    (S.HEALTHY, S.UNHEALTHY, ("open", AlertSeverity.CRITICAL)),
+    (S.UNHEALTHY, S.CRITICAL, ("open", AlertSeverity.EMERGENCY)),
+    (S.CRITICAL, S.CRITICAL, ("open", AlertSeverity.EMERGENCY)),  # still bad: the episode goes on
+    (S.CRITICAL, S.HEALTHY, ("close", None)),
     (S.HEALTHY, S.NOT_CONFIGURED, None),
     (S.UNHEALTHY, S.CIRCUIT_OPEN, None),
 ])
-def test_transition_alert_severity(previous, current, expected):
+def test_transition_alert_feeds_the_check_episode(previous, current, expected):
     alerts = Alerts()
     transition_alert(alerts, "x", previous, current, "msg")
-    assert [g[1] for g in alerts.got] == ([expected] if expected else [])
+    assert alerts.got == ([expected] if expected else [])
 
 
 def test_transition_without_alert_manager_only_logs(caplog):
