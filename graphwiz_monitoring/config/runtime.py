@@ -88,6 +88,7 @@ class RetentionSettings(StrictModel):
     host_stale_seconds: PositiveSeconds = 600  # a host that stopped reporting disappears after this
     max_exchanges: int = Field(200, gt=0)  # cardinality bounds: Redis keys and Prometheus series
     max_agents: int = Field(500, gt=0)
+    max_traders: int = Field(100, gt=0)  # trader identities kept apart; a new one beyond counts in the totals only
 
 
 class TraderSettings(StrictModel):
