@@ -176,6 +176,11 @@ def _traders(snapshot: dict[str, Any]) -> Iterable[Metric]:
             if value is not None:
                 family.add_metric([trader], float(value))
         yield family
+    connected = new_family("graphwiz_trader_exchange_connected")
+    for trader, data in snapshot["traders"].items():
+        for exchange, status in data["exchanges"].items():
+            connected.add_metric([trader, exchange], 1.0 if status["connected"] else 0.0)
+    yield connected
 
 
 def _ingest(raw: RawState) -> Iterable[Metric]:

@@ -112,6 +112,8 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
     _m("graphwiz_trader_successful_trades_total", C, "Successful trades of that trader", "trader"),
     _m("graphwiz_trader_failed_trades_total", C, "Failed trades of that trader", "trader"),
     _m("graphwiz_trader_heartbeat_timestamp_seconds", G, "That trader's last heartbeat (Unix time)", "trader"),
+    _m("graphwiz_trader_exchange_connected", G, "1 connected, 0 disconnected, as that trader last reported",
+       "trader", "exchange"),
     # ingest and queues
     _m("graphwiz_ingest_records_total", C, "Records ingested", "kind"),
     _m("graphwiz_ingest_rejected_total", C, "Records rejected (dead-lettered)", "kind"),

@@ -106,7 +106,7 @@ def script_keys(keys: KeySpace, exchanges: list[str], agents: list[str], trader:
     fixed = [keys.batches_seen, keys.trade_ids, keys.trades, keys.trading_agg, keys.pnl_daily, keys.trade_pnls,
              keys.exchanges, keys.agents, keys.portfolio_latest, keys.portfolio_snapshots, keys.ingest_stats,
              keys.trader_heartbeat, keys.traders, keys.trader_portfolio(trader), keys.trader_agg(trader),
-             keys.trader_heartbeat_of(trader)]
+             keys.trader_heartbeat_of(trader), keys.trader_exchanges(trader)]
     for name in exchanges:
         fixed += [keys.exchange_stats(name), keys.exchange_latency(name), keys.exchange_window(name)]
     for name in agents:

@@ -18,7 +18,7 @@ on data nobody reported. Shape (what rules, checks and dashboards rely on; extra
                journal_bytes, journal_max_bytes, refused, resent_batches, send_failures, pending_records)
     traders    {identity: portfolio{value_usd, cash_usd, positions_value_usd, exposure_usd, position_count,
                timestamp}, trading{total/successful/failed trades, pnl_usd, volume_usd, win_rate}, last_seen,
-               age_seconds, host, pid, client} per trader identity (``trader.name``, else its host name)
+               age_seconds, host, pid, client, exchanges{name: connected}} per trader identity (``trader.name``, else its host name)
 """
 
 from __future__ import annotations
@@ -88,14 +88,15 @@ def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | No
         pipe.hgetall(keys.trader_portfolio(name))
         pipe.hgetall(keys.trader_agg(name))
         pipe.hgetall(keys.trader_heartbeat_of(name))
+        pipe.hgetall(keys.trader_exchanges(name))
     replies = pipe.execute() if hosts or traders else []
     for fields, host in zip(replies[:len(hosts)], hosts, strict=True):
         if fields:  # the hash expired after the zset was read: the host is gone
             raw.hosts[host] = fields
     per_trader = replies[len(hosts):]
     for i, name in enumerate(traders):
-        portfolio, agg, heartbeat = per_trader[3 * i:3 * i + 3]
-        raw.traders[name] = {"portfolio": portfolio, "agg": agg, "heartbeat": heartbeat}
+        portfolio, agg, heartbeat, exchanges_seen = per_trader[4 * i:4 * i + 4]
+        raw.traders[name] = {"portfolio": portfolio, "agg": agg, "heartbeat": heartbeat, "exchanges": exchanges_seen}
     per_name = [keys.trade_pnls]
     per_name += [k for name in exchanges for k in (keys.exchange_stats(name), keys.exchange_latency(name),
                                                    keys.exchange_window(name))]
@@ -301,6 +302,8 @@ def _traders(raw: RawState) -> dict[str, Any]:
             "age_seconds": None if last_seen is None else max(0.0, raw.now - last_seen),
             "host": hb.get("host"), "pid": _i(hb.get("pid")) or None,
             "client": _client_stats(hb.get("client")),
+            "exchanges": {ex: {"connected": v == "1"} for ex, v in sorted(data["exchanges"].items())
+                          if not ex.endswith(":ts")},
         }
     return out
 

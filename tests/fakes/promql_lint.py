@@ -47,7 +47,7 @@ GAUGES = {
     "graphwiz_exporter_redis_up",
     "graphwiz_trader_portfolio_value_usd", "graphwiz_trader_portfolio_cash_usd",
     "graphwiz_trader_portfolio_positions_value_usd", "graphwiz_trader_pnl_usd",
-    "graphwiz_trader_heartbeat_timestamp_seconds",
+    "graphwiz_trader_heartbeat_timestamp_seconds", "graphwiz_trader_exchange_connected",
     "up", "scrape_duration_seconds",  # Prometheus' own per-target series
 }
 SERIES = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}

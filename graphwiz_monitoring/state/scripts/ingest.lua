@@ -7,10 +7,10 @@
 -- KEYS: 1 batches_seen  2 trade_ids  3 trades(stream)  4 trading_agg  5 pnl_daily  6 trade_pnls
 --       7 exchanges(set)  8 agents(set)  9 portfolio_latest  10 portfolio_snapshots  11 ingest_stats
 --       12 trader_heartbeat  13 traders(set)  14 trader_portfolio  15 trader_agg  16 trader_heartbeat_of
---       (the last three of header.trader), then 3 keys per exchange in header.exchanges order (stats,
+--       17 trader_exchanges (the last four of header.trader), then 3 keys per exchange in header.exchanges order (stats,
 --       latency, window), then 3 keys per agent in header.agents order (stats, predictions, failures).
--- Per trader (header.trader, admitted up to header.max_traders): its latest portfolio, its heartbeat and
--- its trade aggregates, written once per batch; portfolio:latest holds the SUM of the traders' latest
+-- Per trader (header.trader, admitted up to header.max_traders): its latest portfolio, its heartbeat, its
+-- exchanges' status and its trade aggregates, written once per batch; portfolio:latest holds the SUM of the traders' latest
 -- portfolios, kept by adding each change (O(1) per portfolio record, whatever the number of traders).
 -- ARGV[1]: header JSON; ARGV[2]: trades, binary (codec.pack_trade); ARGV[3]: JSON list of the other
 -- records in compact form (ingest.py _compact).
@@ -27,7 +27,7 @@ end
 
 local recs = cjson.decode(ARGV[3])
 local nex = #h.exchanges
-local EX = 16  -- KEYS before the per-exchange ones
+local EX = 17  -- KEYS before the per-exchange ones
 local agent_base = EX + 3 * nex
 local rejected = {}
 local accepted = {}
@@ -205,6 +205,12 @@ for _, r in ipairs(recs) do
       rejected[#rejected + 1] = {'r', r[2], 'too many exchanges (retention.max_exchanges)'}
     else
       count('exchange_status')
+      if tr_ok then  -- this trader's view of the exchange, beside the newest report of any trader
+        local name = h.exchanges[e]
+        if ts >= tonumber(redis.call('HGET', KEYS[17], name .. ':ts') or '0') then
+          redis.call('HSET', KEYS[17], name, connected, name .. ':ts', fmt(ts))
+        end
+      end
       local stats = KEYS[EX + 3 * (e - 1) + 1]
       local last = tonumber(redis.call('HGET', stats, 'status_ts') or '0')
       if ts >= last then  -- batches may arrive out of order: keep the newest status
@@ -273,7 +279,8 @@ for _, r in ipairs(recs) do
       end
       local payload = cjson.encode(d)
       if total and ts >= last_ts then redis.call('HSET', KEYS[9], 'json', payload) end
-      if ts - snap_ts >= h.snapshot_interval or ts < snap_ts - h.snapshot_interval then
+      -- The history follows the total: a trader's older (out-of-order) snapshot is not part of it.
+      if total and (ts - snap_ts >= h.snapshot_interval or ts < snap_ts - h.snapshot_interval) then
         redis.call('ZADD', KEYS[10], ts, payload)
         if ts > snap_ts then redis.call('HSET', KEYS[9], 'snap_ts', fmt(ts)) end
       end
@@ -328,6 +335,7 @@ end
 if t_dup > 0 then redis.call('HINCRBY', KEYS[11], 'duplicates:trade', t_dup) end
 if tr_ok and t_new > 0 then
   redis.call('HINCRBY', KEYS[15], 'total_trades', t_new)
+  redis.call('HSET', KEYS[15], 'last_at', fmt(now))
   if t_ok > 0 then redis.call('HINCRBY', KEYS[15], 'successful_trades', t_ok) end
   if t_fail > 0 then redis.call('HINCRBY', KEYS[15], 'failed_trades', t_fail) end
   redis.call('HINCRBYFLOAT', KEYS[15], 'volume_usd', fmt(volume))

@@ -104,3 +104,34 @@ def test_a_total_written_before_per_trader_portfolios_starts_over(store, keys, s
     send(store, keys, settings, "a", "alpha", [portfolio(100, 1, T0)])
     snap = build_snapshot(store, keys, settings)
     assert snap["portfolio"]["value_usd"] == 100 and snap["portfolio"]["cash_usd"] == 1
+
+
+def status(exchange: str, connected: bool, ts: float) -> dict:
+    return {"kind": "exchange_status", "data": {"exchange": exchange, "connected": connected, "timestamp": ts}}
+
+
+def test_each_trader_keeps_its_own_view_of_an_exchange(store, keys, settings) -> None:
+    send(store, keys, settings, "a", "alpha", [status("kraken", False, T0)])
+    send(store, keys, settings, "b", "beta", [status("kraken", True, T0 + 1), status("binance", True, T0 + 1)])
+    send(store, keys, settings, "c", "alpha", [status("kraken", True, T0 - 5)])  # older: changes nothing
+    snap = build_snapshot(store, keys, settings)
+    assert snap["traders"]["alpha"]["exchanges"] == {"kraken": {"connected": False}}
+    assert snap["traders"]["beta"]["exchanges"] == {"binance": {"connected": True}, "kraken": {"connected": True}}
+    assert snap["exchanges"]["kraken"]["connected"] is True  # the unlabelled view: the newest report, as before
+
+
+def test_a_silent_trader_is_forgotten_and_leaves_the_total(store, keys, make_settings) -> None:
+    from graphwiz_monitoring.metrics.retention import trim_history
+
+    settings = make_settings(retention={"trader_forget_seconds": 3600})
+    send(store, keys, settings, "a", "alpha", [portfolio(1000, 100, T0), heartbeat("h1", 1, T0)])
+    send(store, keys, settings, "b", "beta", [portfolio(500, 50, T0 + 7200), heartbeat("h2", 2, T0 + 7200)])
+    assert build_snapshot(store, keys, settings)["portfolio"]["value_usd"] == 1500
+    assert trim_history(store, keys, settings, now=T0 + 7200)["traders"] == 1
+    snap = build_snapshot(store, keys, settings)
+    assert set(snap["traders"]) == {"beta"}
+    assert snap["portfolio"]["value_usd"] == 500 and snap["portfolio"]["cash_usd"] == 50
+    assert not store.r.exists(keys.trader_portfolio("alpha"), keys.trader_heartbeat_of("alpha"))
+    # it comes back as a new identity when it reports again
+    send(store, keys, settings, "c", "alpha", [portfolio(10, None, T0 + 7300)])
+    assert build_snapshot(store, keys, settings)["portfolio"]["value_usd"] == 510
