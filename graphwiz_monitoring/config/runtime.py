@@ -88,6 +88,10 @@ class RetentionSettings(StrictModel):
     host_stale_seconds: PositiveSeconds = 600  # a host that stopped reporting disappears after this
     max_exchanges: int = Field(200, gt=0)  # cardinality bounds: Redis keys and Prometheus series
     max_agents: int = Field(500, gt=0)
+    max_traders: int = Field(100, gt=0)  # trader identities kept apart; a new one beyond counts in the totals only
+    # A trader identity silent this long is forgotten: its portfolio leaves the summed one, its keys go
+    # (a renamed or re-hosted trader does not stay in the total forever).
+    trader_forget_seconds: PositiveSeconds = 604_800
 
 
 class TraderSettings(StrictModel):

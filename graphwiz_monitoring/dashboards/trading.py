@@ -132,6 +132,9 @@ def _portfolio() -> Row:
         timeseries("Portfolio over time", q(gauge("graphwiz_portfolio_value_usd"), "value"),
                    q(gauge("graphwiz_portfolio_cash_usd"), "cash"),
                    q(gauge("graphwiz_portfolio_positions_value_usd"), "positions"), unit="currencyUSD", width=24),
+        timeseries("Portfolio value by trader", q(gauge("graphwiz_trader_portfolio_value_usd"), "{{trader}}"),
+                   unit="currencyUSD"),
+        timeseries("Realized P&L by trader", q(gauge("graphwiz_trader_pnl_usd"), "{{trader}}"), unit="currencyUSD"),
     ))
 
 

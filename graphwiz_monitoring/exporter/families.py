@@ -155,6 +155,34 @@ def _trader_client(snapshot: dict[str, Any]) -> Iterable[Metric]:
         yield new_family(name, stats.get(key))  # no client ever reported: no sample, rather than a misleading 0
 
 
+# (family, snapshot traders.<name> section, key): per trader identity, labelled `trader`.
+_TRADER_SPECS = (
+    ("graphwiz_trader_portfolio_value_usd", "portfolio", "value_usd"),
+    ("graphwiz_trader_portfolio_cash_usd", "portfolio", "cash_usd"),
+    ("graphwiz_trader_portfolio_positions_value_usd", "portfolio", "positions_value_usd"),
+    ("graphwiz_trader_pnl_usd", "trading", "pnl_usd"),
+    ("graphwiz_trader_total_trades_total", "trading", "total_trades"),
+    ("graphwiz_trader_successful_trades_total", "trading", "successful_trades"),
+    ("graphwiz_trader_failed_trades_total", "trading", "failed_trades"),
+    ("graphwiz_trader_heartbeat_timestamp_seconds", None, "last_seen"),
+)
+
+
+def _traders(snapshot: dict[str, Any]) -> Iterable[Metric]:
+    for name, section, key in _TRADER_SPECS:
+        family = new_family(name)
+        for trader, data in snapshot["traders"].items():
+            value = (data[section] if section else data).get(key)
+            if value is not None:
+                family.add_metric([trader], float(value))
+        yield family
+    connected = new_family("graphwiz_trader_exchange_connected")
+    for trader, data in snapshot["traders"].items():
+        for exchange, status in data["exchanges"].items():
+            connected.add_metric([trader, exchange], 1.0 if status["connected"] else 0.0)
+    yield connected
+
+
 def _ingest(raw: RawState) -> Iterable[Metric]:
     families = {
         "records": new_family("graphwiz_ingest_records_total"),
@@ -178,6 +206,7 @@ def metrics_families(store: Store, keys: KeySpace, settings: Settings) -> Iterab
     yield from _agents(snapshot)
     yield from _risk_portfolio_trader(snapshot)
     yield from _trader_client(snapshot)
+    yield from _traders(snapshot)
     yield from _ingest(raw)
 
 

@@ -102,6 +102,18 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
        "Records refused with BackpressureError (memory and journal full)"),
     _m("graphwiz_trader_batches_resent_total", C, "Batches sent again because the broker lost them"),
     _m("graphwiz_trader_send_failures_total", C, "Failed attempts to hand a batch to the broker"),
+    # per trader identity (trader.name, else its host name); the unlabelled families above are the totals
+    _m("graphwiz_trader_portfolio_value_usd", G, "That trader's latest portfolio value (USD)", "trader"),
+    _m("graphwiz_trader_portfolio_cash_usd", G, "That trader's latest cash (USD)", "trader"),
+    _m("graphwiz_trader_portfolio_positions_value_usd", G, "That trader's latest value of positions (USD)",
+       "trader"),
+    _m("graphwiz_trader_pnl_usd", G, "That trader's realized P&L since monitoring started (USD)", "trader"),
+    _m("graphwiz_trader_total_trades_total", C, "Trades recorded from that trader", "trader"),
+    _m("graphwiz_trader_successful_trades_total", C, "Successful trades of that trader", "trader"),
+    _m("graphwiz_trader_failed_trades_total", C, "Failed trades of that trader", "trader"),
+    _m("graphwiz_trader_heartbeat_timestamp_seconds", G, "That trader's last heartbeat (Unix time)", "trader"),
+    _m("graphwiz_trader_exchange_connected", G, "1 connected, 0 disconnected, as that trader last reported",
+       "trader", "exchange"),
     # ingest and queues
     _m("graphwiz_ingest_records_total", C, "Records ingested", "kind"),
     _m("graphwiz_ingest_rejected_total", C, "Records rejected (dead-lettered)", "kind"),

@@ -1,6 +1,10 @@
 """Worker-side ingestion: validate a batch, write it with ONE Lua script, dead-letter what is bad.
 
-A batch is ``{"batch_id": str, "records": [{"kind": ..., "data": {...}}, ...]}``. Each record is
+A batch is ``{"batch_id": str, "trader": str (optional), "records": [{"kind": ..., "data": {...}}, ...]}``;
+``trader`` is the sender's identity (``trader.name``, else its host name): its portfolio, heartbeat and
+trade aggregates are kept per identity beside the totals (a batch without one counts as
+``UNNAMED_TRADER``; beyond ``retention.max_traders`` identities a new one's trades count in the totals
+only and its portfolio records are refused). Each record is
 validated on its own: bad ones go to the dead-letter list with the reason (before the write, so a
 crash in between repeats the dead letter rather than losing it) and good ones are kept. A payload
 that is not a batch at all (not a dict, wrong types, too many records) is dead-lettered whole and
@@ -40,6 +44,9 @@ MAX_BATCH_BYTES = 32 * 2**20
 DEAD_LETTER_PREVIEW_DEPTH = 6
 
 
+UNNAMED_TRADER = "unnamed"  # the identity of batches that carry none (tasks sent by a plain Celery app)
+TRADER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"  # as config's trader.name
+_TRADER = TypeAdapter(Annotated[str, Field(strict=True, pattern=TRADER_PATTERN)])
 _BATCH_ID = TypeAdapter(Annotated[str, Field(strict=True, pattern=ID_PATTERN)])
 
 
@@ -95,10 +102,11 @@ def _reject_payload(store: Store, keys: KeySpace, settings: Settings, payload: A
     return IngestResult(batch_id=batch_id, rejected=[(-1, reason)])
 
 
-def script_keys(keys: KeySpace, exchanges: list[str], agents: list[str]) -> list[str]:
+def script_keys(keys: KeySpace, exchanges: list[str], agents: list[str], trader: str = UNNAMED_TRADER) -> list[str]:
     fixed = [keys.batches_seen, keys.trade_ids, keys.trades, keys.trading_agg, keys.pnl_daily, keys.trade_pnls,
              keys.exchanges, keys.agents, keys.portfolio_latest, keys.portfolio_snapshots, keys.ingest_stats,
-             keys.trader_heartbeat]
+             keys.trader_heartbeat, keys.traders, keys.trader_portfolio(trader), keys.trader_agg(trader),
+             keys.trader_heartbeat_of(trader), keys.trader_exchanges(trader)]
     for name in exchanges:
         fixed += [keys.exchange_stats(name), keys.exchange_latency(name), keys.exchange_window(name)]
     for name in agents:
@@ -128,6 +136,13 @@ def ingest_batch(store: Store, keys: KeySpace, settings: Settings, batch: Any) -
     except PydanticValidationError:
         return _reject_payload(store, keys, settings, batch,
                                f"batch_id must be text matching {ID_PATTERN}, got {preview(batch_id, text=80)!r}")
+    trader = batch.get("trader", UNNAMED_TRADER)
+    try:
+        _TRADER.validate_python(trader)
+    except PydanticValidationError:
+        return _reject_payload(store, keys, settings, batch,
+                               f"trader must be text matching {TRADER_PATTERN}, got {preview(trader, text=80)!r}",
+                               batch_id)
     if not isinstance(records, list):
         return _reject_payload(store, keys, settings, batch,
                                f"records must be a list, got {type(records).__name__}", batch_id)
@@ -147,6 +162,7 @@ def ingest_batch(store: Store, keys: KeySpace, settings: Settings, batch: Any) -
         "predictions_max": ret.predictions_per_agent, "capital": False if capital is None else capital,
         "snapshot_interval": ret.snapshot_interval_seconds, "buckets": list(calc.LATENCY_BUCKETS_SECONDS),
         "max_exchanges": ret.max_exchanges, "max_agents": ret.max_agents,
+        "trader": trader, "max_traders": ret.max_traders,
         "exchanges": prepared.exchanges, "agents": prepared.agents,
     }
     out = run_ingest_script(store, keys, prepared, header)
@@ -175,7 +191,8 @@ def ingest_batch(store: Store, keys: KeySpace, settings: Settings, batch: Any) -
 
 def run_ingest_script(store: Store, keys: KeySpace, prepared: Prepared, header: dict[str, Any]) -> dict[str, Any]:
     """``ingest.lua``: write one prepared batch atomically (idempotent by batch id and trade id)."""
-    raw = store.run_script("ingest", script_keys(keys, prepared.exchanges, prepared.agents),
+    raw = store.run_script("ingest", script_keys(keys, prepared.exchanges, prepared.agents,
+                                                   str(header.get("trader", UNNAMED_TRADER))),
                            [json.dumps(header), prepared.blob, json.dumps(prepared.compact, separators=(",", ":"))])
     return dict(json.loads(raw))
 

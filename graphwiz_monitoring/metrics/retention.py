@@ -6,6 +6,7 @@ what is older than the configured retention, so idle periods do not keep stale d
 
 from __future__ import annotations
 
+import json
 import time
 
 from graphwiz_monitoring.config import Settings
@@ -50,4 +51,17 @@ def trim_history(store: Store, keys: KeySpace, settings: Settings, now: float | 
             stale_fields += len(stale)
     pipe.execute()
     removed["window_fields"] = stale_fields
+    removed["traders"] = len(forget_silent_traders(store, keys, now - ret.trader_forget_seconds))
     return removed
+
+
+def forget_silent_traders(store: Store, keys: KeySpace, cutoff: float) -> list[str]:
+    """``forget_traders.lua``: drop the traders whose last report is older than ``cutoff`` (their portfolio
+    leaves the summed one, their per-trader keys go); returns their names."""
+    names = sorted(store.r.smembers(keys.traders))
+    if not names:
+        return []
+    per = [k for name in names for k in (keys.trader_portfolio(name), keys.trader_agg(name),
+                                          keys.trader_heartbeat_of(name), keys.trader_exchanges(name))]
+    raw = store.run_script("forget_traders", [keys.traders, keys.portfolio_latest, *per], [repr(cutoff), *names])
+    return [str(n) for n in json.loads(raw)]

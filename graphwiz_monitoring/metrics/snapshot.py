@@ -11,10 +11,14 @@ on data nobody reported. Shape (what rules, checks and dashboards rely on; extra
     exchanges  {name: connected, p50/p95/p99_latency (s), fill_rate, error_rate, rate_limit_remaining}
     agents     {name: accuracy, confidence, predictions, failures (recent window)}
     risk       var_95_usd, var_99_usd, exposure_usd, leverage, correlation_avg, position_count
-    portfolio  value_usd, cash_usd, positions_value_usd, returns_1h, returns_24h, returns_7d
+    portfolio  value_usd, cash_usd, positions_value_usd, returns_1h, returns_24h, returns_7d: the sum over the
+               traders' latest portfolios (ingest.lua keeps it), so two bots do not overwrite each other
     neo4j      connected (from the trader's heartbeat info ``neo4j_connected``)
     trader     last_seen, age_seconds, host, pid, client (the shipping client's stats from its heartbeat, or None:
                journal_bytes, journal_max_bytes, refused, resent_batches, send_failures, pending_records)
+    traders    {identity: portfolio{value_usd, cash_usd, positions_value_usd, exposure_usd, position_count,
+               timestamp}, trading{total/successful/failed trades, pnl_usd, volume_usd, win_rate}, last_seen,
+               age_seconds, host, pid, client, exchanges{name: connected}} per trader identity (``trader.name``, else its host name)
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class RawState:
     recent_snapshots: list[str] = field(default_factory=list)  # newest first
     heartbeat: dict[str, str] = field(default_factory=dict)
     ingest: dict[str, str] = field(default_factory=dict)
+    traders: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # name -> portfolio/agg/heartbeat
 
 
 def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | None = None) -> RawState:
@@ -69,17 +74,29 @@ def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | No
     pipe.zrevrange(keys.portfolio_snapshots, 0, CORRELATION_SNAPSHOTS - 1)
     pipe.hgetall(keys.trader_heartbeat)
     pipe.hgetall(keys.ingest_stats)
+    pipe.smembers(keys.traders)
     (hosts, raw.agg, raw.pnl_daily, exchanges, agents, raw.portfolio, *past,
-     raw.recent_snapshots, raw.heartbeat, raw.ingest) = pipe.execute()
+     raw.recent_snapshots, raw.heartbeat, raw.ingest, traders) = pipe.execute()
     raw.past_values = {name: (found[0] if found else None) for name, found in zip(RETURN_PERIODS_SECONDS, past, strict=True)}
 
     hosts, exchanges, agents = sorted(hosts), sorted(exchanges), sorted(agents)
     pipe = store.r.pipeline(transaction=False)
+    traders = sorted(traders)
     for host in hosts:
         pipe.hgetall(keys.host_system(host))
-    for fields, host in zip(pipe.execute() if hosts else [], hosts, strict=True):
+    for name in traders:
+        pipe.hgetall(keys.trader_portfolio(name))
+        pipe.hgetall(keys.trader_agg(name))
+        pipe.hgetall(keys.trader_heartbeat_of(name))
+        pipe.hgetall(keys.trader_exchanges(name))
+    replies = pipe.execute() if hosts or traders else []
+    for fields, host in zip(replies[:len(hosts)], hosts, strict=True):
         if fields:  # the hash expired after the zset was read: the host is gone
             raw.hosts[host] = fields
+    per_trader = replies[len(hosts):]
+    for i, name in enumerate(traders):
+        portfolio, agg, heartbeat, exchanges_seen = per_trader[4 * i:4 * i + 4]
+        raw.traders[name] = {"portfolio": portfolio, "agg": agg, "heartbeat": heartbeat, "exchanges": exchanges_seen}
     per_name = [keys.trade_pnls]
     per_name += [k for name in exchanges for k in (keys.exchange_stats(name), keys.exchange_latency(name),
                                                    keys.exchange_window(name))]
@@ -265,6 +282,32 @@ def _client_stats(text: str | None) -> dict[str, float] | None:
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _traders(raw: RawState) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, data in raw.traders.items():
+        p, agg, hb = data["portfolio"], data["agg"], data["heartbeat"]
+        last_seen = _f(hb.get("last_seen"))
+        out[name] = {
+            "portfolio": {"value_usd": _f(p.get("value")), "cash_usd": _f(p.get("cash")),
+                          "positions_value_usd": _f(p.get("positions_value")), "exposure_usd": _f(p.get("exposure")),
+                          "position_count": _i(p.get("position_count")) if p else None,
+                          "timestamp": _f(p.get("timestamp"))},
+            "trading": {"total_trades": _i(agg.get("total_trades")),
+                        "successful_trades": _i(agg.get("successful_trades")),
+                        "failed_trades": _i(agg.get("failed_trades")),
+                        "pnl_usd": _f(agg.get("pnl_total")) or 0.0,
+                        "volume_usd": _f(agg.get("volume_usd")) or 0.0,
+                        "win_rate": calc.win_rate(_i(agg.get("wins")), _i(agg.get("pnl_trades")))},
+            "last_seen": last_seen,
+            "age_seconds": None if last_seen is None else max(0.0, raw.now - last_seen),
+            "host": hb.get("host"), "pid": _i(hb.get("pid")) or None,
+            "client": _client_stats(hb.get("client")),
+            "exchanges": {ex: {"connected": v == "1"} for ex, v in sorted(data["exchanges"].items())
+                          if not ex.endswith(":ts")},
+        }
+    return out
+
+
 def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
     """The snapshot dict from raw state (pure)."""
     portfolio, risk = _portfolio_and_risk(raw)
@@ -281,6 +324,7 @@ def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
         "trader": {"last_seen": last_seen, "age_seconds": None if last_seen is None else max(0.0, raw.now - last_seen),
                    "host": raw.heartbeat.get("host"), "pid": _i(raw.heartbeat.get("pid")) or None,
                    "client": _client_stats(raw.heartbeat.get("client"))},
+        "traders": _traders(raw),
     }
 
 

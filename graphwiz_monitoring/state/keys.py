@@ -19,13 +19,18 @@ Keep this docstring's table in step with the methods below.
 | {ns}:agent:{name}:predictions         | list   | recent predictions, LTRIM                          |
 | {ns}:agent:{name}:failures            | zset   | failed prediction id -> time; trimmed by age       |
 | {ns}:agents                           | set    | known agent names                                  |
-| {ns}:portfolio:latest                 | hash   | last snapshot (JSON fields)                        |
+| {ns}:portfolio:latest                 | hash   | sum over the traders' latest portfolios (+ last JSON) |
 | {ns}:portfolio:snapshots              | zset   | JSON snapshot scored by time; trimmed by age       |
 | {ns}:host:{host}:system               | hash   | last system metrics of a host; TTL 10 min          |
 | {ns}:hosts                            | zset   | host -> last report time; stale hosts trimmed      |
 | {ns}:ingest:stats                     | hash   | records/rejected/duplicates per kind (bounded)     |
 | {ns}:dead_letters                     | list   | rejected payloads / undeliverable notifications    |
 | {ns}:events                           | pubsub | channel for realtime events                        |
+| {ns}:traders                          | set    | known trader identities; at most retention.max_traders; one silent for retention.trader_forget_seconds is forgotten (its keys too) |
+| {ns}:trader:{name}:portfolio          | hash   | that trader's latest portfolio (its share of portfolio:latest) |
+| {ns}:trader:{name}:agg                | hash   | that trader's trade counts, volume and P&L          |
+| {ns}:trader:{name}:heartbeat          | hash   | that trader's last heartbeat (time, host, pid, client stats JSON) |
+| {ns}:trader:{name}:exchanges          | hash   | exchange -> 1/0 connected as that trader last reported, exchange:ts -> when |
 | {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON; received_at = Redis time it arrived) |
 | {ns}:trading:paused                   | hash   | persistent trading-paused flag (no TTL)            |
 | {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
@@ -168,6 +173,22 @@ class KeySpace:
     @property
     def hosts(self) -> str:
         return self._k("hosts")
+
+    @property
+    def traders(self) -> str:
+        return self._k("traders")
+
+    def trader_portfolio(self, trader: str) -> str:
+        return self._k("trader", trader, "portfolio")
+
+    def trader_agg(self, trader: str) -> str:
+        return self._k("trader", trader, "agg")
+
+    def trader_heartbeat_of(self, trader: str) -> str:
+        return self._k("trader", trader, "heartbeat")
+
+    def trader_exchanges(self, trader: str) -> str:
+        return self._k("trader", trader, "exchanges")
 
     @property
     def ingest_stats(self) -> str:

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 class ServingTrader:
     """tests/fakes/serving_trader.py as a child process; ``events()`` are its reported steps."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], redis_url: str) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any], redis_url: str,
+                 portfolio: dict[str, Any] | None = None) -> None:
         workdir.mkdir(parents=True)
         self.workdir = workdir
         (workdir / "config.json").write_text(json.dumps(config))
@@ -36,7 +37,8 @@ class ServingTrader:
         env = child_env(write_config(workdir / "monitoring.yaml", redis_url), redis_url, workdir / "state")
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.serving_trader",
-                                          str(workdir / "config.json"), str(workdir)],
+                                          str(workdir / "config.json"), str(workdir),
+                                          *([json.dumps(portfolio)] if portfolio is not None else [])],
                                          cwd=str(ROOT), env=env, stdin=subprocess.PIPE, stdout=log,
                                          stderr=subprocess.STDOUT)
 

@@ -18,6 +18,8 @@ COUNTERS = {
     "graphwiz_system_network_sent_bytes_total", "graphwiz_system_network_recv_bytes_total",
     "graphwiz_trading_total_trades_total", "graphwiz_trading_successful_trades_total",
     "graphwiz_trading_failed_trades_total", "graphwiz_agent_predictions_total", "graphwiz_alert_total",
+    "graphwiz_trader_total_trades_total", "graphwiz_trader_successful_trades_total",
+    "graphwiz_trader_failed_trades_total",
     "graphwiz_notifications_total", "graphwiz_notifications_undeliverable_total",
     "graphwiz_recovery_actions_total", "graphwiz_ingest_records_total",
     "graphwiz_ingest_rejected_total", "graphwiz_trader_records_refused_total", "graphwiz_trader_batches_resent_total",
@@ -43,6 +45,9 @@ GAUGES = {
     "graphwiz_trader_journal_max_bytes",
     "graphwiz_trader_pending_records", "graphwiz_notify_outbox_entries", "graphwiz_notify_outbox_oldest_age_seconds",
     "graphwiz_exporter_redis_up",
+    "graphwiz_trader_portfolio_value_usd", "graphwiz_trader_portfolio_cash_usd",
+    "graphwiz_trader_portfolio_positions_value_usd", "graphwiz_trader_pnl_usd",
+    "graphwiz_trader_heartbeat_timestamp_seconds", "graphwiz_trader_exchange_connected",
     "up", "scrape_duration_seconds",  # Prometheus' own per-target series
 }
 SERIES = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}

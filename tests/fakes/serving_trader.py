@@ -1,13 +1,14 @@
 """The description's Basic Usage as a real trader process, for the tests of what its config keys serve.
 
-    python -m tests.fakes.serving_trader CONFIG_JSON WORKDIR
+    python -m tests.fakes.serving_trader CONFIG_JSON WORKDIR [PORTFOLIO_JSON]
 
 CONFIG_JSON is the ``create_monitor`` dict (the description's ``{'monitoring': {'prometheus_port': ...,
 'enable_prometheus': True}}`` plus the test's Redis, ports and journal). The process runs the Basic
 Usage body and reports each step as one JSON line in WORKDIR/events.jsonl:
 
 1. ``started``: after ``await monitor.start()``, with how long start() took;
-2. ``recorded``: after the example's trade, prediction and manual alert, once the trade reached the broker;
+2. ``recorded``: after the example's trade, prediction and manual alert (and ``update_portfolio_metrics``
+   of PORTFOLIO_JSON when given), once they reached the broker;
 3. waits for the line ``stop`` on stdin (the example's "keep running"), then ``await monitor.stop()``
    and reports ``stopped``; the process stays alive until stdin closes, so a test can see what stop()
    itself closed.
@@ -30,7 +31,7 @@ def _report(workdir: Path, event: str, **data: object) -> None:
         f.write(json.dumps({"event": event, **data}) + "\n")
 
 
-async def main(config: dict, workdir: Path) -> None:
+async def main(config: dict, workdir: Path, portfolio: dict | None = None) -> None:
     monitor = create_monitor(config)
     monitor.set_dependencies(exchange_manager=object(), neo4j_graph=object(), trading_engine=object(),
                              agent_manager=object())
@@ -44,6 +45,8 @@ async def main(config: dict, workdir: Path) -> None:
                                                            'symbol': 'BTC/USDT'})
         monitor.create_manual_alert(title="Custom Alert", message="Something happened",
                                     severity=AlertSeverity.WARNING)
+        if portfolio is not None:
+            monitor.update_portfolio_metrics(portfolio)
         delivered = await asyncio.to_thread(monitor.flush, 30)
         _report(workdir, "recorded", trade_id=trade_id, delivered=delivered)
         while (await asyncio.to_thread(sys.stdin.readline)).strip() not in ("stop", ""):
@@ -56,4 +59,5 @@ async def main(config: dict, workdir: Path) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])))
+    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]),
+                     json.loads(sys.argv[3]) if len(sys.argv) > 3 else None))

@@ -6,8 +6,12 @@
 --
 -- KEYS: 1 batches_seen  2 trade_ids  3 trades(stream)  4 trading_agg  5 pnl_daily  6 trade_pnls
 --       7 exchanges(set)  8 agents(set)  9 portfolio_latest  10 portfolio_snapshots  11 ingest_stats
---       12 trader_heartbeat, then 3 keys per exchange in header.exchanges order (stats, latency, window),
---       then 3 keys per agent in header.agents order (stats, predictions, failures).
+--       12 trader_heartbeat  13 traders(set)  14 trader_portfolio  15 trader_agg  16 trader_heartbeat_of
+--       17 trader_exchanges (the last four of header.trader), then 3 keys per exchange in header.exchanges order (stats,
+--       latency, window), then 3 keys per agent in header.agents order (stats, predictions, failures).
+-- Per trader (header.trader, admitted up to header.max_traders): its latest portfolio, its heartbeat, its
+-- exchanges' status and its trade aggregates, written once per batch; portfolio:latest holds the SUM of the traders' latest
+-- portfolios, kept by adding each change (O(1) per portfolio record, whatever the number of traders).
 -- ARGV[1]: header JSON; ARGV[2]: trades, binary (codec.pack_trade); ARGV[3]: JSON list of the other
 -- records in compact form (ingest.py _compact).
 -- Returns a JSON summary; rejected entries are {'t', trade seq, reason} or {'r', record index, reason}.
@@ -23,7 +27,8 @@ end
 
 local recs = cjson.decode(ARGV[3])
 local nex = #h.exchanges
-local agent_base = 12 + 3 * nex
+local EX = 17  -- KEYS before the per-exchange ones
+local agent_base = EX + 3 * nex
 local rejected = {}
 local accepted = {}
 
@@ -57,6 +62,7 @@ local function admit(set_key, names, limit)
 end
 local ex_ok = admit(KEYS[7], h.exchanges, h.max_exchanges)
 local ag_ok = admit(KEYS[8], h.agents, h.max_agents)
+local tr_ok = admit(KEYS[13], {h.trader}, h.max_traders)[1]
 
 -- Running trading state.
 local agg = redis.call('HMGET', KEYS[4], 'pnl_total', 'pnl_peak', 'max_drawdown', 'pv_peak', 'pv_max_drawdown')
@@ -199,7 +205,13 @@ for _, r in ipairs(recs) do
       rejected[#rejected + 1] = {'r', r[2], 'too many exchanges (retention.max_exchanges)'}
     else
       count('exchange_status')
-      local stats = KEYS[12 + 3 * (e - 1) + 1]
+      if tr_ok then  -- this trader's view of the exchange, beside the newest report of any trader
+        local name = h.exchanges[e]
+        if ts >= tonumber(redis.call('HGET', KEYS[17], name .. ':ts') or '0') then
+          redis.call('HSET', KEYS[17], name, connected, name .. ':ts', fmt(ts))
+        end
+      end
+      local stats = KEYS[EX + 3 * (e - 1) + 1]
       local last = tonumber(redis.call('HGET', stats, 'status_ts') or '0')
       if ts >= last then  -- batches may arrive out of order: keep the newest status
         redis.call('HSET', stats, 'connected', connected, 'status_ts', fmt(ts))
@@ -230,24 +242,55 @@ for _, r in ipairs(recs) do
     end
   elseif kind == 'f' then
     local ts, value, cash, pos_value, exposure, npos, d = r[3], r[4], r[5], r[6], r[7], r[8], r[9]
-    count('portfolio')
-    local latest = redis.call('HMGET', KEYS[9], 'timestamp', 'snap_ts')
-    local last_ts = tonumber(latest[1]) or 0
-    local snap_ts = tonumber(latest[2]) or 0
-    local payload = cjson.encode(d)
-    if ts >= last_ts then
-      redis.call('HSET', KEYS[9], 'timestamp', fmt(ts), 'value', fmt(value), 'positions_value', fmt(pos_value),
-        'exposure', fmt(exposure), 'position_count', npos, 'json', payload)
-      if cash ~= false then redis.call('HSET', KEYS[9], 'cash', fmt(cash)) else redis.call('HDEL', KEYS[9], 'cash') end
-    end
-    if ts - snap_ts >= h.snapshot_interval or ts < snap_ts - h.snapshot_interval then
-      redis.call('ZADD', KEYS[10], ts, payload)
-      if ts > snap_ts then redis.call('HSET', KEYS[9], 'snap_ts', fmt(ts)) end
-    end
-    if pv_peak == nil or value > pv_peak then pv_peak = value end
-    if pv_peak > 0 then
-      local dd = (pv_peak - value) / pv_peak
-      if dd > pv_maxdd then pv_maxdd = dd end
+    if not tr_ok then
+      rejected[#rejected + 1] = {'r', r[2], 'too many traders (retention.max_traders)'}
+    else
+      count('portfolio')
+      local latest = redis.call('HMGET', KEYS[9], 'timestamp', 'snap_ts', 'summed')
+      if not latest[3] then  -- written before per-trader portfolios: the sum starts over
+        redis.call('DEL', KEYS[9])
+        redis.call('HSET', KEYS[9], 'summed', 1)
+        if latest[2] then redis.call('HSET', KEYS[9], 'snap_ts', latest[2]) end
+        latest[1] = false
+      end
+      local last_ts = tonumber(latest[1]) or 0
+      local snap_ts = tonumber(latest[2]) or 0
+      local mine = redis.call('HMGET', KEYS[14], 'timestamp', 'value', 'cash', 'positions_value', 'exposure',
+        'position_count')
+      local total = nil
+      if not mine[1] or ts >= tonumber(mine[1]) then
+        redis.call('HSET', KEYS[14], 'timestamp', fmt(ts), 'value', fmt(value), 'positions_value', fmt(pos_value),
+          'exposure', fmt(exposure), 'position_count', npos)
+        if cash ~= false then redis.call('HSET', KEYS[14], 'cash', fmt(cash)) else redis.call('HDEL', KEYS[14], 'cash') end
+        total = tonumber(redis.call('HINCRBYFLOAT', KEYS[9], 'value', fmt(value - (tonumber(mine[2]) or 0))))
+        redis.call('HINCRBYFLOAT', KEYS[9], 'positions_value', fmt(pos_value - (tonumber(mine[4]) or 0)))
+        redis.call('HINCRBYFLOAT', KEYS[9], 'exposure', fmt(exposure - (tonumber(mine[5]) or 0)))
+        redis.call('HINCRBY', KEYS[9], 'position_count', npos - (tonumber(mine[6]) or 0))
+        local had_cash = mine[3] and 1 or 0
+        local cash_now = cash ~= false and 1 or 0
+        local cash_sum = tonumber(redis.call('HINCRBYFLOAT', KEYS[9], 'cash_sum',
+          fmt((cash ~= false and cash or 0) - (tonumber(mine[3]) or 0))))
+        local cash_n = redis.call('HINCRBY', KEYS[9], 'cash_n', cash_now - had_cash)
+        if cash_n > 0 then redis.call('HSET', KEYS[9], 'cash', fmt(cash_sum)) else redis.call('HDEL', KEYS[9], 'cash') end
+        if ts >= last_ts then redis.call('HSET', KEYS[9], 'timestamp', fmt(ts)) end
+        d.trader = h.trader
+        d.trader_value = value
+        d.value = total  -- the history (returns) follows the total
+      end
+      local payload = cjson.encode(d)
+      if total and ts >= last_ts then redis.call('HSET', KEYS[9], 'json', payload) end
+      -- The history follows the total: a trader's older (out-of-order) snapshot is not part of it.
+      if total and (ts - snap_ts >= h.snapshot_interval or ts < snap_ts - h.snapshot_interval) then
+        redis.call('ZADD', KEYS[10], ts, payload)
+        if ts > snap_ts then redis.call('HSET', KEYS[9], 'snap_ts', fmt(ts)) end
+      end
+      if total then
+        if pv_peak == nil or total > pv_peak then pv_peak = total end
+        if pv_peak > 0 then
+          local dd = (pv_peak - total) / pv_peak
+          if dd > pv_maxdd then pv_maxdd = dd end
+        end
+      end
     end
   elseif kind == 'h' then
     local ts, d = r[3], r[4]
@@ -270,6 +313,10 @@ for _, r in ipairs(recs) do
         redis.call('HSET', KEYS[12], 'client', cjson.encode(d.client))
       end
     end
+    if tr_ok and ts >= tonumber(redis.call('HGET', KEYS[16], 'last_seen') or '0') then
+      redis.call('HSET', KEYS[16], 'last_seen', fmt(ts), 'host', d.host, 'pid', d.pid)
+      if d.client ~= nil and d.client ~= null then redis.call('HSET', KEYS[16], 'client', cjson.encode(d.client)) end
+    end
   end
 end
 
@@ -286,6 +333,21 @@ if t_new > 0 then
   redis.call('HINCRBY', KEYS[11], 'records:trade', t_new)
 end
 if t_dup > 0 then redis.call('HINCRBY', KEYS[11], 'duplicates:trade', t_dup) end
+if tr_ok and t_new > 0 then
+  redis.call('HINCRBY', KEYS[15], 'total_trades', t_new)
+  redis.call('HSET', KEYS[15], 'last_at', fmt(now))
+  if t_ok > 0 then redis.call('HINCRBY', KEYS[15], 'successful_trades', t_ok) end
+  if t_fail > 0 then redis.call('HINCRBY', KEYS[15], 'failed_trades', t_fail) end
+  redis.call('HINCRBYFLOAT', KEYS[15], 'volume_usd', fmt(volume))
+  if pnl_n > 0 then
+    redis.call('HINCRBYFLOAT', KEYS[15], 'pnl_total', fmt(pnl_sum))
+    redis.call('HINCRBY', KEYS[15], 'pnl_trades', pnl_n)
+    if wins > 0 then redis.call('HINCRBY', KEYS[15], 'wins', wins) end
+    if losses > 0 then redis.call('HINCRBY', KEYS[15], 'losses', losses) end
+  end
+elseif not tr_ok and t_new > 0 then
+  redis.call('HINCRBY', KEYS[11], 'unattributed:trade', t_new)  -- counted in the totals only
+end
 if pnl_n > 0 then
   redis.call('HINCRBYFLOAT', KEYS[4], 'pnl_total', fmt(pnl_sum))
   redis.call('HINCRBY', KEYS[4], 'pnl_trades', pnl_n)
@@ -308,18 +370,18 @@ if pv_peak ~= nil then
   redis.call('HSET', KEYS[4], 'pv_peak', fmt(pv_peak), 'pv_max_drawdown', fmt(pv_maxdd))
 end
 for e, fields in pairs(ex_hincr) do
-  local stats = KEYS[12 + 3 * (e - 1) + 1]
+  local stats = KEYS[EX + 3 * (e - 1) + 1]
   for field, n in pairs(fields) do
     if field == 'lat_sum' then redis.call('HINCRBYFLOAT', stats, field, fmt(n))
     else redis.call('HINCRBY', stats, field, n) end
   end
 end
 for e, fields in pairs(ex_wincr) do
-  local window = KEYS[12 + 3 * (e - 1) + 3]
+  local window = KEYS[EX + 3 * (e - 1) + 3]
   for field, n in pairs(fields) do redis.call('HINCRBY', window, field, n) end
 end
 for e, list in pairs(lat_samples) do
-  local key = KEYS[12 + 3 * (e - 1) + 2]
+  local key = KEYS[EX + 3 * (e - 1) + 2]
   for i = 1, #list, 500 do
     redis.call('LPUSH', key, unpack(list, i, math.min(i + 499, #list)))
   end
