@@ -49,6 +49,7 @@ from graphwiz_monitoring.alerting.silences import (
 )
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
+from graphwiz_monitoring.rulebook.rules import TRADER_SECTIONS
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
 from graphwiz_monitoring.vocabulary import NotificationKind, repeat_kind
@@ -65,6 +66,20 @@ def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def data_stale(snapshot: Mapping[str, Any]) -> bool:
+    """True when traders reported and every one of them is stale now (``traders.<name>.stale``, judged on the
+    Redis clock against ``health_checks.trader_stale_seconds``): what they fed is no fact any more."""
+    traders = snapshot.get("traders")
+    if not isinstance(traders, Mapping) or not traders:
+        return False
+    return all(isinstance(t, Mapping) and t.get("stale") is True for t in traders.values())
+
+
+def reads_trader_data(rule: AlertRule) -> bool:
+    """A rule whose inputs only traders feed (exchanges, trading, portfolio, risk, agents, neo4j)."""
+    return rule.sections is not None and bool(set(rule.sections) & TRADER_SECTIONS)
+
+
 def _alert_event(kind: str, alert: Alert) -> AlertEvent:
     return cast(AlertEvent, {"event": kind, **alert.to_dict()})
 
@@ -73,6 +88,7 @@ def _alert_event(kind: str, alert: Alert) -> AlertEvent:
 class EvaluationResult:
     created: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    stale: list[Alert] = field(default_factory=list)  # episodes ended now because their data stopped coming
     repeated: list[str] = field(default_factory=list)  # alert ids whose repeat this evaluation sent
     reopened: list[str] = field(default_factory=list)  # alert ids a flap brought back (same episode)
     pending: int = 0
@@ -82,7 +98,8 @@ class EvaluationResult:
 
     def summary(self) -> dict[str, Any]:
         return {"evaluated": self.evaluated, "created": [a.alert_id for a in self.created],
-                "resolved": [a.alert_id for a in self.resolved], "repeated": self.repeated,
+                "resolved": [a.alert_id for a in self.resolved], "stale": [a.alert_id for a in self.stale],
+                "repeated": self.repeated,
                 "reopened": self.reopened, "pending": self.pending,
                 "suppressed": self.suppressed, "skipped": self.skipped}
 
@@ -131,13 +148,26 @@ class AlertManager:
                   extra: dict[str, Any] | None = None) -> EvaluationResult:
         result = EvaluationResult()
         observed = []
+        stale_rules = []
+        traders_stale = data_stale(snapshot)
         for rule in rules:
+            if traders_stale and reads_trader_data(rule):
+                stale_rules.append(rule)  # its last values are no facts: end its episodes, fire nothing
+                continue
             matches = rule.evaluate(snapshot)
             if matches is None:
                 result.skipped.append(rule.name)
             else:
                 observed.append((rule, matches))
         result.evaluated = len(observed)
+        if stale_rules:
+            tracked = self.store.r.smembers(self.keys.alerts_tracked)
+            for rule in stale_rules:
+                for member in tracked:
+                    if member.startswith(rule.name + "|"):
+                        ended = self._end_stale(member)
+                        if ended is not None:
+                            result.stale.append(ended)
         if not observed:
             return result
         tracked = self.store.r.smembers(self.keys.alerts_tracked)
@@ -263,6 +293,31 @@ class AlertManager:
             else:
                 self.notify(alert, kind)
         return alert if outcome != "noticed" else None
+
+    def _end_stale(self, member: str) -> Alert | None:
+        """The data ``member``'s rule reads stopped coming (alert_stale.lua): its open episode ends as
+        ``stale`` with one "stale" notice; a pending one is forgotten. The alert ended now, if any."""
+        rule_name, fp = member.split("|", 1)
+        k = self.keys
+        outcome, alert_id = self.store.run_script(
+            "alert_stale", [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.notify_outbox],
+            [member, outbox.entry("", "")])
+        if outcome != "stale":
+            return None
+        kind = NotificationKind.STALE.value
+        alert = self._load(alert_id)
+        if alert is None:  # its record expired: nothing to tell
+            outbox.remove(self.store, k, alert_id, kind)
+            return None
+        alert.state, alert.resolved_at = AlertState.STALE, time.time()
+        save_alert(self.store, k, alert)
+        log.info("alert %s stale: %s [%s] (its data stopped coming)", alert_id, alert.title, rule_name)
+        publish(self.store, k, EventType.ALERT, _alert_event(NotificationKind.STALE, alert))
+        if self.muted(alert):
+            outbox.remove(self.store, k, alert_id, kind)
+        else:
+            self.notify(alert, kind)
+        return alert
 
     def _sync_state(self, alert_id: str, member: str) -> Alert | None:
         """Bring the record's state in line with the active hash (the truth, written by the Lua scripts)."""
