@@ -294,6 +294,16 @@ class AlertManager:
                 self.notify(alert, kind)
         return alert if outcome != "noticed" else None
 
+    def end_stale(self, rule_names: Iterable[str]) -> list[Alert]:
+        """The process that evaluates ``rule_names`` stops (e.g. the trader, for its ``custom_rules``): their
+        open episodes end as ``stale`` now, one "stale" notice each, since nobody will judge them again."""
+        names = set(rule_names)
+        if not names:
+            return []
+        ended = [self._end_stale(m) for m in self.store.r.smembers(self.keys.alerts_tracked)
+                 if m.split("|", 1)[0] in names]
+        return [a for a in ended if a is not None]
+
     def _end_stale(self, member: str) -> Alert | None:
         """The data ``member``'s rule reads stopped coming (alert_stale.lua): its open episode ends as
         ``stale`` with one "stale" notice; a pending one is forgotten. The alert ended now, if any."""

@@ -4,6 +4,8 @@ Python callables cannot travel to the workers, so the trader evaluates its own c
 ``get_metrics()`` snapshots every ``monitoring.rule_evaluation_interval_seconds``, through the same
 shared lifecycle (cooldown, dedup, silences, notifications) as the workers' rules. One daemon thread,
 started when the first custom rule is registered; a Redis outage is logged and retried next round.
+When the trader stops, nobody judges these rules any more: their open episodes end as ``stale``
+(docs/ALERTS.md), one notice each, instead of staying active on the trader's last values.
 """
 
 from __future__ import annotations
@@ -28,6 +30,19 @@ class CustomRuleLoop(BackgroundLoop):
 
     def ensure_started(self, *_: Any) -> None:
         self.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        running = self._thread is not None
+        super().stop(timeout)
+        if not running:
+            return
+        try:
+            ended = self.manager.end_stale(list(self.manager.custom_rules))
+        except GraphwizError as exc:  # Redis down as the trader stops: the episodes stay open
+            log.warning("custom alert rules: episodes not ended as stale: %s", exc)
+            return
+        for alert in ended:
+            log.info("custom rule %s: alert %s ended as stale (this trader stops)", alert.rule_name, alert.alert_id)
 
     def run_once(self) -> None:
         if self.manager.custom_rules:
