@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
+TRADER_RULES_TTL_SECONDS = 7 * 86_400  # a trader's registered custom rule names (KeySpace.trader_rules)
 
 
 def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
@@ -129,7 +130,38 @@ class AlertManager:
         """All enabled rules (only those reading ingested data when ``fast``), plus ``custom_rules``."""
         rules = [r for r in itertools.chain(self.registry, list(self.custom_rules.values()))
                  if r.enabled and (not fast or r.fast)]
-        return self._evaluate(rules, snapshot)
+        result = self._evaluate(rules, snapshot)
+        if not fast:
+            result.stale += self._end_stale_traders_rules(snapshot)
+        return result
+
+    def register_custom_rules(self, trader: str) -> None:
+        """Record that ``trader`` evaluates ``custom_rules`` itself: should it go stale (killed without
+        ``stop()``), the workers end those rules' episodes as ``stale`` (``evaluate``)."""
+        key, names = self.keys.trader_rules(trader), list(self.custom_rules)
+        pipe = self.store.r.pipeline(transaction=True)
+        pipe.delete(key)
+        if names:
+            pipe.sadd(key, *names)
+            pipe.expire(key, TRADER_RULES_TTL_SECONDS)
+        pipe.execute()
+
+    def _end_stale_traders_rules(self, snapshot: Mapping[str, Any]) -> list[Alert]:
+        """The custom rules only stale traders evaluate (``register_custom_rules``): nobody judges them
+        now, so their open episodes end as ``stale``."""
+        traders = snapshot.get("traders")
+        if not isinstance(traders, Mapping):
+            return []
+        stale = [n for n, t in traders.items() if isinstance(t, Mapping) and t.get("stale") is True]
+        if not stale:
+            return []
+        fresh = [n for n in traders if n not in stale]
+        pipe = self.store.r.pipeline(transaction=False)
+        for name in [*stale, *fresh]:
+            pipe.smembers(self.keys.trader_rules(name))
+        sets = pipe.execute()
+        orphaned = set().union(*sets[:len(stale)]) - set().union(*sets[len(stale):]) - set(self.custom_rules)
+        return self.end_stale(orphaned)
 
     def evaluate_custom(self, snapshot: Mapping[str, Any]) -> EvaluationResult:
         """Only ``custom_rules`` (what the trader process runs; workers evaluate the rest)."""

@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 class CustomRuleLoop(BackgroundLoop):
     thread_name = "graphwiz-custom-rules"
 
-    def __init__(self, manager: AlertManager, snapshot: Callable[[], Mapping[str, Any]], interval: float) -> None:
+    def __init__(self, manager: AlertManager, snapshot: Callable[[], Mapping[str, Any]], interval: float,
+                 identity: str | None = None) -> None:
+        """``identity``: this trader's (``trader.name``, else its host); its rule names are registered under
+        it, so the workers end their episodes as stale should the trader die without ``stop()``."""
         super().__init__()
-        self.manager, self.snapshot, self.interval = manager, snapshot, interval
+        self.manager, self.snapshot, self.interval, self.identity = manager, snapshot, interval, identity
 
     def ensure_started(self, *_: Any) -> None:
         self.start()
@@ -47,6 +50,8 @@ class CustomRuleLoop(BackgroundLoop):
     def run_once(self) -> None:
         if self.manager.custom_rules:
             self.manager.evaluate_custom(self.snapshot())
+            if self.identity is not None:
+                self.manager.register_custom_rules(self.identity)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -84,3 +84,30 @@ def test_one_fresh_trader_keeps_the_rules_on_its_data_firing(redis_url, store, k
     result = manager.evaluate(build_snapshot(store, keys, settings))
     assert not result.stale and alert.alert_id in store.r.hvals(keys.alerts_active)
     assert [a.labels for a in result.created] == [{"trader": "alpha"}]  # alpha is down all the same
+
+
+def test_custom_rules_of_a_trader_gone_silent_without_stop_end_as_stale(redis_url, store, keys) -> None:
+    """A trader killed without ``stop()``: the workers know (``register_custom_rules``) which custom rules it
+    evaluated, and end their episodes as ``stale`` once it is, instead of leaving them active forever."""
+    from graphwiz_monitoring import AlertRule
+
+    settings = parse_settings({"redis": {"url": redis_url}, "health_checks": {"trader_stale_seconds": STALE}},
+                              env={})
+    trader_side = AlertManager(store, keys, settings, dispatch=Recorder(store, keys))
+    trader_side.custom_rules["always"] = AlertRule(name="always", condition=lambda m: True, channels=["log"])
+    _feed(store, keys, settings, "alpha", connected=True)
+    (alert,) = trader_side.evaluate_custom(build_snapshot(store, keys, settings)).created
+    trader_side.register_custom_rules("alpha")  # what the trader's CustomRuleLoop does each round
+
+    recorder = Recorder(store, keys)
+    worker = AlertManager(store, keys, settings, dispatch=recorder)  # knows nothing of "always"
+    fresh = worker.evaluate(build_snapshot(store, keys, settings))
+    assert not fresh.stale and alert.alert_id in store.r.hvals(keys.alerts_active)
+
+    snapshot = wait_until(lambda: (s := build_snapshot(store, keys, settings))["traders"]["alpha"]["stale"] and s,
+                          timeout=5, interval=0.05, message="alpha stale")
+    result = worker.evaluate(snapshot)
+    assert [a.alert_id for a in result.stale] == [alert.alert_id]
+    assert alert.alert_id not in store.r.hvals(keys.alerts_active)
+    assert recorder.of("stale") == [(alert.alert_id, "log")]
+    assert not worker.evaluate(snapshot).stale  # once
