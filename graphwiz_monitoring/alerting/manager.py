@@ -76,6 +76,20 @@ def data_stale(snapshot: Mapping[str, Any]) -> bool:
     return all(isinstance(t, Mapping) and t.get("stale") is True for t in traders.values())
 
 
+def stale_feeders(snapshot: Mapping[str, Any]) -> set[str]:
+    """The exchanges every trader that reported them is stale for (``traders.<name>.exchanges``): alerts on
+    them are no facts, though fresher traders report other exchanges."""
+    traders = snapshot.get("traders")
+    if not isinstance(traders, Mapping):
+        return set()
+    feeders: dict[str, list[bool]] = {}
+    for t in traders.values():
+        if isinstance(t, Mapping) and isinstance(t.get("exchanges"), Mapping):
+            for exchange in t["exchanges"]:
+                feeders.setdefault(str(exchange), []).append(t.get("stale") is True)
+    return {exchange for exchange, stale in feeders.items() if all(stale)}
+
+
 def reads_trader_data(rule: AlertRule) -> bool:
     """A rule whose inputs only traders feed (exchanges, trading, portfolio, risk, agents, neo4j)."""
     return rule.sections is not None and bool(set(rule.sections) & TRADER_SECTIONS)
@@ -206,13 +220,27 @@ class AlertManager:
         silences, now = self._silences()  # now: the Redis clock's, which silences are judged by
         candidates = [(rule, m, {**rule.labels, **m.label_dict}, fingerprint(rule.name, m.label_dict))
                       for rule, matches in observed for m in matches]
+        seen: set[str] = set()
+        fed_by_stale = stale_feeders(snapshot)
+        if fed_by_stale:  # several traders, some stale: an exchange only stale traders reported is no fact
+            kept = []
+            for rule, m, labels, fp in candidates:
+                if reads_trader_data(rule) and labels.get("exchange") in fed_by_stale:
+                    member = f"{rule.name}|{fp}"
+                    seen.add(member)
+                    if member in tracked:
+                        ended = self._end_stale(member)
+                        if ended is not None:
+                            result.stale.append(ended)
+                else:
+                    kept.append((rule, m, labels, fp))
+            candidates = kept
         # Inhibition sources: this round's matches, plus active alerts of rules not evaluated now
         # (for the rules evaluated now, the current matches are the truth).
         evaluated = {rule.name for rule, _ in observed}
         sources = [(f"{a.rule_name}|{a.fingerprint}", alert_labels(a.rule_name, a.severity, a.labels))
                    for a in self._active() if a.rule_name not in evaluated]
         sources += [(f"{r.name}|{fp}", alert_labels(r.name, r.severity, labels)) for r, _, labels, fp in candidates]
-        seen: set[str] = set()
         for rule, match, labels, fp in candidates:
             member = f"{rule.name}|{fp}"
             seen.add(member)

@@ -111,3 +111,39 @@ def test_custom_rules_of_a_trader_gone_silent_without_stop_end_as_stale(redis_ur
     assert alert.alert_id not in store.r.hvals(keys.alerts_active)
     assert recorder.of("stale") == [(alert.alert_id, "log")]
     assert not worker.evaluate(snapshot).stale  # once
+
+
+def test_an_exchange_only_a_stale_trader_reported_ends_stale_while_another_trader_reports(
+        redis_url, store, keys) -> None:
+    """Several traders: alpha alone reported kraken down and went silent, beta goes on reporting binance;
+    kraken's episode ends as stale (alpha's last report is no fact), binance's rules go on."""
+    settings = parse_settings({"redis": {"url": redis_url}, "health_checks": {"trader_stale_seconds": STALE}},
+                              env={})
+    recorder = Recorder(store, keys)
+    manager = AlertManager(store, keys, settings, dispatch=recorder)
+    _feed(store, keys, settings, "alpha", connected=False)  # kraken
+    n = [0]
+
+    def beta(connected: bool) -> None:
+        n[0] += 1
+        batch = {"batch_id": f"beta-binance-{n[0]}", "trader": "beta", "records": [
+            {"kind": "exchange_status", "data": {"exchange": "binance", "connected": connected}}]}
+        assert not ingest_batch(store, keys, settings, batch).rejected
+
+    beta(False)
+    created = manager.evaluate(build_snapshot(store, keys, settings)).created
+    by_exchange = {a.labels.get("exchange"): a for a in created if a.rule_name == "exchange_disconnect"}
+    assert set(by_exchange) == {"kraken", "binance"}
+
+    def alpha_stale_beta_fresh():
+        beta(False)
+        s = build_snapshot(store, keys, settings)
+        return s if s["traders"]["alpha"]["stale"] and not s["traders"]["beta"]["stale"] else None
+
+    snapshot = wait_until(alpha_stale_beta_fresh, timeout=5, interval=0.05, message="alpha stale, beta fresh")
+    result = manager.evaluate(snapshot)
+    assert [a.alert_id for a in result.stale] == [by_exchange["kraken"].alert_id]
+    assert by_exchange["binance"].alert_id in store.r.hvals(keys.alerts_active)
+    assert by_exchange["kraken"].alert_id not in store.r.hvals(keys.alerts_active)
+    again = manager.evaluate(snapshot)
+    assert not again.stale and not [a for a in again.created if a.rule_name == "exchange_disconnect"]
