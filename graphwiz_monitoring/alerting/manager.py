@@ -261,6 +261,11 @@ class AlertManager:
         for rule, _ in observed:
             for member in tracked:
                 if member.startswith(rule.name + "|") and member not in seen:
+                    if self._host_gone(member, snapshot):  # its host stopped reporting: no fact, not resolved
+                        ended = self._end_stale(member)
+                        if ended is not None:
+                            result.stale.append(ended)
+                        continue
                     resolved = self._resolve_member(member, silences=silences, now=now)
                     if resolved is not None:
                         result.resolved.append(resolved)
@@ -363,6 +368,18 @@ class AlertManager:
         ended = [self._end_stale(m) for m in self.store.r.smembers(self.keys.alerts_tracked)
                  if m.split("|", 1)[0] in names]
         return [a for a in ended if a is not None]
+
+    def _host_gone(self, member: str, snapshot: Mapping[str, Any]) -> bool:
+        """True when ``member``'s open alert is about a host (label ``host``) that left ``system.hosts``
+        (silent for ``retention.host_stale_seconds``): its condition did not clear, its data stopped."""
+        system = snapshot.get("system")
+        hosts = system.get("hosts") if isinstance(system, Mapping) else None
+        if not isinstance(hosts, Mapping):
+            return False
+        alert_id = self.store.r.hget(self.keys.alerts_active, member)
+        alert = self._load(alert_id) if alert_id else None
+        host = alert.labels.get("host") if alert is not None else None
+        return host is not None and host not in hosts
 
     def _end_stale(self, member: str) -> Alert | None:
         """The data ``member``'s rule reads stopped coming (alert_stale.lua): its open episode ends as

@@ -147,3 +147,21 @@ def test_an_exchange_only_a_stale_trader_reported_ends_stale_while_another_trade
     assert by_exchange["kraken"].alert_id not in store.r.hvals(keys.alerts_active)
     again = manager.evaluate(snapshot)
     assert not again.stale and not [a for a in again.created if a.rule_name == "exchange_disconnect"]
+
+
+def test_a_host_that_stopped_reporting_ends_its_alerts_as_stale_not_resolved(make_manager) -> None:
+    """A host silent for ``retention.host_stale_seconds`` leaves ``system.hosts``: its high_cpu episode ends
+    as ``stale`` (its CPU did not come down, its reports stopped); a host whose CPU comes down resolves."""
+    manager, recorder = make_manager(alerts={"rules": {"high_cpu": {"channels": ["log"]}}})
+
+    def snap(hosts: dict) -> dict:
+        return {"system": {"hosts": {h: {"cpu_percent": c, "memory_percent": 1, "disks": {}} for h, c in hosts.items()}}}
+
+    created = manager.evaluate(snap({"h1": 95, "h2": 96})).created
+    ids = {a.labels["host"]: a.alert_id for a in created}
+    assert set(ids) == {"h1", "h2"}
+    result = manager.evaluate(snap({"h2": 10}))  # h1 silent (dropped), h2 recovered
+    assert [a.alert_id for a in result.stale] == [ids["h1"]]
+    assert [a.alert_id for a in result.resolved] == [ids["h2"]]
+    assert recorder.of("stale") == [(ids["h1"], "log")]
+    assert not manager.evaluate(snap({"h2": 10})).stale
