@@ -76,6 +76,7 @@ class NotificationKind(str, Enum):
     FIRING = "firing"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    STALE = "stale"  # the episode ended because its data stopped coming (its trader went silent), not resolved
 
     # Formatted as its value ("firing"): outbox members, delivery keys and messages are built with f-strings.
     def __str__(self) -> str:
@@ -99,11 +100,12 @@ def resolved_kind(sequence: int) -> str:
 
 
 def kind_base(kind: str) -> NotificationKind | None:
-    """FIRING, REPEAT or RESOLVED for a wire kind (``firing``, ``repeat-<n>``, ``resolved``, ``resolved-<n>``);
+    """FIRING, REPEAT, RESOLVED or STALE for a wire kind (``firing``, ``repeat-<n>``, ``resolved``, ``resolved-<n>``,
+    ``stale``);
     None if unknown."""
     if not isinstance(kind, str):
         return None
-    if kind in (NotificationKind.FIRING.value, NotificationKind.RESOLVED.value):
+    if kind in (NotificationKind.FIRING.value, NotificationKind.RESOLVED.value, NotificationKind.STALE.value):
         return NotificationKind(kind)
     prefix, _, number = kind.partition("-")
     if not (number.isdigit() and len(number) <= 10 and number[0] != "0" and int(number) <= MAX_REPEAT):
@@ -116,14 +118,14 @@ def kind_base(kind: str) -> NotificationKind | None:
 
 
 class _NotificationKinds(frozenset):  # type: ignore[type-arg]
-    """The valid wire kinds: ``firing``, ``resolved``, every ``repeat-<n>`` and ``resolved-<n>``
+    """The valid wire kinds: ``firing``, ``resolved``, ``stale``, every ``repeat-<n>`` and ``resolved-<n>``
     (``kind in NOTIFICATION_KINDS``)."""
 
     def __contains__(self, kind: object) -> bool:
         return isinstance(kind, str) and kind_base(kind) is not None
 
 
-NOTIFICATION_KINDS = _NotificationKinds({NotificationKind.FIRING, NotificationKind.RESOLVED})
+NOTIFICATION_KINDS = _NotificationKinds({NotificationKind.FIRING, NotificationKind.RESOLVED, NotificationKind.STALE})
 
 
 class RecoveryAction(str, Enum):

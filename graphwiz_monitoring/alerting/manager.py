@@ -49,6 +49,7 @@ from graphwiz_monitoring.alerting.silences import (
 )
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
+from graphwiz_monitoring.rulebook.rules import TRADER_SECTIONS
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
 from graphwiz_monitoring.vocabulary import NotificationKind, repeat_kind
@@ -57,12 +58,41 @@ log = logging.getLogger(__name__)
 
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
+TRADER_RULES_TTL_SECONDS = 7 * 86_400  # a trader's registered custom rule names (KeySpace.trader_rules)
 
 
 def fingerprint(rule_name: str, labels: Mapping[str, str]) -> str:
     """Stable id of what an alert is about (rule + match labels); safe inside Redis keys."""
     text = rule_name + "\n" + "\n".join(f"{k}={v}" for k, v in sorted(labels.items()))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def data_stale(snapshot: Mapping[str, Any]) -> bool:
+    """True when traders reported and every one of them is stale now (``traders.<name>.stale``, judged on the
+    Redis clock against ``health_checks.trader_stale_seconds``): what they fed is no fact any more."""
+    traders = snapshot.get("traders")
+    if not isinstance(traders, Mapping) or not traders:
+        return False
+    return all(isinstance(t, Mapping) and t.get("stale") is True for t in traders.values())
+
+
+def stale_feeders(snapshot: Mapping[str, Any]) -> set[str]:
+    """The exchanges every trader that reported them is stale for (``traders.<name>.exchanges``): alerts on
+    them are no facts, though fresher traders report other exchanges."""
+    traders = snapshot.get("traders")
+    if not isinstance(traders, Mapping):
+        return set()
+    feeders: dict[str, list[bool]] = {}
+    for t in traders.values():
+        if isinstance(t, Mapping) and isinstance(t.get("exchanges"), Mapping):
+            for exchange in t["exchanges"]:
+                feeders.setdefault(str(exchange), []).append(t.get("stale") is True)
+    return {exchange for exchange, stale in feeders.items() if all(stale)}
+
+
+def reads_trader_data(rule: AlertRule) -> bool:
+    """A rule whose inputs only traders feed (exchanges, trading, portfolio, risk, agents, neo4j)."""
+    return rule.sections is not None and bool(set(rule.sections) & TRADER_SECTIONS)
 
 
 def _alert_event(kind: str, alert: Alert) -> AlertEvent:
@@ -73,6 +103,7 @@ def _alert_event(kind: str, alert: Alert) -> AlertEvent:
 class EvaluationResult:
     created: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    stale: list[Alert] = field(default_factory=list)  # episodes ended now because their data stopped coming
     repeated: list[str] = field(default_factory=list)  # alert ids whose repeat this evaluation sent
     reopened: list[str] = field(default_factory=list)  # alert ids a flap brought back (same episode)
     pending: int = 0
@@ -82,7 +113,8 @@ class EvaluationResult:
 
     def summary(self) -> dict[str, Any]:
         return {"evaluated": self.evaluated, "created": [a.alert_id for a in self.created],
-                "resolved": [a.alert_id for a in self.resolved], "repeated": self.repeated,
+                "resolved": [a.alert_id for a in self.resolved], "stale": [a.alert_id for a in self.stale],
+                "repeated": self.repeated,
                 "reopened": self.reopened, "pending": self.pending,
                 "suppressed": self.suppressed, "skipped": self.skipped}
 
@@ -112,7 +144,38 @@ class AlertManager:
         """All enabled rules (only those reading ingested data when ``fast``), plus ``custom_rules``."""
         rules = [r for r in itertools.chain(self.registry, list(self.custom_rules.values()))
                  if r.enabled and (not fast or r.fast)]
-        return self._evaluate(rules, snapshot)
+        result = self._evaluate(rules, snapshot)
+        if not fast:
+            result.stale += self._end_stale_traders_rules(snapshot)
+        return result
+
+    def register_custom_rules(self, trader: str) -> None:
+        """Record that ``trader`` evaluates ``custom_rules`` itself: should it go stale (killed without
+        ``stop()``), the workers end those rules' episodes as ``stale`` (``evaluate``)."""
+        key, names = self.keys.trader_rules(trader), list(self.custom_rules)
+        pipe = self.store.r.pipeline(transaction=True)
+        pipe.delete(key)
+        if names:
+            pipe.sadd(key, *names)
+            pipe.expire(key, TRADER_RULES_TTL_SECONDS)
+        pipe.execute()
+
+    def _end_stale_traders_rules(self, snapshot: Mapping[str, Any]) -> list[Alert]:
+        """The custom rules only stale traders evaluate (``register_custom_rules``): nobody judges them
+        now, so their open episodes end as ``stale``."""
+        traders = snapshot.get("traders")
+        if not isinstance(traders, Mapping):
+            return []
+        stale = [n for n, t in traders.items() if isinstance(t, Mapping) and t.get("stale") is True]
+        if not stale:
+            return []
+        fresh = [n for n in traders if n not in stale]
+        pipe = self.store.r.pipeline(transaction=False)
+        for name in [*stale, *fresh]:
+            pipe.smembers(self.keys.trader_rules(name))
+        sets = pipe.execute()
+        orphaned = set().union(*sets[:len(stale)]) - set().union(*sets[len(stale):]) - set(self.custom_rules)
+        return self.end_stale(orphaned)
 
     def evaluate_custom(self, snapshot: Mapping[str, Any]) -> EvaluationResult:
         """Only ``custom_rules`` (what the trader process runs; workers evaluate the rest)."""
@@ -131,26 +194,53 @@ class AlertManager:
                   extra: dict[str, Any] | None = None) -> EvaluationResult:
         result = EvaluationResult()
         observed = []
+        stale_rules = []
+        traders_stale = data_stale(snapshot)
         for rule in rules:
+            if traders_stale and reads_trader_data(rule):
+                stale_rules.append(rule)  # its last values are no facts: end its episodes, fire nothing
+                continue
             matches = rule.evaluate(snapshot)
             if matches is None:
                 result.skipped.append(rule.name)
             else:
                 observed.append((rule, matches))
         result.evaluated = len(observed)
+        if stale_rules:
+            tracked = self.store.r.smembers(self.keys.alerts_tracked)
+            for rule in stale_rules:
+                for member in tracked:
+                    if member.startswith(rule.name + "|"):
+                        ended = self._end_stale(member)
+                        if ended is not None:
+                            result.stale.append(ended)
         if not observed:
             return result
         tracked = self.store.r.smembers(self.keys.alerts_tracked)
         silences, now = self._silences()  # now: the Redis clock's, which silences are judged by
         candidates = [(rule, m, {**rule.labels, **m.label_dict}, fingerprint(rule.name, m.label_dict))
                       for rule, matches in observed for m in matches]
+        seen: set[str] = set()
+        fed_by_stale = stale_feeders(snapshot)
+        if fed_by_stale:  # several traders, some stale: an exchange only stale traders reported is no fact
+            kept = []
+            for rule, m, labels, fp in candidates:
+                if reads_trader_data(rule) and labels.get("exchange") in fed_by_stale:
+                    member = f"{rule.name}|{fp}"
+                    seen.add(member)
+                    if member in tracked:
+                        ended = self._end_stale(member)
+                        if ended is not None:
+                            result.stale.append(ended)
+                else:
+                    kept.append((rule, m, labels, fp))
+            candidates = kept
         # Inhibition sources: this round's matches, plus active alerts of rules not evaluated now
         # (for the rules evaluated now, the current matches are the truth).
         evaluated = {rule.name for rule, _ in observed}
         sources = [(f"{a.rule_name}|{a.fingerprint}", alert_labels(a.rule_name, a.severity, a.labels))
                    for a in self._active() if a.rule_name not in evaluated]
         sources += [(f"{r.name}|{fp}", alert_labels(r.name, r.severity, labels)) for r, _, labels, fp in candidates]
-        seen: set[str] = set()
         for rule, match, labels, fp in candidates:
             member = f"{rule.name}|{fp}"
             seen.add(member)
@@ -171,6 +261,11 @@ class AlertManager:
         for rule, _ in observed:
             for member in tracked:
                 if member.startswith(rule.name + "|") and member not in seen:
+                    if self._host_gone(member, snapshot):  # its host stopped reporting: no fact, not resolved
+                        ended = self._end_stale(member)
+                        if ended is not None:
+                            result.stale.append(ended)
+                        continue
                     resolved = self._resolve_member(member, silences=silences, now=now)
                     if resolved is not None:
                         result.resolved.append(resolved)
@@ -263,6 +358,53 @@ class AlertManager:
             else:
                 self.notify(alert, kind)
         return alert if outcome != "noticed" else None
+
+    def end_stale(self, rule_names: Iterable[str]) -> list[Alert]:
+        """The process that evaluates ``rule_names`` stops (e.g. the trader, for its ``custom_rules``): their
+        open episodes end as ``stale`` now, one "stale" notice each, since nobody will judge them again."""
+        names = set(rule_names)
+        if not names:
+            return []
+        ended = [self._end_stale(m) for m in self.store.r.smembers(self.keys.alerts_tracked)
+                 if m.split("|", 1)[0] in names]
+        return [a for a in ended if a is not None]
+
+    def _host_gone(self, member: str, snapshot: Mapping[str, Any]) -> bool:
+        """True when ``member``'s open alert is about a host (label ``host``) that left ``system.hosts``
+        (silent for ``retention.host_stale_seconds``): its condition did not clear, its data stopped."""
+        system = snapshot.get("system")
+        hosts = system.get("hosts") if isinstance(system, Mapping) else None
+        if not isinstance(hosts, Mapping):
+            return False
+        alert_id = self.store.r.hget(self.keys.alerts_active, member)
+        alert = self._load(alert_id) if alert_id else None
+        host = alert.labels.get("host") if alert is not None else None
+        return host is not None and host not in hosts
+
+    def _end_stale(self, member: str) -> Alert | None:
+        """The data ``member``'s rule reads stopped coming (alert_stale.lua): its open episode ends as
+        ``stale`` with one "stale" notice; a pending one is forgotten. The alert ended now, if any."""
+        rule_name, fp = member.split("|", 1)
+        k = self.keys
+        outcome, alert_id = self.store.run_script(
+            "alert_stale", [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.notify_outbox],
+            [member, outbox.entry("", "")])
+        if outcome != "stale":
+            return None
+        kind = NotificationKind.STALE.value
+        alert = self._load(alert_id)
+        if alert is None:  # its record expired: nothing to tell
+            outbox.remove(self.store, k, alert_id, kind)
+            return None
+        alert.state, alert.resolved_at = AlertState.STALE, time.time()
+        save_alert(self.store, k, alert)
+        log.info("alert %s stale: %s [%s] (its data stopped coming)", alert_id, alert.title, rule_name)
+        publish(self.store, k, EventType.ALERT, _alert_event(NotificationKind.STALE, alert))
+        if self.muted(alert):
+            outbox.remove(self.store, k, alert_id, kind)
+        else:
+            self.notify(alert, kind)
+        return alert
 
     def _sync_state(self, alert_id: str, member: str) -> Alert | None:
         """Bring the record's state in line with the active hash (the truth, written by the Lua scripts)."""

@@ -24,6 +24,7 @@ class AlertState(str, Enum):
     PENDING = "pending"
     FIRING = "firing"
     RESOLVED = "resolved"
+    STALE = "stale"  # terminal: its data stopped coming (docs/ALERTS.md), neither firing nor resolved
 
 
 @dataclass

@@ -80,10 +80,10 @@ class Notifier:
 
     def past_floor(self, alert_id: str, channels: list[AlertChannel], kind: str) -> list[AlertChannel]:
         """The channels whose ``min_repeat_seconds`` floor lets this notification through (``notify_floor.lua``);
-        a first notification passes everywhere and starts the floors, a resolution ignores them."""
+        a first notification passes everywhere and starts the floors, a resolution (or stale end) ignores them."""
         base = kind_base(kind)
         floors = [int(self.settings.notifications.for_channel(c).min_repeat_seconds * 1000) for c in channels]
-        if base is NotificationKind.RESOLVED or not any(floors):
+        if base in (NotificationKind.RESOLVED, NotificationKind.STALE) or not any(floors):
             return channels
         passed = self.store.run_script("notify_floor", [self.keys.notify_floor(alert_id, c.value) for c in channels],
                                        [kind, *floors])

@@ -89,6 +89,11 @@ _SPECS: dict[str, _Spec] = {
         f"{gauge('graphwiz_system_disk_usage_percent')} > {{threshold}}",
         f"Disk {{{{ $labels.mount }}}} on {_HOST} almost full",
         f"Disk {{{{ $labels.mount }}}} on {_HOST} at {_VALUE_1F}% (threshold {{threshold}}%)"),
+    # Approximate: Prometheus judges the trader's own heartbeat time against its clock (the engine uses Redis's).
+    "trader_down": _Spec(
+        f"time() - {gauge('graphwiz_trader_heartbeat_timestamp_seconds')} > {{stale_seconds}}",
+        "Trader {{ $labels.trader }} down",
+        "Trader {{ $labels.trader }} stopped reporting {{ $value | humanizeDuration }} ago: alerts on its data are stale"),
 }
 
 
@@ -109,14 +114,17 @@ def builtin_prometheus_rules(settings: Settings | None = None) -> list[dict[str,
     missing = set(BUILTIN_RULES) - set(_SPECS)
     if missing:
         raise DashboardError(f"built-in rule(s) {sorted(missing)} have no Prometheus expression")
-    overrides = (settings or Settings()).alerts.rules
+    settings = settings or Settings()
+    overrides = settings.alerts.rules
+    stale_seconds = f"{settings.health_checks.trader_stale_seconds:g}"
     rules = []
     for name, spec in _SPECS.items():
         rule = builtin_rule(name, overrides.get(name))
         if not rule.enabled:
             continue
         threshold = rule.threshold
-        entry: dict[str, Any] = {"alert": name, "expr": _fill(spec.expr, threshold)}
+        entry: dict[str, Any] = {"alert": name,
+                                 "expr": _fill(spec.expr, threshold).replace("{stale_seconds}", stale_seconds)}
         if rule.for_seconds:
             entry["for"] = prometheus_duration(rule.for_seconds)
         entry["labels"] = {"severity": AlertSeverity.parse(rule.severity).value, "rule": name}

@@ -18,7 +18,8 @@ on data nobody reported. Shape (what rules, checks and dashboards rely on; extra
                journal_bytes, journal_max_bytes, refused, resent_batches, send_failures, pending_records)
     traders    {identity: portfolio{value_usd, cash_usd, positions_value_usd, exposure_usd, position_count,
                timestamp}, trading{total/successful/failed trades, pnl_usd, volume_usd, win_rate}, last_seen,
-               age_seconds, host, pid, client, exchanges{name: connected}} per trader identity (``trader.name``, else its host name)
+               age_seconds (Redis clock), stale (older than health_checks.trader_stale_seconds), host, pid, client,
+               exchanges{name: connected}} per trader identity (``trader.name``, else its host name)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class RawState:
     """Everything the snapshot and the exporter need, as read from Redis at one moment."""
 
     now: float
+    redis_now: float | None = None  # the Redis clock at the read: traders' freshness is judged on it
     hosts: dict[str, dict[str, str]] = field(default_factory=dict)
     agg: dict[str, str] = field(default_factory=dict)
     pnl_daily: dict[str, str] = field(default_factory=dict)
@@ -61,7 +63,7 @@ class RawState:
 def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | None = None) -> RawState:
     """Read the raw metric state (two pipelined round trips); raises StateError if Redis is down."""
     now = time.time() if now is None else now
-    raw = RawState(now=now)
+    raw = RawState(now=now, redis_now=store.now())
     pipe = store.r.pipeline(transaction=False)
     pipe.zrangebyscore(keys.hosts, now - settings.retention.host_stale_seconds, "+inf")
     pipe.hgetall(keys.trading_agg)
@@ -282,11 +284,18 @@ def _client_stats(text: str | None) -> dict[str, float] | None:
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _traders(raw: RawState) -> dict[str, Any]:
+def _traders(raw: RawState, stale_after: float) -> dict[str, Any]:
+    """Per trader identity; ``age_seconds`` on the Redis clock (now minus ``received_at``, the Redis time its
+    last batch arrived), ``stale`` once that exceeds ``health_checks.trader_stale_seconds``."""
     out: dict[str, Any] = {}
     for name, data in raw.traders.items():
         p, agg, hb = data["portfolio"], data["agg"], data["heartbeat"]
         last_seen = _f(hb.get("last_seen"))
+        received_at = _f(hb.get("received_at"))
+        if received_at is not None and raw.redis_now is not None:
+            age: float | None = max(0.0, raw.redis_now - received_at)
+        else:  # data written before received_at existed: the trader's own clock is all there is
+            age = None if last_seen is None else max(0.0, raw.now - last_seen)
         out[name] = {
             "portfolio": {"value_usd": _f(p.get("value")), "cash_usd": _f(p.get("cash")),
                           "positions_value_usd": _f(p.get("positions_value")), "exposure_usd": _f(p.get("exposure")),
@@ -299,7 +308,8 @@ def _traders(raw: RawState) -> dict[str, Any]:
                         "volume_usd": _f(agg.get("volume_usd")) or 0.0,
                         "win_rate": calc.win_rate(_i(agg.get("wins")), _i(agg.get("pnl_trades")))},
             "last_seen": last_seen,
-            "age_seconds": None if last_seen is None else max(0.0, raw.now - last_seen),
+            "age_seconds": age,
+            "stale": None if age is None else age > stale_after,
             "host": hb.get("host"), "pid": _i(hb.get("pid")) or None,
             "client": _client_stats(hb.get("client")),
             "exchanges": {ex: {"connected": v == "1"} for ex, v in sorted(data["exchanges"].items())
@@ -324,7 +334,7 @@ def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
         "trader": {"last_seen": last_seen, "age_seconds": None if last_seen is None else max(0.0, raw.now - last_seen),
                    "host": raw.heartbeat.get("host"), "pid": _i(raw.heartbeat.get("pid")) or None,
                    "client": _client_stats(raw.heartbeat.get("client"))},
-        "traders": _traders(raw),
+        "traders": _traders(raw, settings.health_checks.trader_stale_seconds),
     }
 
 

@@ -1,4 +1,4 @@
-"""The rule language's model: ``AlertRule``, the 10 built-ins, YAML rules, and their config-time checks.
+"""The rule language's model: ``AlertRule``, the 11 built-ins, YAML rules, and their config-time checks.
 
 A rule's ``condition`` is either an expression string (see expressions.py) or a Python callable
 taking the metrics snapshot. A callable may return a bool, one label mapping, or an iterable of label
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 RULE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # Snapshot sections that ingested data changes: rules reading them run on the fast path.
 FAST_SECTIONS = frozenset({"trading", "exchanges", "risk", "portfolio", "agents", "neo4j"})
+# Sections only traders feed: a rule reading them is stale when every trader that reported is (docs/ALERTS.md).
+TRADER_SECTIONS = FAST_SECTIONS
 MANUAL_RULE = "manual"
 
 Condition = Callable[[Mapping[str, Any]], Any]
@@ -166,7 +168,7 @@ def _callable_matches(result: Any) -> list[Match]:
     return [Match()] if result else []
 
 
-# ---------------------------------------------------------------- the 10 built-ins
+# ---------------------------------------------------------------- the 11 built-ins
 
 @dataclass(frozen=True)
 class BuiltinRule:
@@ -215,6 +217,11 @@ BUILTIN_RULES: dict[str, BuiltinRule] = {
     "disk_space": BuiltinRule(
         "any(system.hosts.*.disks.* > {threshold})", 90, _W, (_D, _L),
         "Disk {mount} on {host} almost full", "Disk {mount} on {host} at {disk_percent:.1f}% (threshold {threshold:g}%)"),
+    # A trader that reported and went silent (health_checks.trader_stale_seconds, Redis clock): the rules
+    # reading its data end their episodes as ``stale`` instead of firing on its last values.
+    "trader_down": BuiltinRule(
+        "any(traders.*.stale == True)", None, _C, (_D, _S, _E, _L),
+        "Trader {trader} down", "Trader {trader} stopped reporting: alerts on its data are stale"),
 }
 
 

@@ -25,7 +25,7 @@ MAX_SPEC_NUMBER = 100
 # Always available: about the rule and the alert itself.
 ALERT_FIELDS = frozenset({"rule", "severity", "threshold", "value", "time", "fingerprint"})
 # Labels a wildcard can bind (see expressions.LABEL_NAMES).
-WILDCARD_LABELS = frozenset({"exchange", "host", "mount", "agent"})
+WILDCARD_LABELS = frozenset({"exchange", "host", "mount", "agent", "trader"})
 
 # Flat names for snapshot values: field -> (section, key). Per-exchange/agent/host fields follow.
 SNAPSHOT_FIELDS: dict[str, tuple[str, str]] = {

@@ -29,7 +29,8 @@ Keep this docstring's table in step with the methods below.
 | {ns}:traders                          | set    | known trader identities; at most retention.max_traders; one silent for retention.trader_forget_seconds is forgotten (its keys too) |
 | {ns}:trader:{name}:portfolio          | hash   | that trader's latest portfolio (its share of portfolio:latest) |
 | {ns}:trader:{name}:agg                | hash   | that trader's trade counts, volume and P&L          |
-| {ns}:trader:{name}:heartbeat          | hash   | that trader's last heartbeat (time, host, pid, client stats JSON) |
+| {ns}:trader:{name}:heartbeat          | hash   | that trader's last heartbeat (time, host, pid, client stats JSON; received_at = Redis time of its last batch) |
+| {ns}:trader:{name}:rules              | set    | names of the custom_rules that trader evaluates itself (ended as stale when it is); TTL 7 d |
 | {ns}:trader:{name}:exchanges          | hash   | exchange -> 1/0 connected as that trader last reported, exchange:ts -> when |
 | {ns}:trader:heartbeat                 | hash   | last trader report (time, pid, host, deps status, client stats JSON; received_at = Redis time it arrived) |
 | {ns}:trading:paused                   | hash   | persistent trading-paused flag (no TTL)            |
@@ -189,6 +190,9 @@ class KeySpace:
 
     def trader_exchanges(self, trader: str) -> str:
         return self._k("trader", trader, "exchanges")
+
+    def trader_rules(self, trader: str) -> str:
+        return self._k("trader", trader, "rules")
 
     @property
     def ingest_stats(self) -> str:

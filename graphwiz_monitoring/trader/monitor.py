@@ -184,7 +184,10 @@ class TradingMonitor:
             # The trader's settings need not be the deployment's (the description's dict has no
             # notifications): every channel an alert asks for is handed over, the notify workers decide.
             manager.notifier.deployment_config = False
-            loop = CustomRuleLoop(manager, self.get_metrics, self.settings.monitoring.rule_evaluation_interval_seconds)
+            from graphwiz_monitoring.trader.health import trader_identity
+
+            loop = CustomRuleLoop(manager, self.get_metrics, self.settings.monitoring.rule_evaluation_interval_seconds,
+                                  identity=trader_identity(self.settings))
             manager.custom_rules.listeners.append(loop.ensure_started)
             self.__dict__["_alert_manager"], self.__dict__["_custom_rule_loop"] = manager, loop
         return manager

@@ -23,6 +23,7 @@ SEVERITY_COLORS: dict[AlertSeverity, int] = {
 }
 RESOLVED_COLOR = 0x2ECC71
 RESOLVED_MARK = "[RESOLVED]"
+STALE_MARK = "[STALE]"
 ELLIPSIS = "…"
 
 
@@ -69,18 +70,26 @@ class View:
         return kind_base(self.kind) is NotificationKind.RESOLVED
 
     @property
+    def stale(self) -> bool:
+        return kind_base(self.kind) is NotificationKind.STALE
+
+    @property
     def severity(self) -> str:
         return self.alert.severity.value.upper()
 
     @property
     def headline(self) -> str:
         """Title, marked when resolved (channels that show severity elsewhere)."""
+        if self.stale:
+            return f"{STALE_MARK} {self.alert.title}"
         return f"{RESOLVED_MARK} {self.alert.title}" if self.resolved else self.alert.title
 
     @property
     def subject(self) -> str:
         """``[SEVERITY] title``, marked when resolved (email subject, Telegram, log)."""
         base = f"[{self.severity}] {self.alert.title}"
+        if self.stale:
+            return f"{STALE_MARK} {base}"
         return f"{RESOLVED_MARK} {base}" if self.resolved else base
 
     @property

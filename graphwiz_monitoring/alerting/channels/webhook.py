@@ -67,7 +67,8 @@ def build_payload(view: View) -> dict[str, Any]:
         "labels": alert.labels,
         "alert_id": alert.alert_id,
         "rule": alert.rule_name,
-        "state": NotificationKind.RESOLVED if view.resolved else alert.state.value,
+        "state": NotificationKind.STALE if view.stale else NotificationKind.RESOLVED if view.resolved
+        else alert.state.value,
         "kind": view.kind,
     }
 

@@ -105,13 +105,16 @@ function applyAlert(data) {
     return;
   }
   const resolved = alert.state === "resolved" || data.event === "resolved" || data.kind === "resolved";
-  if (resolved) state.alerts.delete(String(alert.alert_id));
+  // "stale": the episode ended because its trader stopped reporting (docs/ALERTS.md), not resolved
+  const stale = alert.state === "stale" || data.event === "stale";
+  if (stale) note("STALE: " + String(alert.title || "") + " (its data stopped coming)");
+  if (resolved || stale) state.alerts.delete(String(alert.alert_id));
   else upsertAlert(alert);
   renderAlerts();
 }
 
 function upsertAlert(alert) {
-  if (alert && alert.alert_id !== undefined && alert.state !== "resolved") state.alerts.set(String(alert.alert_id), alert);
+  if (alert && alert.alert_id !== undefined && alert.state !== "resolved" && alert.state !== "stale") state.alerts.set(String(alert.alert_id), alert);
 }
 
 function applyHealth(data) {

@@ -333,6 +333,12 @@ if t_new > 0 then
   redis.call('HINCRBY', KEYS[11], 'records:trade', t_new)
 end
 if t_dup > 0 then redis.call('HINCRBY', KEYS[11], 'duplicates:trade', t_dup) end
+-- Any batch of a trader says it is alive: received_at is the Redis time it arrived, which the snapshot
+-- judges the trader's freshness by (health_checks.trader_stale_seconds), whatever the hosts' clocks.
+if tr_ok then
+  local rt = redis.call('TIME')
+  redis.call('HSET', KEYS[16], 'received_at', rt[1] .. '.' .. string.format('%06d', tonumber(rt[2])))
+end
 if tr_ok and t_new > 0 then
   redis.call('HINCRBY', KEYS[15], 'total_trades', t_new)
   redis.call('HSET', KEYS[15], 'last_at', fmt(now))

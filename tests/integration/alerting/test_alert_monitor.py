@@ -43,3 +43,23 @@ def test_custom_rules_run_in_the_trader_through_the_shared_lifecycle(redis_url, 
         wait_until(lambda: monitor.get_active_alerts() == [], timeout=10, message="resolution")
     finally:
         monitor._stop_alerting()
+
+
+def test_a_stopping_trader_ends_its_custom_rule_episodes_as_stale(redis_url, store, keys) -> None:
+    """Issue 13 item 3: once the trader stops nobody judges its custom rules; their open episodes end as
+    ``stale`` with one notice instead of staying active on its last values."""
+    monitor = create_monitor({"redis": {"url": redis_url}, "monitoring": {"rule_evaluation_interval_seconds": 0.1}})
+    client = redis.Redis.from_url(redis_url)
+    try:
+        monitor.alert_manager.custom_rules["always"] = AlertRule(
+            name="always", condition=lambda m: True, severity=AlertSeverity.WARNING, channels=[AlertChannel.LOG],
+            cooldown_seconds=600)
+        (alert,) = wait_until(monitor.get_active_alerts, timeout=10, message="custom rule alert")
+    finally:
+        monitor._stop_alerting()  # what ``await monitor.stop()`` does first
+    assert monitor.get_active_alerts() == []
+    (record,) = [a for a in monitor.get_alert_history(hours=1) if a.alert_id == alert.alert_id]
+    assert record.state.value == "stale"
+    wait_until(lambda: len(queued_messages(client, "notify.log")) == 2, timeout=10, message="stale notice task")
+    assert sorted(m["args"] for m in queued_messages(client, "notify.log")) == [
+        [alert.alert_id, "log", "firing"], [alert.alert_id, "log", "stale"]]

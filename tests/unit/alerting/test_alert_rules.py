@@ -1,4 +1,4 @@
-"""Rules: the 10 built-ins (firing, not firing, fingerprint labels), overrides, YAML rules, rule modules."""
+"""Rules: the 11 built-ins (firing, not firing, fingerprint labels), overrides, YAML rules, rule modules."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ QUIET = {
     "agents": {"momentum": {"failures": 0}, "mean_rev": {"failures": 1}},
     "risk": {"leverage": 1.2},
     "neo4j": {"connected": True},
+    "traders": {"alpha": {"stale": False}, "beta": {"stale": None}},
 }
 
 
@@ -47,6 +48,7 @@ CASES = {
     "agent_failure": ("agents.mean_rev.failures", 6, {"agent": "mean_rev"}, "Agent mean_rev failed 6 times"),
     "risk_limit_breach": ("risk.leverage", 3.5, {}, "Leverage 3.50x exceeds the 3x limit"),
     "disk_space": ("system.hosts.h1.disks./", 95, {"host": "h1", "mount": "/"}, "Disk / on h1 at 95.0%"),
+    "trader_down": ("traders.alpha.stale", True, {"trader": "alpha"}, "Trader alpha stopped reporting"),
 }
 
 REFERENCE = {  # ../shared/REFERENCE.md: severity, channels; cooldown: the severity table (issue 13 item 2)
@@ -57,6 +59,7 @@ REFERENCE = {  # ../shared/REFERENCE.md: severity, channels; cooldown: the sever
     "neo4j_disconnect": ("critical", "discord slack email log", 60), "agent_failure": ("warning", "discord log", 300),
     "risk_limit_breach": ("emergency", "discord slack email telegram log", 10),
     "disk_space": ("warning", "discord log", 300),
+    "trader_down": ("critical", "discord slack email log", 60),  # issue 13 item 3
 }
 
 
@@ -238,7 +241,7 @@ def test_rule_modules(tmp_path, monkeypatch) -> None:
     ok = parse_settings({"alerts": {"rule_modules": ["gw_rules_list", "gw_rules_register"]}}, env={})
     assert "mod_a" not in load_rules(ok.alerts)  # only workers import modules
     reg = load_rules(ok.alerts, load_modules=True)
-    assert {"mod_a", "mod_b"} <= set(reg.names()) and len(reg) == 12
+    assert {"mod_a", "mod_b"} <= set(reg.names()) and len(reg) == len(BUILTIN_RULES) + 2
     bad = parse_settings({"alerts": {"rule_modules": ["gw_rules_empty", "gw_no_such_module"]}}, env={})
     with pytest.raises(RuleError) as err:
         load_rules(bad.alerts, load_modules=True)

@@ -18,11 +18,11 @@ from graphwiz_monitoring.dashboards.prometheus_rules import (
 from tests.fakes.promql_lint import DASHBOARD_DIR, problems
 
 
-def test_the_ten_built_ins_with_their_default_thresholds_and_severities() -> None:
+def test_the_eleven_built_ins_with_their_default_thresholds_and_severities() -> None:
     committed = yaml.safe_load((DASHBOARD_DIR / "prometheus-rules.yml").read_text())
     group = next(g for g in committed["groups"] if g["name"] == BUILTIN_GROUP)
     rules = {r["alert"]: r for r in group["rules"]}
-    assert list(rules) == list(BUILTIN_RULES) and len(rules) == 10
+    assert list(rules) == list(BUILTIN_RULES) and len(rules) == 11
     for name, spec in BUILTIN_RULES.items():
         rule = rules[name]
         assert rule["labels"] == {"severity": spec.severity.value, "rule": name}
@@ -40,7 +40,7 @@ def test_overrides_change_threshold_severity_for_and_drop_disabled_rules() -> No
         "large_loss": {"threshold": 0.25, "for_seconds": 1.5},
     }}}, env={})
     rules = {r["alert"]: r for r in builtin_prometheus_rules(settings)}
-    assert "disk_space" not in rules and len(rules) == 9
+    assert "disk_space" not in rules and len(rules) == 10
     assert rules["high_cpu"]["expr"] == "graphwiz_system_cpu_usage_percent > 80"
     assert rules["high_cpu"]["labels"]["severity"] == "critical"
     assert rules["high_cpu"]["for"] == "30s"
