@@ -24,13 +24,13 @@ def test_promtool_check_rules_on_committed_and_freshly_exported_files(tmp_path: 
     promtool = require_binary("promtool")
     result = _run(promtool, "check", "rules", DASHBOARDS / "prometheus-rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 16 rules found" in result.stdout
+    assert "SUCCESS: 17 rules found" in result.stdout
     settings = parse_settings({"alerts": {"rules": {"high_latency": {"threshold": 0.75, "for_seconds": 90},
                                                     "rate_limit": {"enabled": False}}}}, env={})
     fresh = export_rules(tmp_path / "rules.yml", settings)
     result = _run(promtool, "check", "rules", fresh)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 15 rules found" in result.stdout
+    assert "SUCCESS: 16 rules found" in result.stdout
 
 
 def test_promtool_check_config_loads_prometheus_yml_and_its_rules(tmp_path: Path) -> None:
