@@ -35,6 +35,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``host:port`` now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until truthy; fail the test with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

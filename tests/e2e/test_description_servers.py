@@ -9,7 +9,6 @@ ports, says so in one log line per port and keeps recording; ``stop()`` closes b
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import ROOT, child_env, free_port, wait_until, write_config
+from tests.conftest import ROOT, child_env, free_port, port_open, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -83,14 +82,6 @@ def _get(url: str, host: str | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def _trades_counted(port: int, count: int) -> bool:
     try:
         status, body = _get(f"http://127.0.0.1:{port}/metrics")
@@ -121,7 +112,7 @@ def test_basic_usage_serves_metrics_and_stream_while_running(tmp_path, redis_url
         wait_until(lambda: _trades_counted(metrics_port, 1), timeout=30, message="/metrics counts the trade")
         assert _get(f"http://127.0.0.1:{metrics_port}/metrics", host="evil.example:1")[0] == 403  # the Host check
 
-        wait_until(lambda: _listening(stream_port), timeout=15, message="the realtime server listens")
+        wait_until(lambda: port_open(stream_port), timeout=15, message="the realtime server listens")
         assert _get(f"http://127.0.0.1:{stream_port}/healthz")[0] == 200
         with connect(f"ws://127.0.0.1:{stream_port}/", open_timeout=10) as ws:
             snapshot = json.loads(ws.recv(timeout=10))
@@ -142,7 +133,7 @@ def test_basic_usage_serves_metrics_and_stream_while_running(tmp_path, redis_url
         first.send("stop")
         first.wait_for("stopped")
         assert first.proc.poll() is None  # alive: stop() itself closed the ports
-        assert not _listening(metrics_port) and not _listening(stream_port)
+        assert not port_open(metrics_port) and not port_open(stream_port)
         assert "Traceback" not in first.output(), first.output()
         assert worker.alive()
     finally:

@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import urllib.request
 from typing import Any
 
 from graphwiz_monitoring.trader.monitor import create_monitor
-from tests.conftest import free_port, wait_until
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+from tests.conftest import free_port, port_open, wait_until
 
 
 def _get(url: str) -> str:
@@ -43,15 +34,15 @@ def test_only_an_explicit_true_serves_from_the_trader(redis_url, tmp_path) -> No
         await monitor.start()
         try:
             if monitoring.get("enable_prometheus"):
-                await asyncio.to_thread(wait_until, lambda: _listening(metrics_port), 10, 0.02, "/metrics")
+                await asyncio.to_thread(wait_until, lambda: port_open(metrics_port), 10, 0.02, "/metrics")
                 body = await asyncio.to_thread(_get, f"http://127.0.0.1:{metrics_port}/metrics")
                 assert "graphwiz_exporter_redis_up 1.0" in body.splitlines()
             if monitoring.get("enable_realtime"):
-                await asyncio.to_thread(wait_until, lambda: _listening(stream_port), 10, 0.02, "the stream")
-            return _listening(metrics_port), _listening(stream_port)
+                await asyncio.to_thread(wait_until, lambda: port_open(stream_port), 10, 0.02, "the stream")
+            return port_open(metrics_port), port_open(stream_port)
         finally:
             await monitor.stop()
-            assert not _listening(metrics_port) and not _listening(stream_port)
+            assert not port_open(metrics_port) and not port_open(stream_port)
 
     assert asyncio.run(run({})) == (False, False)  # unset: `graphwiz-monitoring run` serves, not the trader
     assert asyncio.run(run({"enable_prometheus": False, "enable_realtime": False})) == (False, False)
@@ -71,7 +62,7 @@ def test_stop_right_after_start_leaves_no_port_open(redis_url, tmp_path) -> None
 
     for _ in range(2):
         asyncio.run(start_stop())
-        assert not _listening(metrics_port) and not _listening(stream_port)
+        assert not port_open(metrics_port) and not port_open(stream_port)
 
 
 def test_a_refused_realtime_bind_is_one_error_line_and_recording_goes_on(redis_url, tmp_path, caplog) -> None:
