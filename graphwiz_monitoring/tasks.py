@@ -42,6 +42,7 @@ NOTIFY_DELIVER = "workers.notify.deliver"
 # ("<queue>\x06\x16<step>") once a message carries a priority.
 KOMBU_PRIORITY_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (3, 6, 9)
+LISTS_PER_QUEUE = 1 + len(KOMBU_PRIORITY_STEPS)
 
 
 def notify_queue(channel: str) -> str:
@@ -54,12 +55,17 @@ def queue_lengths(store: Store, queues: Iterable[str] = ALL_QUEUES) -> dict[str,
     names = list(queues)
     pipe = store.r.pipeline(transaction=False)
     for queue in names:
-        pipe.llen(queue)
-        for step in KOMBU_PRIORITY_STEPS:
-            pipe.llen(f"{queue}{KOMBU_PRIORITY_SEP}{step}")
+        pipe_queue_length(pipe, queue)
     counts = pipe.execute()
-    per_queue = 1 + len(KOMBU_PRIORITY_STEPS)
-    return {q: int(sum(counts[i * per_queue:(i + 1) * per_queue])) for i, q in enumerate(names)}
+    return {q: int(sum(counts[i * LISTS_PER_QUEUE:(i + 1) * LISTS_PER_QUEUE])) for i, q in enumerate(names)}
+
+
+def pipe_queue_length(pipe: Any, queue: str) -> None:
+    """Add the LLENs of ``queue`` to ``pipe`` (``LISTS_PER_QUEUE`` results; their sum is its length), so a
+    caller reading other keys too needs one round trip."""
+    pipe.llen(queue)
+    for step in KOMBU_PRIORITY_STEPS:
+        pipe.llen(f"{queue}{KOMBU_PRIORITY_SEP}{step}")
 
 
 def queue_length(store: Store, queue: str) -> int:

@@ -25,11 +25,6 @@ from graphwiz_monitoring.tasks import queue_lengths
 _LE = [repr(b) for b in LATENCY_BUCKETS_SECONDS] + ["+Inf"]
 
 
-def _gauge(name: str, value: Any) -> Metric:
-    """An unlabelled gauge; an unknown (None) value has no sample."""
-    return new_family(name, value)
-
-
 def _buckets(fields: dict[str, str], prefix: str) -> tuple[list[tuple[str, float]], float] | None:
     """Cumulative (le, count) pairs and the sum from non-cumulative ``<prefix>_b<i>`` hash fields."""
     count = fields.get(f"{prefix}_count")
@@ -72,12 +67,12 @@ def _trading(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
     yield new_family("graphwiz_trading_total_trades_total", t["total_trades"])
     yield new_family("graphwiz_trading_successful_trades_total", t["successful_trades"])
     yield new_family("graphwiz_trading_failed_trades_total", t["failed_trades"])
-    yield _gauge("graphwiz_trading_pnl_usd", t["pnl_usd"])
-    yield _gauge("graphwiz_trading_pnl_daily_usd", t["pnl_daily_usd"])
-    yield _gauge("graphwiz_trading_win_rate", t["win_rate"])
-    yield _gauge("graphwiz_trading_sharpe_ratio", t["sharpe_ratio"])
-    yield _gauge("graphwiz_trading_max_drawdown", t["max_drawdown"])
-    yield _gauge("graphwiz_trading_current_drawdown", t["current_drawdown"])
+    yield new_family("graphwiz_trading_pnl_usd", t["pnl_usd"])
+    yield new_family("graphwiz_trading_pnl_daily_usd", t["pnl_daily_usd"])
+    yield new_family("graphwiz_trading_win_rate", t["win_rate"])
+    yield new_family("graphwiz_trading_sharpe_ratio", t["sharpe_ratio"])
+    yield new_family("graphwiz_trading_max_drawdown", t["max_drawdown"])
+    yield new_family("graphwiz_trading_current_drawdown", t["current_drawdown"])
     execution = new_family("graphwiz_trading_execution_seconds")
     buckets = _buckets(raw.agg, "exec")
     if buckets:
@@ -122,18 +117,18 @@ def _agents(snapshot: dict[str, Any]) -> Iterable[Metric]:
 
 def _risk_portfolio_trader(snapshot: dict[str, Any]) -> Iterable[Metric]:
     risk, portfolio = snapshot["risk"], snapshot["portfolio"]
-    yield _gauge("graphwiz_risk_var_95_usd", risk["var_95_usd"])
-    yield _gauge("graphwiz_risk_var_99_usd", risk["var_99_usd"])
-    yield _gauge("graphwiz_risk_exposure_usd", risk["exposure_usd"])
-    yield _gauge("graphwiz_risk_leverage", risk["leverage"])
-    yield _gauge("graphwiz_risk_correlation_avg", risk["correlation_avg"])
-    yield _gauge("graphwiz_risk_position_count", risk["position_count"])
-    yield _gauge("graphwiz_portfolio_value_usd", portfolio["value_usd"])
-    yield _gauge("graphwiz_portfolio_cash_usd", portfolio["cash_usd"])
-    yield _gauge("graphwiz_portfolio_positions_value_usd", portfolio["positions_value_usd"])
+    yield new_family("graphwiz_risk_var_95_usd", risk["var_95_usd"])
+    yield new_family("graphwiz_risk_var_99_usd", risk["var_99_usd"])
+    yield new_family("graphwiz_risk_exposure_usd", risk["exposure_usd"])
+    yield new_family("graphwiz_risk_leverage", risk["leverage"])
+    yield new_family("graphwiz_risk_correlation_avg", risk["correlation_avg"])
+    yield new_family("graphwiz_risk_position_count", risk["position_count"])
+    yield new_family("graphwiz_portfolio_value_usd", portfolio["value_usd"])
+    yield new_family("graphwiz_portfolio_cash_usd", portfolio["cash_usd"])
+    yield new_family("graphwiz_portfolio_positions_value_usd", portfolio["positions_value_usd"])
     for period in ("1h", "24h", "7d"):
-        yield _gauge(f"graphwiz_portfolio_returns_{period}", portfolio[f"returns_{period}"])
-    yield _gauge("graphwiz_trader_last_seen_timestamp_seconds", snapshot["trader"]["last_seen"])
+        yield new_family(f"graphwiz_portfolio_returns_{period}", portfolio[f"returns_{period}"])
+    yield new_family("graphwiz_trader_last_seen_timestamp_seconds", snapshot["trader"]["last_seen"])
 
 
 # (family, stats key): the trader client's delivery state from its heartbeat (models.ClientStats).

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.tasks import INGEST, queue_length
+from graphwiz_monitoring.tasks import INGEST, pipe_queue_length
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ Confirm = Callable[[list[str]], "tuple[list[bool], bool] | None"]
 
 
 def redis_confirm(settings: Settings) -> Confirm:
-    """Look the ids up in ``batches:seen`` (one ZMSCORE) and read the ingest queue's length."""
+    """Look the ids up in ``batches:seen`` (one ZMSCORE) and the ingest queue's length, in one round trip."""
     from graphwiz_monitoring.state import KeySpace, Store
 
     store = Store(settings.redis.url, socket_timeout=settings.redis.socket_timeout_seconds)
@@ -43,8 +43,11 @@ def redis_confirm(settings: Settings) -> Confirm:
 
     def confirm(batch_ids: list[str]) -> tuple[list[bool], bool] | None:
         try:
-            scores = store.r.zmscore(seen_key, batch_ids)
-            queued = queue_length(store, INGEST)
+            pipe = store.r.pipeline(transaction=False)  # one round trip, every second from the shipper
+            pipe.zmscore(seen_key, batch_ids)
+            pipe_queue_length(pipe, INGEST)
+            scores, *lengths = pipe.execute()
+            queued = sum(lengths)
         except Exception as exc:  # Redis down: ask again later
             log.debug("in-flight batches not checked: %s", type(exc).__name__)
             return None
