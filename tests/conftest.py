@@ -149,6 +149,16 @@ def keys(settings):
     return KeySpace(settings.redis.namespace)
 
 
+def one_check_config(check: str, interval: float, rule_interval: float = 3600) -> str:
+    """monitoring.yaml sections that schedule one health check every ``interval`` s and nothing else
+    often (system metrics hourly, rule evaluation every ``rule_interval`` s)."""
+    others = "\n".join(f"    {name}: {{enabled: false}}" for name in (
+        "exchange_connectivity", "neo4j_connectivity", "system_resources", "disk_space", "agent_health",
+        "portfolio_health", "database_locks", "api_rate_limits") if name != check)
+    return (f"monitoring:\n  metrics_interval_seconds: 3600\n  rule_evaluation_interval_seconds: {rule_interval}\n"
+            f"health_checks:\n  checks:\n    {check}: {{interval_seconds: {interval}, recovery: []}}\n{others}\n")
+
+
 def write_config(path: Path, redis_url: str, extra: str = "") -> Path:
     """A monitoring.yaml for child processes: the test Redis plus ``extra`` YAML sections."""
     path.write_text(f"redis:\n  url: {redis_url}\n{extra}", encoding="utf-8")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import wait_until
+from tests.conftest import one_check_config, wait_until
 
 pytestmark = pytest.mark.chaos
 
@@ -28,21 +28,7 @@ DOWN_SECONDS = 2.0  # both down: every queued entry (expires = interval) is now 
 RESUMED_SECONDS = 5.0  # cadence measured after the restart
 CHECK = "api_rate_limits"
 TASK = "workers.health.run_check"
-CONFIG = f"""
-monitoring:
-  metrics_interval_seconds: 3600
-  rule_evaluation_interval_seconds: 3600
-health_checks:
-  checks:
-    {CHECK}: {{interval_seconds: {INTERVAL_SECONDS}, recovery: []}}
-    exchange_connectivity: {{enabled: false}}
-    neo4j_connectivity: {{enabled: false}}
-    system_resources: {{enabled: false}}
-    disk_space: {{enabled: false}}
-    agent_health: {{enabled: false}}
-    portfolio_health: {{enabled: false}}
-    database_locks: {{enabled: false}}
-"""
+CONFIG = one_check_config(CHECK, INTERVAL_SECONDS, rule_interval=3600)
 SENT = re.compile(r"^\[(?P<at>[\d-]+ [\d:,]+): INFO/MainProcess\] Scheduler: Sending due task health\." + CHECK)
 
 

@@ -14,26 +14,12 @@ from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.health.checks import run_check
 from graphwiz_monitoring.health.models import HealthStatus
 from graphwiz_monitoring.health.trader_report import read_trader_report
-from tests.conftest import wait_until, write_config
+from tests.conftest import one_check_config, wait_until, write_config
 from tests.fakes.trader_process import TraderProcess
 
 INTERVAL_SECONDS = 1.0
 CHECK = "api_rate_limits"
-CONFIG = f"""
-monitoring:
-  metrics_interval_seconds: 3600
-  rule_evaluation_interval_seconds: {INTERVAL_SECONDS}
-health_checks:
-  checks:
-    {CHECK}: {{interval_seconds: {INTERVAL_SECONDS}, recovery: []}}
-    exchange_connectivity: {{enabled: false}}
-    neo4j_connectivity: {{enabled: false}}
-    system_resources: {{enabled: false}}
-    disk_space: {{enabled: false}}
-    agent_health: {{enabled: false}}
-    portfolio_health: {{enabled: false}}
-    database_locks: {{enabled: false}}
-"""
+CONFIG = one_check_config(CHECK, INTERVAL_SECONDS, rule_interval=INTERVAL_SECONDS)
 TRADER_STALE_SECONDS = 2.0
 WORKER = ("worker", "-Q", "health,rules", "-c", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip")
 
