@@ -1,4 +1,4 @@
-"""Celery tasks for the rules queue: periodic and fast (coalesced) rule evaluation, the outbox sweep.
+"""Celery tasks for the rules queue: periodic and fast (coalesced) rule evaluation, the outbox sweep, the digest.
 
 The fast path's coalescing lives in graphwiz_monitoring.alerting.fast_path.
 """
@@ -15,6 +15,7 @@ from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.celery import app, default_sender
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.health.digest import send_due_digest
 from graphwiz_monitoring.metrics.snapshot import build_snapshot
 
 
@@ -52,6 +53,13 @@ def evaluate_fast(self: Any) -> dict[str, Any]:
         return _evaluate(fast=True)
     except StateError as exc:
         raise self.retry(exc=exc) from None
+
+
+@app.task(name=tasks.SEND_DIGEST, bind=True, max_retries=0)
+def send_digest(self: Any) -> str | None:
+    """Periodic: the scheduled digest, when one is due and nobody sent it yet (health/digest.py)."""
+    sent = send_due_digest(_manager(id(get_settings())))
+    return sent.alert_id if sent is not None else None
 
 
 @app.task(name=tasks.SWEEP_OUTBOX, bind=True, max_retries=0)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting.maintenance import MaintenanceGate
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
 from graphwiz_monitoring.alerting.notifier import Dispatch, Notifier, sender_dispatch
 from graphwiz_monitoring.alerting.published import rule_for
@@ -135,6 +136,7 @@ class AlertManager:
         self.notifier = Notifier(store, keys, settings,
                                  dispatch if dispatch is not None else (sender_dispatch(sender) if sender else None))
         self._config_silences = config_silences(settings)
+        self.maintenance = MaintenanceGate(store, keys, settings)
         alerts = settings.alerts
         self._alert_ttl = max(1, int(alerts.history_retention_hours * 3600))
 
@@ -431,15 +433,18 @@ class AlertManager:
     # ------------------------------------------------------------ notification handoff
 
     def _announce(self, alert: Alert, kind: str) -> None:
+        held = self.maintenance.hold(alert, kind)  # first: the event shows the alert "in maintenance"
         publish(self.store, self.keys, EventType.ALERT, _alert_event(kind, alert))
-        self.notify(alert, kind)
+        if not held:
+            self.notifier.notify(alert, kind)
 
     def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
         return self.notifier.channels(channels, kind)
 
     def notify(self, alert: Alert, kind: str) -> bool:
-        """Hand ``alert``'s notification to its channels' queues (notifier.py); True when all were enqueued."""
-        return self.notifier.notify(alert, kind)
+        """Hand ``alert``'s notification to its channels' queues (notifier.py), unless a maintenance window
+        holds it (alerting/maintenance.py); True when all were enqueued or it was held."""
+        return self.maintenance.hold(alert, kind) or self.notifier.notify(alert, kind)
 
     def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
         return self.notifier.dispatch_one(alert_id, channel, kind)
@@ -462,10 +467,11 @@ class AlertManager:
 
     def create_manual_alert(self, title: str, message: str, severity: AlertSeverity | str = AlertSeverity.INFO,
                             channels: Iterable[AlertChannel | str] | None = None,
-                            metadata: Mapping[str, Any] | None = None) -> Alert:
-        """A one-shot alert sent now (no cooldown, never "active"); default channels: every active one."""
+                            metadata: Mapping[str, Any] | None = None, rule_name: str = MANUAL_RULE) -> Alert:
+        """A one-shot alert sent now (no cooldown, never "active"); default channels: every active one.
+        ``rule_name`` is one of ``ONE_SHOT_RULES`` (the digest passes its own)."""
         chosen = [AlertChannel.parse(c) for c in channels] if channels is not None else list(AlertChannel)
-        alert = Alert(rule_name=MANUAL_RULE, title=str(title), message=str(message),
+        alert = Alert(rule_name=rule_name, title=str(title), message=str(message),
                       severity=AlertSeverity.parse(severity), channels=chosen,
                       metadata=json.loads(json.dumps(dict(metadata or {}), default=str)))
         alert.fingerprint = alert.alert_id[:16]

@@ -16,6 +16,7 @@ from graphwiz_monitoring.rulebook.rules import (
     BUILTIN_RULES,
     FAST_SECTIONS,
     MANUAL_RULE,
+    ONE_SHOT_RULES,
     AlertRule,
     BuiltinRule,
     builtin_rule,
@@ -26,7 +27,7 @@ from graphwiz_monitoring.rulebook.rules import (
 if TYPE_CHECKING:
     from graphwiz_monitoring.config import AlertsSettings
 
-__all__ = ["BUILTIN_RULES", "FAST_SECTIONS", "MANUAL_RULE", "AlertRule", "BuiltinRule", "CustomRules", "RuleRegistry",
+__all__ = ["BUILTIN_RULES", "FAST_SECTIONS", "MANUAL_RULE", "ONE_SHOT_RULES", "AlertRule", "BuiltinRule", "CustomRules", "RuleRegistry",
            "builtin_rule", "custom_rule", "known_values", "load_module_rules", "load_rules"]
 
 
@@ -74,7 +75,7 @@ def load_rules(alerts: AlertsSettings, *, load_modules: bool = False) -> RuleReg
             problems.append(str(exc))
     for name, spec in alerts.custom_rules.items():
         try:
-            if name in BUILTIN_RULES or name == MANUAL_RULE:
+            if name in BUILTIN_RULES or name in ONE_SHOT_RULES:
                 raise RuleError(f"name {name!r} is taken by a built-in rule")
             registry.register(custom_rule(name, spec))
         except RuleError as exc:

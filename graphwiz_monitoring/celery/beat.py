@@ -15,6 +15,9 @@ from graphwiz_monitoring.alerting.outbox import SWEEP_INTERVAL_SECONDS
 from graphwiz_monitoring.celery.clock import MAX_AGE_HEADER
 from graphwiz_monitoring.config import Settings
 
+# How often the digest due is looked for: a digest goes out at most this late (health/digest.py).
+DIGEST_TICK_SECONDS = 30.0
+
 
 def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """One entry per periodic job, stale after its interval, with time limits below it (60 % / 80 %).
@@ -49,4 +52,6 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     for name, check in settings.health_checks.checks.items():
         if check.enabled:
             schedule[f"health.{name}"] = entry(tasks.RUN_CHECK, check.interval_seconds, (name,))
+    if settings.alerts.digest is not None:  # the task finds the digest due on the Redis clock (health/digest.py)
+        schedule["alerts.digest"] = entry(tasks.SEND_DIGEST, DIGEST_TICK_SECONDS)
     return schedule

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.cli.common import _json, _load, _print_table, _when
+
+if TYPE_CHECKING:
+    from graphwiz_monitoring.alerting.models import Alert
 
 
 def _matchers(items: tuple[str, ...]) -> dict[str, str]:
@@ -28,7 +32,7 @@ def silence() -> None:
 @silence.command("add")
 @click.option("--matcher", "-m", "matchers", multiple=True, required=True,
               help="label=value (repeatable; shell patterns allowed; labels include rule and severity)")
-@click.option("--duration", default=None, help="how long, e.g. 30m, 2h, 1d (default 1h)")
+@click.option("--duration", "--for", "duration", default=None, help="how long, e.g. 30m, 2h, 1d (default 1h)")
 @click.option("--until", "until", default=None, help="end time, ISO-8601 (instead of --duration)")
 @click.option("--starts", default=None, help="start time, ISO-8601 (default now)")
 @click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
@@ -90,6 +94,13 @@ def alerts_group() -> None:
     """Inspect alerts (active ones, history)."""
 
 
+def _state(alert: Alert) -> str:
+    from graphwiz_monitoring.alerting.maintenance import in_maintenance
+
+    window = in_maintenance(alert)
+    return f"{alert.state.value}, in maintenance ({window})" if window else alert.state.value
+
+
 @alerts_group.command("list")
 @click.option("--history", is_flag=True, help="alerts created in the last --hours, not only active ones")
 @click.option("--hours", default=24.0, show_default=True, help="history window")
@@ -114,6 +125,6 @@ def alerts_list(ctx: click.Context, history: bool, hours: float, severity: str |
         click.echo(_json([a.to_dict() for a in found]))
         return
     _print_table([{"id": a.alert_id[:12], "severity": a.severity.value.upper(), "rule": a.rule_name,
-                   "labels": ",".join(f"{k}={v}" for k, v in a.labels.items()), "state": a.state.value,
+                   "labels": ",".join(f"{k}={v}" for k, v in a.labels.items()), "state": _state(a),
                    "created": _when(a.created_at), "title": a.title[:60]} for a in found],
                  ["id", "severity", "rule", "labels", "state", "created", "title"])

@@ -9,6 +9,7 @@ import yaml
 
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.cli.common import _json, _load
+from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import ConfigError
 
 
@@ -26,7 +27,22 @@ def check_config(ctx: click.Context, local_config: str | None) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(yaml.safe_dump(settings.masked(), sort_keys=False))
+    _print_windows(settings)
     click.echo("configuration OK", err=True)
+
+
+def _print_windows(settings: Settings) -> None:
+    """The maintenance windows open now and next (this host's clock: a preview, not a decision)."""
+    import time
+
+    from graphwiz_monitoring.rulebook.maintenance import iso, window_from_settings
+
+    for name, spec in settings.alerts.maintenance.items():
+        window = window_from_settings(name, spec)
+        scope = ", ".join(f"{k}={v}" for k, v in window.matchers.items()) or "all alerts"
+        spans = "; ".join(f"{iso(start, window.timezone)} to {iso(end, window.timezone)}"
+                          for start, end in window.upcoming(time.time()))
+        click.echo(f"maintenance window {name} ({scope}): {spans or 'ended'}", err=True)
 
 
 @main.command("metrics")

@@ -1,29 +1,13 @@
-"""Alerting settings: cooldowns, built-in rule overrides, custom rules, silences and inhibitions."""
+"""Alerting settings: cooldowns, built-in rule overrides, custom rules, silences, inhibitions, maintenance
+windows and the digest (the last two in config/maintenance.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pydantic import Field, field_validator, model_validator
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
-
-from graphwiz_monitoring.config.fields import PositiveSeconds, StrictModel
+from graphwiz_monitoring.config.fields import Channels, PositiveSeconds, Severity, StrictModel
+from graphwiz_monitoring.config.maintenance import DigestSettings, MaintenanceWindowSettings
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
-
-
-def _severity(value: Any) -> AlertSeverity:
-    return AlertSeverity.parse(value)
-
-
-def _channels(value: Any) -> list[AlertChannel]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"must be a list of channels, got {value!r}")
-    return [AlertChannel.parse(v) for v in value]
-
-
-Severity = Annotated[AlertSeverity, BeforeValidator(_severity)]
-Channels = Annotated[list[AlertChannel], BeforeValidator(_channels)]
 
 
 class CooldownSettings(StrictModel):
@@ -115,6 +99,8 @@ class AlertsSettings(StrictModel):
     history_max_entries: int = Field(10_000, gt=0)
     # Fast path: ingested data re-evaluates the affected rules at most this often.
     fast_evaluation_min_interval_seconds: float = Field(0.05, ge=0)
+    maintenance: dict[str, MaintenanceWindowSettings] = Field(default_factory=dict)
+    digest: DigestSettings | None = None
 
     @field_validator("rules")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from graphwiz_monitoring.http_access import host_list
+from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
 def _port(value: Any) -> Any:
@@ -34,6 +35,22 @@ Port = Annotated[int, BeforeValidator(_port)]
 PositiveSeconds = Annotated[float, BeforeValidator(positive_seconds)]
 # Host allow-list of an HTTP server (http_access.py): ``name`` / ``name:port`` / ``*``; a comma-separated string too.
 HostList = Annotated[list[str], BeforeValidator(host_list)]
+
+
+def _severity(value: Any) -> AlertSeverity:
+    return AlertSeverity.parse(value)
+
+
+def _channels(value: Any) -> list[AlertChannel]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of channels, got {value!r}")
+    return [AlertChannel.parse(v) for v in value]
+
+
+Severity = Annotated[AlertSeverity, BeforeValidator(_severity)]
+Channels = Annotated[list[AlertChannel], BeforeValidator(_channels)]
 
 
 class StrictModel(BaseModel):

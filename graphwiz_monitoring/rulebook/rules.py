@@ -44,6 +44,9 @@ FAST_SECTIONS = frozenset({"trading", "exchanges", "risk", "portfolio", "agents"
 # Sections only traders feed: a rule reading them is stale when every trader that reported is (docs/ALERTS.md).
 TRADER_SECTIONS = FAST_SECTIONS
 MANUAL_RULE = "manual"
+DIGEST_RULE = "digest"  # the scheduled digest (health/digest.py)
+# One-shot alerts: sent when asked for, never an episode, never held by a maintenance window.
+ONE_SHOT_RULES = frozenset({MANUAL_RULE, DIGEST_RULE})
 
 Condition = Callable[[Mapping[str, Any]], Any]
 

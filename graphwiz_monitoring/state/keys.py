@@ -66,6 +66,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:control:traders                  | zset   | trader identity -> Redis time its control listener last polled; trimmed after 7 d |
 | {ns}:control:trader:{identity}        | hash   | that listener's token, pid, host, seen, conflict_at (two processes, one name); TTL 7 d |
 | {ns}:recovery:history                 | list   | recovery attempts JSON, newest first, LTRIM 1000   |
+| {ns}:digest:sent:{due}                | string | claim of the digest due at epoch {due}; TTL 7 days |
 | {ns}:recovery:counts                  | hash   | "action|outcome" -> attempts (bounded)             |
 | {ns}:recovery:recorded:{attempt}      | string | attempt already recorded (redelivery); TTL 1 d     |
 | {ns}:recovery:{check}:lock            | string | one recovery per check at a time; TTL              |
@@ -338,6 +339,10 @@ class KeySpace:
     @property
     def recovery_history(self) -> str:
         return self._k("recovery", "history")
+
+    def digest_sent(self, due: int) -> str:
+        """Claim of the digest due at epoch second ``due``: exactly one process sends it (health/digest.py)."""
+        return self._k("digest", "sent", str(due))
 
     @property
     def recovery_counts(self) -> str:
