@@ -87,3 +87,11 @@ def test_beat_schedule_from_config():
 def test_create_app_uses_given_broker():
     settings = parse_settings({"redis": {"url": "redis://127.0.0.1:6390/2"}}, env={})
     assert create_app(settings).conf.broker_url == "redis://127.0.0.1:6390/2"
+
+
+def test_beat_looks_for_a_due_digest_only_when_one_is_configured() -> None:
+    assert "alerts.digest" not in build_beat_schedule(parse_settings({}, env={}))
+    schedule = build_beat_schedule(parse_settings({"alerts": {"digest": {"cron": "0 8 * * *"}}}, env={}))
+    entry = schedule["alerts.digest"]
+    assert entry["task"] == "workers.rules.send_digest" and entry["schedule"] == 30.0
+    assert route_task("workers.rules.send_digest", (), {}, {}) == {"queue": "rules"}

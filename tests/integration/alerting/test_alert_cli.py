@@ -52,3 +52,20 @@ def test_silence_commands_and_alerts_list(tmp_path, redis_url, make_manager, mon
     history = run(config, "alerts", "list", "--history", "--hours", "1").output
     assert "RISK_LIMIT_BREACH" not in history and "EMERGENCY" in history and "resolved" in history
     assert "kraken" in history
+
+
+def test_snooze_with_silence_add_for_and_alerts_shown_in_maintenance(tmp_path, redis_url, store, keys) -> None:
+    from graphwiz_monitoring.alerting.manager import AlertManager
+    from graphwiz_monitoring.config import load_settings
+
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(f"redis:\n  url: {redis_url}\nalerts:\n  maintenance:\n"
+                      "    always: {cron: '* * * * *', duration: 2m, matchers: {rule: large_loss}}\n")
+    snoozed = run(config, "silence", "add", "-m", "rule=high_cpu", "--for", "30m")
+    assert snoozed.exit_code == 0, snoozed.output
+    [entry] = json.loads(run(config, "silence", "list", "--json").output)
+    assert entry["id"] == snoozed.output.strip() and 1790 < entry["ends_at"] - entry["starts_at"] <= 1800
+    manager = AlertManager(store, keys, load_settings(str(config)))
+    [alert] = manager.evaluate({"trading": {"current_drawdown": 0.2}}).created
+    table = run(config, "alerts", "list").output
+    assert alert.alert_id[:12] in table and "firing, in maintenance (always)" in table
