@@ -230,6 +230,15 @@ class KeySpace:
     def alert_state(self, rule: str, fingerprint: str) -> str:
         return self._k("alert_state", rule, fingerprint)
 
+    def alert_ack(self, alert_id: str) -> str:
+        """Who acknowledged one alert, when, why and until when (alerting/acks.py); expires with the ack."""
+        return self._k("alert_ack", alert_id)
+
+    @property
+    def alerts_escalation(self) -> str:
+        """Escalation schedule: zset "rule|fp" -> Redis time its next step is due (alerting/escalation.py)."""
+        return self._k("alerts", "escalation")
+
     @property
     def alerts_history(self) -> str:
         return self._k("alerts", "history")
