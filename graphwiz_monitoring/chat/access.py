@@ -20,19 +20,24 @@ class Sender:
 
     chat_id: str
     user_id: str
-    username: str  # "@name" when the user has one, else the first name, else the user id
+    handle: str = ""  # the Telegram username, without "@" ("" when the user has none)
+    first_name: str = ""
 
     @property
     def actor(self) -> str:
         """What the records say did it: ``telegram:<username or user id>``."""
-        return f"telegram:{self.username.lstrip('@') or self.user_id}"
+        return f"telegram:{self.handle or self.user_id}"
+
+    @property
+    def display(self) -> str:
+        """How replies name the user: "@name", else the first name, else the id (user data: escape it)."""
+        return f"@{self.handle}" if self.handle else self.first_name or self.user_id
 
     @classmethod
     def of(cls, chat: dict[str, Any] | None, user: dict[str, Any] | None) -> Sender:
         user = user or {}
-        name = f"@{user['username']}" if user.get("username") else str(user.get("first_name") or "")
-        user_id = str(user.get("id", ""))
-        return cls(str((chat or {}).get("id", "")), user_id, name or user_id)
+        return cls(str((chat or {}).get("id", "")), str(user.get("id", "")), str(user.get("username") or ""),
+                   str(user.get("first_name") or ""))
 
 
 def allowed(settings: TelegramSettings, sender: Sender) -> bool:

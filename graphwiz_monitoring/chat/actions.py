@@ -29,13 +29,12 @@ class CommandError(GraphwizError, ValueError):
 
 
 def acknowledge(manager: AlertManager, alert_id: str, by: str, comment: str | None = None) -> Alert:
-    """The acknowledge API of the alerting area (docs/ALERTS.md); its not-found error becomes a CommandError."""
+    """The alerting area's acknowledge (docs/ALERTS.md); AlertNotFoundError or a bad comment (both
+    ValueErrors naming the problem) become a CommandError for the user."""
     try:
-        return manager.acknowledge_alert(alert_id, by=by, comment=comment)
-    except LookupError as exc:
-        raise CommandError(f"alert {alert_id} is not active") from exc
-    except ValueError as exc:  # AlertNotFoundError is a ValueError naming the id
-        raise CommandError(str(exc)) from exc
+        return manager.acknowledge_alert(alert_id, by, comment=comment)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class Actions:

@@ -137,7 +137,7 @@ class TelegramBot:
         reply_to = message.get("message_id")
         if not allowed(self.telegram, sender):
             log.warning("telegram bot: refused /%s from user %s (%s) in chat %s: not in allowed_chat_ids/"
-                        "allowed_user_ids", name[:40], sender.user_id, sender.username[:64], sender.chat_id)
+                        "allowed_user_ids", name[:40], sender.user_id, sender.display[:64], sender.chat_id)
             self.api.send_message(sender.chat_id, self._refusal(sender), reply_to=reply_to)
             return
         age = time.time() - float(message.get("date") or 0)
@@ -180,7 +180,7 @@ class TelegramBot:
         action, alert_id = parse_callback_data(str(query.get("data") or ""))
         if not allowed(self.telegram, sender):
             log.warning("telegram bot: refused button %r from user %s (%s) in chat %s", action, sender.user_id,
-                        sender.username[:64], sender.chat_id)
+                        sender.display[:64], sender.chat_id)
             self.api.answer_callback_query(query_id, "Not allowed: you or this chat are not in the bot's allowed "
                                            f"lists (chat {sender.chat_id}, user {sender.user_id}).", show_alert=True)
             return
@@ -207,10 +207,10 @@ class TelegramBot:
         self.api.answer_callback_query(query_id, done)
         if action == PAUSE:  # after the answer: the traders may take seconds to confirm
             reply = self._safely(lambda: Reply(views.trading_change_text(
-                self.actions.set_trading(True, sender.actor, f"Pause button on alert {alert_id}"), sender.username)))
+                self.actions.set_trading(True, sender.actor, f"Pause button on alert {alert_id}"), sender.display)))
             self.api.send_message(sender.chat_id, reply.text, reply_to=message.get("message_id"))
         label = {ACK: "✅ Acknowledged", SILENCE: "🔕 Silenced for 1 h", PAUSE: "⏸ Trading paused"}[action]
-        self._mark(message, f"{label} by {escape(sender.username)} at {datetime.now(timezone.utc):%H:%M} UTC",
+        self._mark(message, f"{label} by {escape(sender.display)} at {datetime.now(timezone.utc):%H:%M} UTC",
                    alert_id, action)
 
     def _mark(self, message: dict[str, Any], line: str, alert_id: str, action: str) -> None:
@@ -227,14 +227,14 @@ class TelegramBot:
         if action == CANCEL:
             self.api.answer_callback_query(query_id, "Cancelled")
             if chat_id and message_id:
-                self.api.edit_message_text(chat_id, message_id, f"Resume cancelled by {escape(sender.username)}.")
+                self.api.edit_message_text(chat_id, message_id, f"Resume cancelled by {escape(sender.display)}.")
             return
         if action != RESUME_CONFIRM:
             self.api.answer_callback_query(query_id, "This button is not known to this bot.")
             return
         self.api.answer_callback_query(query_id, "Resuming trading…")
         reply = self._safely(lambda: Reply(views.trading_change_text(self.actions.set_trading(False, sender.actor),
-                                                                     sender.username)))
+                                                                     sender.display)))
         if chat_id and message_id:  # the question becomes the answer, without its buttons
             self.api.edit_message_text(chat_id, message_id, reply.text)
         else:

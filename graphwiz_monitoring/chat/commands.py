@@ -90,7 +90,7 @@ class Commands:
         if not args:
             raise CommandError("/ack ID [comment]: give the alert's id (see /alerts)")
         alert = self.actions.acknowledge(args[0], sender.actor, " ".join(args[1:]) or None)
-        return Reply(f"✅ Acknowledged {views.alert_line(alert.to_dict())}\nby {escape(sender.username)}")
+        return Reply(f"✅ Acknowledged {views.alert_line(alert.to_dict())}\nby {escape(sender.display)}")
 
     def silence(self, args: list[str], sender: Sender) -> Reply:
         if not args:
@@ -98,12 +98,12 @@ class Commands:
         rule, duration = args[0], args[1] if len(args) > 1 else "1h"
         made = self.actions.silence_rule(rule, duration, sender.actor, " ".join(args[2:]))
         return Reply(f"🔕 Rule <b>{escape(rule)}</b> silenced until {views.when(made.ends_at)} by "
-                     f"{escape(sender.username)} (silence <code>{escape(made.id)}</code>)")
+                     f"{escape(sender.display)} (silence <code>{escape(made.id)}</code>)")
 
     def pause(self, args: list[str], sender: Sender) -> Reply:
         """At once: pausing is the safe direction, and the one wanted in a hurry."""
         change = self.actions.set_trading(True, sender.actor, " ".join(args))
-        return Reply(views.trading_change_text(change, sender.username))
+        return Reply(views.trading_change_text(change, sender.display))
 
     def resume(self, args: list[str], sender: Sender) -> Reply:
         """Only after a confirmation press: resuming puts money back at risk."""

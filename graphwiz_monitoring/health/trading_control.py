@@ -52,6 +52,6 @@ def change_trading(settings: Settings, store: Store, keys: KeySpace, *, paused: 
     window = live_window_seconds(settings)
     if wait <= 0:
         return TradingChange(paused, status, None, window)
-    action, params = (PAUSE_TRADING, {"reason": reason}) if paused else (RESUME_TRADING, {})
+    action, params = (PAUSE_TRADING, {"reason": reason, "by": by}) if paused else (RESUME_TRADING, {"by": by})
     command = Command(id=f"{command_prefix}-{uuid.uuid4().hex}", action=action, params=params, ttl_ms=int(wait * 1000))
     return TradingChange(paused, status, ask_traders(store, keys, command, timeout=wait, window_seconds=window), window)

@@ -1,8 +1,8 @@
 """A loopback Telegram Bot API for the control bot: what TelegramFake answers, plus the bot's side.
 
 - ``getUpdates``: long poll; ``offset`` confirms (drops) every update below it, the answer holds the
-  updates from ``offset`` on, or ``[]`` after ``timeout`` seconds with none; 409 "Conflict" while
-  another getUpdates of the same token is waiting (as Telegram answers a second poller).
+  updates from ``offset`` on, or ``[]`` after ``timeout`` seconds with none. A newer getUpdates ends
+  a waiting one with 409 "Conflict: terminated by other getUpdates request" (two pollers of one token).
 - ``sendMessage`` (TelegramFake's checks: HTML Telegram would reject is a 400) also validates
   ``reply_markup`` (``callback_data`` at most 64 bytes) and stores the message, so a press can be played.
 - ``answerCallbackQuery`` (400 for an unknown or already answered query), ``editMessageText`` (HTML
@@ -72,6 +72,7 @@ class TelegramBotFake(TelegramFake):
         self.messages: dict[int, dict[str, Any]] = {}  # message_id -> {chat_id, html, reply_markup, ...}
         self.answers: dict[str, dict[str, Any] | None] = {}  # callback query id -> its answer (None: not yet)
         self.polling = 0
+        self._poll_generation = 0
         self.closed = False
 
     # ------------------------------------------------------------------ the test plays users
@@ -159,15 +160,18 @@ class TelegramBotFake(TelegramFake):
         offset, timeout = params.get("offset"), float(params.get("timeout") or 0)
         deadline = time.monotonic() + timeout
         with self.cond:
-            if self.polling:
-                raise Problem("Conflict: terminated by other getUpdates request; make sure that only one bot "
-                              "instance is running")
+            self._poll_generation += 1  # a newer poll ends a waiting one with 409, as Telegram does
+            mine = self._poll_generation
+            self.cond.notify_all()
             self.polling += 1
             try:
                 if isinstance(offset, int):
                     self.updates = [u for u in self.updates if u["update_id"] >= offset]
                 while not self.updates and not self.closed and (left := deadline - time.monotonic()) > 0:
                     self.cond.wait(left)
+                    if self._poll_generation != mine:
+                        raise Problem("Conflict: terminated by other getUpdates request; make sure that only one "
+                                      "bot instance is running")
                 return list(self.updates)
             finally:
                 self.polling -= 1

@@ -47,7 +47,7 @@ def test_commands_are_parsed_with_the_bot_suffix_and_arguments():
 ])
 def test_access_lists(chats, users, chat, user, expected):
     settings = TelegramSettings(bot_token="1:a", allowed_chat_ids=chats, allowed_user_ids=users)
-    assert allowed(settings, Sender(chat, user, "x")) is expected
+    assert allowed(settings, Sender(chat, user)) is expected
 
 
 def test_ids_may_be_numbers_in_yaml_and_bad_ones_name_the_key():
@@ -63,8 +63,9 @@ def test_ids_may_be_numbers_in_yaml_and_bad_ones_name_the_key():
 
 def test_sender_actor_prefers_the_username():
     assert Sender.of({"id": -5}, {"id": 7, "username": "ops_anna", "first_name": "Anna"}).actor == "telegram:ops_anna"
+    assert Sender.of({"id": -5}, {"id": 7, "username": "ops_anna"}).display == "@ops_anna"
     plain = Sender.of({"id": -5}, {"id": 7, "first_name": "<Anna>"})
-    assert plain.actor == "telegram:<Anna>" and plain.username == "<Anna>"
+    assert plain.actor == "telegram:7" and plain.display == "<Anna>"  # a first name is no identity
 
 
 def test_callback_data_round_trip_and_limit():
