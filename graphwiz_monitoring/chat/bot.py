@@ -136,7 +136,7 @@ class TelegramBot:
         sender = Sender.of(message.get("chat"), message.get("from"))
         reply_to = message.get("message_id")
         if not allowed(self.telegram, sender):
-            log.warning("telegram bot: refused /%s from user %s (%s) in chat %s: not in allowed_chat_ids/"
+            log.warning("telegram bot: refused /%s from user %s (%r) in chat %s: not in allowed_chat_ids/"
                         "allowed_user_ids", name[:40], sender.user_id, sender.display[:64], sender.chat_id)
             self.api.send_message(sender.chat_id, self._refusal(sender), reply_to=reply_to)
             return
@@ -179,7 +179,7 @@ class TelegramBot:
         query_id = str(query.get("id", ""))
         action, alert_id = parse_callback_data(str(query.get("data") or ""))
         if not allowed(self.telegram, sender):
-            log.warning("telegram bot: refused button %r from user %s (%s) in chat %s", action, sender.user_id,
+            log.warning("telegram bot: refused button %r from user %s (%r) in chat %s", action, sender.user_id,
                         sender.display[:64], sender.chat_id)
             self.api.answer_callback_query(query_id, "Not allowed: you or this chat are not in the bot's allowed "
                                            f"lists (chat {sender.chat_id}, user {sender.user_id}).", show_alert=True)
@@ -218,8 +218,10 @@ class TelegramBot:
         if not message.get("message_id"):
             return
         used = tuple(a for a in ALERT_ACTIONS if a == action or _used(message, a))
-        text = entities_html(str(message.get("text") or ""), message.get("entities")) + "\n\n" + line
-        self.api.edit_message_text(message["chat"]["id"], message["message_id"], views.fit(text),
+        footer = "\n\n" + line  # the newest line survives: the alert text is what gets shortened
+        text = views.fit(entities_html(str(message.get("text") or ""), message.get("entities")),
+                         views.MESSAGE_MAX_CHARS - len(footer)) + footer
+        self.api.edit_message_text(message["chat"]["id"], message["message_id"], text,
                                    reply_markup=alert_keyboard(alert_id, without=used))
 
     def _resume_button(self, query_id: str, action: str, message: dict[str, Any], sender: Sender) -> None:

@@ -60,13 +60,13 @@ def _unavailable(snapshot: dict[str, Any], section: str) -> str | None:
     return f"<i>{escape(section)} unavailable: {escape(str(reason))}</i>" if reason else None
 
 
-def fit(text: str) -> str:
-    """Within Telegram's limit, cut at a line boundary (never inside a tag: every line closes its own)."""
-    if len(text) <= MESSAGE_MAX_CHARS:
+def fit(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
+    """Within ``limit`` characters, cut at a line boundary (never inside a tag: every line closes its own)."""
+    if len(text) <= limit:
         return text
     lines, out, size = text.split("\n"), [], 0
     for line in lines:
-        if size + len(line) + 1 > MESSAGE_MAX_CHARS - 20:
+        if size + len(line) + 1 > limit - 20:
             break
         out.append(line)
         size += len(line) + 1

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from graphwiz_monitoring.alerting.channels.telegram import TelegramChannel
 from graphwiz_monitoring.alerting.manager import AlertManager
@@ -146,6 +147,10 @@ def test_pause_from_an_allowed_chat_pauses_every_trader_and_names_each_outcome(r
 
 
 def test_resume_waits_for_the_confirmation_press(rig):
+    cancelled = rig.ask(OPS_CHAT, ANNA, "/resume")
+    rig.fake.press(OPS_CHAT, EVE, cancelled["message_id"], "cancel:")
+    wait_until(lambda: rig.fake.messages[cancelled["message_id"]]["edits"], timeout=20, message="cancelled")
+    assert rig.fake.messages[cancelled["message_id"]]["text"] == f"Resume cancelled by {EVE['first_name']}."
     question = rig.ask(OPS_CHAT, ANNA, "/resume")
     buttons = question["reply_markup"]["inline_keyboard"][0]
     assert [b["text"] for b in buttons] == ["▶️ Resume trading", "Cancel"]
@@ -210,6 +215,17 @@ def test_alert_buttons_acknowledge_and_silence_and_the_message_says_who(rig):
     assert listing.count("acknowledged by telegram:") == 2 and disconnect[:8] in listing
     assert "no active alert with id '0000" in rig.ask(OPS_CHAT, ANNA, f"/ack {'0' * 32}")["text"]
 
+    # Pause trading: the press is answered at once, the outcomes follow as a reply to the alert
+    rig.fake.press(OPS_CHAT, ANNA, message_id, f"pause:{breach}")
+    outcome = wait_until(lambda: next((m for m in rig.fake.sent(OPS_CHAT) if m["reply_to"] == message_id), None),
+                         timeout=20, message=f"the pause outcome\n{rig.output()}")
+    assert outcome["text"].startswith("Trading paused by @ops_anna") and "All 2 live trader(s) confirmed." in \
+        outcome["text"], outcome["text"]
+    assert all(len(rig.paused_calls(n)) == 2 for n in TRADERS)
+    wait_until(lambda: rig.fake.messages[message_id]["edits"] == 3, message="the alert marked paused")
+    assert "⏸ Trading paused by @ops_anna" in rig.fake.messages[message_id]["text"]
+    assert rig.fake.messages[message_id]["reply_markup"] == {"inline_keyboard": []}  # every action used
+
 
 def test_user_data_is_escaped_everywhere(rig):
     replies = [rig.ask(OPS_CHAT, EVE, f"/silence {NASTY} 1h")["text"],
@@ -227,7 +243,19 @@ def test_user_data_is_escaped_everywhere(rig):
 def test_a_command_sent_while_the_bot_was_down_is_not_executed(rig):
     reply = rig.ask(OPS_CHAT, ANNA, "/pause", age_seconds=3600)["text"]
     assert reply.startswith("Not executed: /pause was sent 60 min ago")
-    assert trading_pause_status(rig.store, rig.keys)["paused"] is False
+    assert all(len(rig.paused_calls(n)) == 2 for n in TRADERS)  # no trader was asked again
+
+
+def test_run_starts_the_bot_only_when_someone_may_use_it(rig, tmp_path):
+    from graphwiz_monitoring.cli.supervisor import build_children
+
+    def names(settings) -> list[str]:
+        return [c.name for c in build_children(settings, demo=False, config_args=[], state_dir=tmp_path)]
+
+    assert "telegram" in names(rig.settings)
+    alerts_only = rig.settings.model_copy(deep=True)
+    alerts_only.notifications.telegram.allowed_chat_ids = []
+    assert "telegram" not in names(alerts_only)  # a token for alerts alone starts no poller
 
 
 def test_sigterm_stops_the_bot_at_once_and_confirms_what_it_handled(rig):
@@ -240,3 +268,15 @@ def test_sigterm_stops_the_bot_at_once_and_confirms_what_it_handled(rig):
     assert confirm.path.endswith("/getUpdates") and confirm.json["timeout"] == 0 and confirm.status == 200
     assert rig.fake.pending() == 0  # nothing handled is delivered again to the next bot
     assert [r for r in rig.fake.rejected() if not r.path.endswith("/getUpdates")] == []
+
+
+def test_a_wrong_token_ends_the_bot_with_a_clear_error(rig):
+    """401 will not fix itself: the process exits naming the setting (run's supervisor restarts it later)."""
+    from graphwiz_monitoring.chat.bot import TelegramBot
+    from graphwiz_monitoring.errors import GraphwizError
+
+    settings = rig.settings.model_copy(deep=True)
+    settings.notifications.telegram.bot_token = SecretStr("123:wrong-token-0000")
+    with pytest.raises(GraphwizError, match="HTTP 401.*bot_token") as caught:
+        TelegramBot(settings, rig.store, rig.keys).run()
+    assert "wrong-token" not in str(caught.value)

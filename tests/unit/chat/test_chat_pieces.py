@@ -132,3 +132,5 @@ def test_long_lists_are_cut_at_a_line_boundary():
     alerts = [{"alert_id": f"{i:032x}", "severity": "info", "title": "t" * 300, "rule_name": "r"} for i in range(200)]
     text = views.alerts_text({"unavailable": {}, "alerts": alerts})
     assert len(text) <= views.MESSAGE_MAX_CHARS and telegram_parse_html(text)
+    cut = views.fit("<b>line</b>\n" * 1000, 200)
+    assert len(cut) <= 200 and cut.endswith("…") and telegram_parse_html(cut)
