@@ -22,6 +22,7 @@ from graphwiz_monitoring.tasks import TaskSender
 
 MIN_ID_PREFIX_CHARS = 4
 KNOWN_RULES_HISTORY_HOURS = 24
+KNOWN_RULES_LISTED = 40
 
 
 class CommandError(GraphwizError, ValueError):
@@ -78,7 +79,9 @@ class Actions:
     def silence_rule(self, rule: str, duration: str, by: str, reason: str = "") -> Silence:
         known = self.known_rules()
         if rule not in known:
-            raise CommandError(f"unknown rule {rule[:80]!r}; known: {', '.join(sorted(known)) or 'none'}")
+            names = sorted(known)
+            listed = ", ".join(names[:KNOWN_RULES_LISTED]) + (", …" if len(names) > KNOWN_RULES_LISTED else "")
+            raise CommandError(f"unknown rule {rule[:80]!r}; known: {listed or 'none'}")
         try:  # RuleError (a ValueError) names the bad duration
             return add_silence(self.store, self.keys, {"rule": rule}, duration_seconds=parse_duration(duration),
                                author=by, reason=reason or "silenced from Telegram")

@@ -41,6 +41,7 @@ from graphwiz_monitoring.tasks import TaskSender
 log = logging.getLogger(__name__)
 
 BACKOFF_MAX_SECONDS = 60
+ERROR_MAX_CHARS = 800  # an error shown to the user: escaping at most quintuples it ("&" -> "&amp;"), still < 4096
 FATAL_STATUSES = ("HTTP 401", "HTTP 404")  # a wrong token or api_base: retrying will not help
 
 
@@ -149,7 +150,8 @@ class TelegramBot:
             return
         log.info("telegram bot: /%s from %s in chat %s", name[:40], sender.actor, sender.chat_id)
         reply = self._safely(lambda: self.commands.run(name, args, sender))
-        self.api.send_message(sender.chat_id, reply.text, reply_markup=reply.reply_markup, reply_to=reply_to)
+        self.api.send_message(sender.chat_id, views.fit(reply.text), reply_markup=reply.reply_markup,
+                              reply_to=reply_to)
 
     @staticmethod
     def _refusal(sender: Sender) -> str:
@@ -163,9 +165,9 @@ class TelegramBot:
             result: Reply = work()
             return result
         except CommandError as exc:
-            return Reply(f"⚠️ {escape(str(exc))}")
+            return Reply(f"⚠️ {escape(str(exc)[:ERROR_MAX_CHARS])}")
         except StateError as exc:
-            return Reply(f"⚠️ Redis is unavailable: {escape(str(exc))}")
+            return Reply(f"⚠️ Redis is unavailable: {escape(str(exc)[:ERROR_MAX_CHARS])}")
         except Exception as exc:
             log.exception("telegram bot: command failed")
             return Reply(f"⚠️ Failed ({escape(type(exc).__name__)}); the bot's log has the details.")

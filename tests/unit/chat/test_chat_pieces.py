@@ -18,6 +18,7 @@ from graphwiz_monitoring.alerting.channels.telegram_buttons import (
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
 from graphwiz_monitoring.chat import views
 from graphwiz_monitoring.chat.access import Sender, allowed
+from graphwiz_monitoring.chat.actions import CommandError
 from graphwiz_monitoring.chat.commands import parse
 from graphwiz_monitoring.chat.html import entities_html
 from graphwiz_monitoring.config import TelegramSettings, parse_settings
@@ -134,3 +135,21 @@ def test_long_lists_are_cut_at_a_line_boundary():
     assert len(text) <= views.MESSAGE_MAX_CHARS and telegram_parse_html(text)
     cut = views.fit("<b>line</b>\n" * 1000, 200)
     assert len(cut) <= 200 and cut.endswith("…") and telegram_parse_html(cut)
+
+
+def test_command_errors_and_failures_become_replies_that_fit(caplog):
+    from graphwiz_monitoring.chat.bot import TelegramBot
+    from graphwiz_monitoring.chat.commands import Reply
+    from graphwiz_monitoring.errors import StateError
+
+    def fail(exc):
+        def work() -> Reply:
+            raise exc
+        return work
+
+    safely = TelegramBot._safely
+    long = safely(None, fail(CommandError("unknown rule '<x>'; known: " + "&" * 9000))).text
+    assert len(long) <= views.MESSAGE_MAX_CHARS and "unknown rule '<x>'" in telegram_parse_html(long)
+    assert "Redis is unavailable: down &lt;now&gt;" in safely(None, fail(StateError("down <now>"))).text
+    assert safely(None, fail(KeyError("<secret>"))).text == "⚠️ Failed (KeyError); the bot's log has the details."
+    assert "command failed" in caplog.text
