@@ -93,9 +93,12 @@ class TelegramBot:
                 continue
             backoff = 1.0
             for update in updates:
+                if self.stop_event.is_set():  # the rest stays unconfirmed: the next bot handles it
+                    break
                 self.offset = update["update_id"] + 1
                 self.handle(update)
         self._confirm()
+        log.info("telegram bot: stopped")
 
     def _poll(self) -> list[dict[str, Any]]:
         self._polling = True
@@ -114,7 +117,6 @@ class TelegramBot:
             self.api.get_updates(self.offset, 0)
         except DeliveryFailed as exc:
             log.warning("telegram bot: could not confirm the last update (%s): it may be seen again", exc.reason)
-        log.info("telegram bot: stopped")
 
     # ------------------------------------------------------------------ one update
 
