@@ -23,6 +23,7 @@ from graphwiz_monitoring.alerting.silences import list_silences
 from graphwiz_monitoring.config import load_settings
 from graphwiz_monitoring.health.commands import live_traders
 from graphwiz_monitoring.health.pause import trading_pause_status
+from graphwiz_monitoring.metrics import ingest
 from graphwiz_monitoring.state import KeySpace, Store
 from tests.conftest import ROOT, child_env, wait_until, write_config
 from tests.fakes.chat_apis import TELEGRAM_TOKEN
@@ -109,18 +110,27 @@ def rig(redis_server, tmp_path_factory):
 
 
 def test_read_commands_are_answered(rig):
+    trade = {"symbol": "BTC/USDT", "side": "buy", "price": 10.0, "quantity": 1.0, "exchange": "binance"}
+    ingest.ingest_batch(rig.store, rig.keys, rig.settings, {"batch_id": "tg-1", "records": [
+        {"kind": "trade", "data": {**trade, "pnl": 5.0}},
+        {"kind": "trade", "data": {**trade, "pnl": -2.0, "success": False}},
+        {"kind": "portfolio", "data": {"value": 1000.0, "cash": 400.0,
+                                       "positions": [{"symbol": "BTC/USDT", "quantity": 1, "value": 600.0}]}}]})
     help_text = rig.ask(OPS_CHAT, ANNA, "/help")["text"]
     assert all(f"/{c}" in help_text for c in ("status", "alerts", "ack", "silence", "pause", "resume", "health",
                                               "profit", "daily", "help"))
     status = rig.ask(OPS_CHAT, ANNA, "/status@graphwiz_test_bot")["text"]
-    assert "P&L:" in status and "Drawdown:" in status and "Trading: running" in status
-    assert "Active alerts: none" in status
+    assert "P&L: +$3.00 total, +$3.00 today" in status and "Drawdown: 0.0% now" in status, status
+    assert "Portfolio: $1,000.00, 1 position(s), exposure $600.00" in status, status
+    assert "Trading: running" in status and "Active alerts: none" in status
     assert rig.ask(OPS_CHAT, ANNA, "/alerts")["text"] == "No active alerts."
     health = rig.ask(OPS_CHAT, ANNA, "/health")["text"]
     assert health.startswith("Health:") and "Trader:" in health
-    assert "Trades: 0" in rig.ask(OPS_CHAT, ANNA, "/profit")["text"]
-    daily = rig.ask(OPS_CHAT, ANNA, "/daily 3")["text"]
-    assert "last 3 day(s)" in daily and daily.count("trade(s)") == 3
+    profit = rig.ask(OPS_CHAT, ANNA, "/profit")["text"]
+    assert "Trades: 2 (1 succeeded, 1 failed), win rate 50.0%" in profit and "Volume: $20.00" in profit, profit
+    daily = rig.ask(OPS_CHAT, ANNA, "/daily 3")["text"].splitlines()
+    assert daily[0] == "Daily P&L, last 3 day(s) (UTC)" and daily[2].endswith(" +$3.00 · 2 trade(s)"), daily
+    assert daily[3].endswith(" $0.00 · 0 trade(s)") and daily[-1] == "Total: +$3.00"
     assert "from 1 to 90" in rig.ask(OPS_CHAT, ANNA, "/daily 1000")["text"]
 
 
