@@ -8,6 +8,7 @@ for them (plain text: the caller escapes it).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from graphwiz_monitoring.alerting.manager import AlertManager
@@ -19,6 +20,8 @@ from graphwiz_monitoring.errors import GraphwizError
 from graphwiz_monitoring.health.trading_control import TradingChange, change_trading
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
+
+log = logging.getLogger(__name__)
 
 MIN_ID_PREFIX_CHARS = 4
 KNOWN_RULES_HISTORY_HOURS = 24
@@ -96,9 +99,14 @@ class Actions:
             raise CommandError(f"alert {alert_id} no longer exists") from None
 
     def set_trading(self, paused: bool, by: str, reason: str = "") -> TradingChange:
-        return change_trading(self.settings, self.store, self.keys, paused=paused, by=by,
-                              reason=reason or ("paused from Telegram" if paused else ""),
-                              wait=self.settings.recovery.ack_timeout_seconds, command_prefix="telegram")
+        change = change_trading(self.settings, self.store, self.keys, paused=paused, by=by,
+                                reason=reason or ("paused from Telegram" if paused else ""),
+                                wait=self.settings.recovery.ack_timeout_seconds, command_prefix="telegram")
+        asked = len(change.fan.expected) if change.fan else 0
+        log.warning("telegram bot: trading %s by %s; %d of %d live trader(s) confirmed%s",
+                    "paused" if paused else "resumed", by, asked - len(change.unconfirmed()), asked,
+                    f" (not: {', '.join(change.unconfirmed())})" if change.unconfirmed() else "")
+        return change
 
     def alert_summary(self, alert_id: str) -> dict[str, Any] | None:
         alert = load_alert(self.store, self.keys, alert_id)

@@ -191,7 +191,8 @@ class TelegramBot:
         if not action:
             self.api.answer_callback_query(query_id, "This button is not known to this bot.")
             return
-        log.info("telegram bot: button %s %s from %s in chat %s", action, alert_id, sender.actor, sender.chat_id)
+        log.info("telegram bot: button %s%s from %s in chat %s", action, f" {alert_id}" if alert_id else "",
+                 sender.actor, sender.chat_id)
         if action in ALERT_ACTIONS:
             self._alert_button(query_id, action, alert_id, message, sender)
         else:
