@@ -111,28 +111,29 @@ def trading_group() -> None:
     """The persistent trading-paused flag (survives restarts; only resume clears it), told to every live trader."""
 
 
-def _tell_traders(settings: Settings, store: Any, keys: Any, action: str, wait: float, params: dict[str, Any]) -> None:
-    """Send ``action`` to every live trader, print each one's outcome; exit 1 when a live one did not confirm."""
-    import uuid
+def _trading(ctx: click.Context, paused: bool, wait: float, reason: str = "") -> None:
+    """Set or clear the flag and ask every live trader to follow (health/trading_control.py, shared with the
+    Telegram bot); print each one's outcome; exit 1 when a live one did not confirm."""
+    from graphwiz_monitoring.health.trading_control import change_trading
 
-    from graphwiz_monitoring.health.commands import Command, ask_traders, live_window_seconds
-
-    if wait <= 0:
+    settings, store, keys = _health_env(ctx)
+    change = change_trading(settings, store, keys, paused=paused, by=f"cli:{os.environ.get('USER', '?')}",
+                            reason=reason, wait=wait)
+    click.echo("trading paused" if paused else "trading resumed")
+    fan = change.fan
+    if fan is None:
         click.echo("traders: not asked (--wait 0); each applies the flag when it next starts or checks it")
         return
-    window = live_window_seconds(settings)
-    command = Command(id=f"cli-{uuid.uuid4().hex}", action=action, params=params, ttl_ms=int(wait * 1000))
-    fan = ask_traders(store, keys, command, timeout=wait, window_seconds=window)
     if not fan.expected:
-        click.echo(f"traders: none live (none polled the control stream within {window:g}s); "
+        click.echo(f"traders: none live (none polled the control stream within {change.window_seconds:g}s); "
                    "the flag applies when a trader next starts or checks it")
         return
     for identity, outcome in fan.outcomes().items():
         seen = fan.expected.get(identity)
         where = f" ({seen.host} pid {seen.pid})" if seen and seen.pid else ""
         click.echo(f"trader {identity}{where}: {outcome['outcome']}: {outcome['reason']}")
-    if not fan.confirmed:
-        missing = [i for i, o in fan.outcomes().items() if i in fan.expected and o["outcome"] != "succeeded"]
+    if not change.confirmed:
+        missing = change.unconfirmed()
         click.echo(f"{len(missing)} of {len(fan.expected)} live trader(s) did not confirm: {', '.join(missing)}",
                    err=True)
         sys.exit(1)
@@ -145,12 +146,7 @@ def _tell_traders(settings: Settings, store: Any, keys: Any, action: str, wait: 
 @click.pass_context
 def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
     """Set the flag and ask every live trader to pause its engine."""
-    from graphwiz_monitoring.health.pause import set_trading_paused
-
-    settings, store, keys = _health_env(ctx)
-    set_trading_paused(store, keys, True, reason=reason, by=f"cli:{os.environ.get('USER', '?')}")
-    click.echo("trading paused")
-    _tell_traders(settings, store, keys, "pause_trading", wait, {"reason": reason})
+    _trading(ctx, True, wait, reason)
 
 
 @trading_group.command("resume")
@@ -159,13 +155,7 @@ def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
 @click.pass_context
 def trading_resume(ctx: click.Context, wait: float) -> None:
     """Clear the flag and ask every live trader to resume its engine."""
-    from graphwiz_monitoring.health.commands import RESUME_TRADING
-    from graphwiz_monitoring.health.pause import set_trading_paused
-
-    settings, store, keys = _health_env(ctx)
-    set_trading_paused(store, keys, False, reason="resumed", by=f"cli:{os.environ.get('USER', '?')}")
-    click.echo("trading resumed")
-    _tell_traders(settings, store, keys, RESUME_TRADING, wait, {})
+    _trading(ctx, False, wait)
 
 
 @trading_group.command("status")

@@ -78,3 +78,24 @@ def realtime(ctx: click.Context) -> None:
     settings = _load(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_realtime(settings, context.get_store(settings), context.get_keys(settings))
+
+
+@main.command("telegram")
+@click.pass_context
+def telegram(ctx: click.Context) -> None:
+    """Run the Telegram control bot (long polling) until SIGTERM or Ctrl-C: commands and alert buttons."""
+    import logging
+    import signal
+
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.chat.bot import TelegramBot
+
+    settings = _load(ctx)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        bot = TelegramBot(settings, context.get_store(settings), context.get_keys(settings))
+    except ValueError as exc:  # no bot token
+        raise click.ClickException(str(exc)) from None
+    signal.signal(signal.SIGTERM, bot.request_stop)
+    signal.signal(signal.SIGINT, bot.request_stop)
+    bot.run()

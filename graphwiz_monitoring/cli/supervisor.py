@@ -1,5 +1,5 @@
 """The single-machine default (`graphwiz-monitoring run`): Redis, two workers (beat in the first), exporter,
-realtime, demo.
+realtime, the Telegram bot (when configured), demo.
 
 Each part runs as a child process in its own process group, its output prefixed with its name. A child
 that dies is restarted (with backoff); Ctrl-C or SIGTERM stops every child — newest first, Redis last
@@ -114,6 +114,8 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
     if mon.enable_realtime is not False:
         children.append(ChildSpec("realtime", [py, "-m", "graphwiz_monitoring.cli", *config_args, "realtime"],
                                   url=f"http://{ws.host}:{ws.port}/  (WebSocket ws://{ws.host}:{ws.port}/)"))
+    if settings.notifications.telegram.bot_configured:  # a token and someone allowed to use it
+        children.append(ChildSpec("telegram", [py, "-m", "graphwiz_monitoring.cli", *config_args, "telegram"]))
     if demo:
         children.append(ChildSpec("demo", [py, "-m", "graphwiz_monitoring.cli.demo"]))
     return children

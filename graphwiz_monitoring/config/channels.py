@@ -86,14 +86,35 @@ class TelegramSettings(ChannelSettings):
     api_base: str = "https://api.telegram.org"
     # Telegram: about 1 msg/s per chat and 20/min per group.
     rate_limit: RateLimit | None = RateLimit(count=20, per_seconds=60, burst=1)
+    # The control bot (chat/, docs/ALERTS.md "Telegram bot"): it answers only these chats and users (each
+    # list that is set must match); with neither set, `run` does not start it and alerts carry no buttons.
+    allowed_chat_ids: list[str] = Field(default_factory=list)
+    allowed_user_ids: list[str] = Field(default_factory=list)
+    poll_timeout_seconds: int = Field(30, ge=1, le=50)  # getUpdates long-poll wait
+    # A command older than this when the bot reads it (the bot was down) is not executed.
+    command_max_age_seconds: PositiveSeconds = 300
 
     @field_validator("chat_id", mode="before")
     @classmethod
     def _chat_id_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
 
+    @field_validator("allowed_chat_ids", "allowed_user_ids", mode="before")
+    @classmethod
+    def _ids_text(cls, value: Any) -> Any:
+        if isinstance(value, (int, str)):
+            value = [value]
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value] \
+            if isinstance(value, list) else value
+
     def is_configured(self) -> bool:
         return bool(self.bot_token and self.bot_token.get_secret_value() and self.chat_id)
+
+    @property
+    def bot_configured(self) -> bool:
+        """A bot token and someone allowed to use the bot: `run` starts it, alerts carry its buttons."""
+        return bool(self.bot_token and self.bot_token.get_secret_value()
+                    and (self.allowed_chat_ids or self.allowed_user_ids))
 
 
 class WebhookSettings(ChannelSettings):

@@ -144,3 +144,28 @@ def _value(raw: str) -> float | None:
         return float(value) if value is not None else None
     except (ValueError, AttributeError, TypeError):
         return None
+
+
+def daily_pnl(store: Store, keys: KeySpace, days: int, *, now: float | None = None) -> list[dict[str, Any]]:
+    """The last ``days`` UTC days, newest first: ``{"day": "YYYY-MM-DD", "pnl_usd", "trades"}``.
+
+    P&L from the per-day aggregate, trade counts from the raw trade stream (both bounded by ``retention``)."""
+    now = time.time() if now is None else now
+    today = calc.utc_day(now)
+    first = today - days + 1
+    stored = store.r.hgetall(keys.pnl_daily) or {}
+    pnl = {int(d): float(v) for d, v in stored.items() if d.lstrip("-").isdigit() and _is_number(v)}
+    counts: dict[int, int] = {}
+    for trade in read_trades(store, keys, first * calc.SECONDS_PER_DAY, now):
+        day = calc.utc_day(trade["timestamp"])
+        counts[day] = counts.get(day, 0) + 1
+    return [{"day": calc.day_label(day), "pnl_usd": pnl.get(day, 0.0), "trades": counts.get(day, 0)}
+            for day in range(today, first - 1, -1)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -321,14 +321,14 @@ class ControlListener(BackgroundLoop):
 
     def _do_pause_trading(self, command: Command, calls: _Calls) -> dict[str, Any]:
         set_trading_paused(self.store, self.keys, True, reason=str(command.params.get("reason", command.check)),
-                           by=f"recovery:{command.check}" if command.check else "cli")
+                           by=f"recovery:{command.check}" if command.check else _by(command))
         if not has_method(self.deps.trading_engine, "pause"):
             return {"flag": True, "_outcome": (SUCCEEDED, "trading-paused flag set; trading_engine has no pause()")}
         calls("trading_engine", "pause")
         return {"flag": True}
 
     def _do_resume_trading(self, command: Command, calls: _Calls) -> dict[str, Any]:
-        set_trading_paused(self.store, self.keys, False, reason="resumed", by="cli")
+        set_trading_paused(self.store, self.keys, False, reason="resumed", by=_by(command))
         if not has_method(self.deps.trading_engine, "resume"):
             return {"flag": False, "_outcome": (SUCCEEDED, "trading-paused flag cleared; trading_engine has no resume()")}
         calls("trading_engine", "resume")
@@ -384,3 +384,9 @@ class ControlListener(BackgroundLoop):
             self.leave()  # stopped cleanly: senders stop counting on us at once
         except GraphwizError as exc:
             log.warning("control listener not unregistered: %s", exc)
+
+
+def _by(command: Command) -> str:
+    """Who asked for a manual pause/resume (the CLI or the Telegram bot name them in ``params.by``), so the
+    flag the trader rewrites keeps saying who it was."""
+    return str(command.params.get("by") or "cli")[:200]

@@ -14,6 +14,7 @@ from typing import Any
 from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.http import fail_for_status, json_or_none, post, protect
 from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.channels.telegram_buttons import alert_keyboard
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import TelegramSettings
 
@@ -60,8 +61,12 @@ class TelegramChannel(Channel):
     def payload(self, alert: Alert, kind: str) -> dict[str, Any]:
         s = self.settings
         assert isinstance(s, TelegramSettings)
-        return {"chat_id": s.chat_id, "text": build_text(View(alert, kind)), "parse_mode": "HTML",
-                "disable_web_page_preview": True}
+        view = View(alert, kind)
+        payload: dict[str, Any] = {"chat_id": s.chat_id, "text": build_text(view), "parse_mode": "HTML",
+                                   "disable_web_page_preview": True}
+        if s.bot_configured and not (view.resolved or view.stale):  # the bot answers presses (telegram_buttons.py)
+            payload["reply_markup"] = alert_keyboard(alert.alert_id)
+        return payload
 
     def send(self, alert: Alert, kind: str) -> None:
         response = post(self.name, self.url(), json_body=self.payload(alert, kind),
