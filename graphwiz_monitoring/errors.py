@@ -69,3 +69,7 @@ class PrometheusQueryError(GraphwizError):
 
 class DashboardError(GraphwizError, ValueError):
     """Raised when a dashboard, panel or PromQL expression is built wrongly (e.g. rate() over a gauge)."""
+
+
+class AlertNotFoundError(GraphwizError, ValueError):
+    """Raised when an alert id names no active alert (unknown, expired, or resolved); the message names the id."""

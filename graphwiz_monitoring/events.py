@@ -41,6 +41,11 @@ class AlertEvent(TypedDict, total=False):
     state: str
     created_at: float
     resolved_at: float | None
+    acknowledged_by: str | None  # issue 14: an ack in force (alerting/acks.py), else None
+    acknowledged_at: float | None
+    ack_comment: str | None
+    ack_expires_at: float | None
+    acknowledged: bool
 
 
 class HealthEvent(TypedDict):

@@ -30,10 +30,10 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting import acks, escalation, outbox
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
 from graphwiz_monitoring.alerting.notifier import Dispatch, Notifier, sender_dispatch
 from graphwiz_monitoring.alerting.published import rule_for
@@ -48,14 +48,17 @@ from graphwiz_monitoring.alerting.silences import (
     muting_silence,
 )
 from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.errors import AlertNotFoundError
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.rulebook.rules import TRADER_SECTIONS
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
-from graphwiz_monitoring.vocabulary import NotificationKind, repeat_kind
+from graphwiz_monitoring.vocabulary import NotificationKind, escalated_kind, repeat_kind
 
 log = logging.getLogger(__name__)
 
+# ALERT event kinds of an ack given or taken back (the status page and stream show "acknowledged by X").
+ACKNOWLEDGED, UNACKNOWLEDGED, ESCALATED = "acknowledged", "unacknowledged", "escalated"
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
 TRADER_RULES_TTL_SECONDS = 7 * 86_400  # a trader's registered custom rule names (KeySpace.trader_rules)
@@ -284,13 +287,15 @@ class AlertManager:
         """One breach observation of ``alert``'s (rule, fingerprint) (alert_fire.lua) and what it asks for:
         (outcome, alert id, the alert when created now)."""
         k, alerts, rule_name, fp = self.keys, self.settings.alerts, alert.rule_name, alert.fingerprint
-        outcome, alert_id, _now, sequence = self.store.run_script(
+        plan = escalation.start(alert, alerts)  # should this observation open the episode: its steps and channels
+        outcome, alert_id, _now, sequence, rise = self.store.run_script(
             "alert_fire",
             [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
-             k.alerts_history, k.alert_counts, k.notify_outbox],
+             k.alerts_history, k.alert_counts, k.notify_outbox, k.alerts_escalation],
             [for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
              f"{rule_name}|{fp}", f"{rule_name}|{alert.severity.value}", self._state_ttl(cooldown, for_seconds),
-             self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, NotificationKind.FIRING)])
+             self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, NotificationKind.FIRING),
+             alert.severity.rank, *(plan.argv() if plan else escalation.NO_PLAN_ARGV)])
         if outcome == "created":
             log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule_name)
             self._announce(alert, NotificationKind.FIRING)
@@ -298,6 +303,8 @@ class AlertManager:
         if outcome == "repeat":
             current = self._load(alert_id)
             kind = repeat_kind(int(sequence))
+            if current is not None and int(rise):
+                current = self._severity_rose(current, alert)
             if current is None:  # its record expired: nothing to tell
                 outbox.remove(self.store, k, alert_id, kind)
             else:
@@ -309,6 +316,60 @@ class AlertManager:
                 log.info("alert %s firing again within its cooldown (same episode) [%s]", alert_id, rule_name)
                 publish(self.store, self.keys, EventType.ALERT, _alert_event(NotificationKind.FIRING, current))
         return outcome, alert_id, None
+
+    def _severity_rose(self, current: Alert, observed: Alert) -> Alert:
+        """The episode got worse than it ever was (alert_fire.lua broke its ack): the record takes the new
+        severity, title and message, the ack hash goes, and everyone watching hears of it."""
+        if self.store.r.delete(self.keys.alert_ack(current.alert_id)):
+            log.info("alert %s: acknowledgement by %s broken: severity rose to %s", current.alert_id,
+                     current.acknowledged_by, observed.severity.value)
+        current.severity, current.title, current.message = observed.severity, observed.title, observed.message
+        acks.apply(current, None)
+        save_alert(self.store, self.keys, current)
+        publish(self.store, self.keys, EventType.ALERT, _alert_event(NotificationKind.FIRING, current))
+        return current
+
+    # ------------------------------------------------------------ acknowledge
+
+    def acknowledge_alert(self, alert_id: str, by: str, comment: str | None = None,
+                          for_seconds: float | None = None) -> Alert:
+        """Acknowledge the active alert ``alert_id`` (alerting/acks.py): no repeats and no escalation until it
+        resolves, ``for_seconds`` run out (Redis clock), it is taken back, or its severity rises.
+        Acknowledging again replaces the ack. AlertNotFoundError when no active alert has that id;
+        ValueError naming the field for bad input."""
+        by, comment, for_seconds = acks.validate(by, comment, for_seconds)
+        alert = self._active_alert(alert_id)
+        ack = acks.acknowledge(self.store, self.keys, alert, by, comment, for_seconds, self._alert_ttl)
+        if ack is None:  # resolved between the two reads
+            raise AlertNotFoundError(f"no active alert with id {alert_id!r}")
+        acks.apply(alert, ack)
+        until = f" for {for_seconds:g}s" if for_seconds else ""
+        log.info("alert %s acknowledged by %s%s [%s]", alert.alert_id, by, until, alert.rule_name)
+        publish(self.store, self.keys, EventType.ALERT, _alert_event(ACKNOWLEDGED, alert))
+        return alert
+
+    def unacknowledge_alert(self, alert_id: str, by: str) -> Alert:
+        """Take back the ack of the active alert ``alert_id``: its repeats and escalation go on at once (a
+        repeat already due is sent at the next evaluation). AlertNotFoundError when no active alert has
+        that id; an alert without an ack is returned unchanged."""
+        by, _, _ = acks.validate(by, None, None)
+        alert = self._active_alert(alert_id)
+        if acks.unacknowledge(self.store, self.keys, alert):
+            log.info("alert %s: acknowledgement by %s taken back by %s [%s]", alert.alert_id,
+                     alert.acknowledged_by, by, alert.rule_name)
+            acks.apply(alert, None)
+            publish(self.store, self.keys, EventType.ALERT, _alert_event(UNACKNOWLEDGED, alert))
+        return alert
+
+    def _active_alert(self, alert_id: Any) -> Alert:
+        """The record of the active alert ``alert_id``; AlertNotFoundError naming the id otherwise."""
+        if not isinstance(alert_id, str) or not alert_id or len(alert_id) > 200:
+            raise AlertNotFoundError(f"no active alert with id {alert_id!r:.80}")
+        alert = self._load(alert_id)
+        if alert is None or alert.state is not AlertState.FIRING or self.store.r.hget(
+                self.keys.alerts_active, f"{alert.rule_name}|{alert.fingerprint}") != alert_id:
+            raise AlertNotFoundError(f"no active alert with id {alert_id!r}")
+        return alert
 
     def _suppress(self, rule: AlertRule, fp: str) -> int:
         cooldown = rule.cooldown(self.settings.alerts.cooldowns)
@@ -438,8 +499,30 @@ class AlertManager:
         return self.notifier.channels(channels, kind)
 
     def notify(self, alert: Alert, kind: str) -> bool:
-        """Hand ``alert``'s notification to its channels' queues (notifier.py); True when all were enqueued."""
+        """Hand ``alert``'s notification to its channels' queues (notifier.py); True when all were enqueued.
+        An escalation step's (``escalated-<n>``) goes to that step's channels only."""
+        step = escalation.step_of(kind)
+        if step is not None:
+            alert = replace(alert, channels=escalation.step_channels(alert, step))
         return self.notifier.notify(alert, kind)
+
+    def escalated(self, alert_id: str, step: int) -> None:
+        """Step ``step`` of ``alert_id``'s escalation was reached now (claimed once, escalation.py): its channels
+        join the alert's (they get its repeats from now on) and are told."""
+        kind = escalated_kind(step)
+        alert = self._load(alert_id)
+        if alert is None:  # its record expired: nothing to tell
+            outbox.remove(self.store, self.keys, alert_id, kind)
+            return
+        alert.channels = escalation.reached_channels(alert, step)
+        save_alert(self.store, self.keys, alert)
+        log.info("alert %s escalated: step %s [%s]", alert_id, step, alert.rule_name)
+        publish(self.store, self.keys, EventType.ALERT, _alert_event(ESCALATED, alert))
+        self.notify(alert, kind)
+
+    def escalate_due(self) -> list[tuple[str, int]]:
+        """Every escalation step due now (the beat task's work): [(alert id, step)] reached by this call."""
+        return escalation.run_due(self)
 
     def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
         return self.notifier.dispatch_one(alert_id, channel, kind)

@@ -43,12 +43,28 @@ class Alert:
     state: AlertState = AlertState.FIRING
     created_at: float = field(default_factory=time.time)
     resolved_at: float | None = None
+    # An acknowledgement in force (alerting/acks.py keeps it in Redis; records.py fills these on load):
+    # who, when (Redis clock), why, and until when (None: until the episode resolves or its severity rises).
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    ack_comment: str | None = None
+    ack_expires_at: float | None = None
+    # The episode's escalation steps, chosen when it started (alerting/escalation.py): [{"after_seconds",
+    # "channels"}]; empty without escalation. ``channels`` holds the channels its reached steps named.
+    escalation: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        """True while an ack is in force. Records carry only acks in force when loaded (expiry is judged on
+        the Redis clock there); an object held longer checks the expiry against this host's clock."""
+        return self.acknowledged_by is not None and (self.ack_expires_at is None or self.ack_expires_at > time.time())
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["severity"] = self.severity.value
         data["channels"] = [c.value for c in self.channels]
         data["state"] = self.state.value
+        data["acknowledged"] = self.acknowledged
         return data
 
     @classmethod
@@ -57,6 +73,7 @@ class Alert:
         data["severity"] = AlertSeverity.parse(data["severity"])
         data["channels"] = [AlertChannel.parse(c) for c in data.get("channels", [])]
         data["state"] = AlertState(data.get("state", AlertState.FIRING.value))
+        data.pop("acknowledged", None)  # a to_dict() reader's convenience, derived from the fields
         return cls(**data)
 
     # Original-description compatibility: `alert.name`, `alert.timestamp`.

@@ -1,7 +1,8 @@
 """Alert records: the one module that reads and writes an alert's JSON record (``KeySpace.alert``).
 
 The Lua scripts that create or resolve an alert together with its lifecycle and outbox entry
-(``alert_fire.lua``, ``alert_store.lua``) write the same record, through their KEYS.
+(``alert_fire.lua``, ``alert_store.lua``) write the same record, through their KEYS. An alert's ack lives
+beside it (alerting/acks.py, expiring on the Redis clock) and is read in the same round trip.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from graphwiz_monitoring.alerting import acks
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
 from graphwiz_monitoring.state import KeySpace, Store
 
@@ -29,15 +31,21 @@ def _parse(alert_id: str, raw: str | None) -> Alert | None:
 
 def load_alert(store: Store, keys: KeySpace, alert_id: str) -> Alert | None:
     """The alert stored at ``KeySpace.alert(alert_id)``, or None (absent, expired or unreadable)."""
-    return _parse(alert_id, store.r.get(keys.alert(alert_id)))
+    return load_alerts(store, keys, [alert_id])[0]
 
 
 def load_alerts(store: Store, keys: KeySpace, alert_ids: Sequence[str]) -> list[Alert | None]:
-    """The records of ``alert_ids`` in one round trip, None where absent or unreadable."""
+    """The records of ``alert_ids`` with their acks in one round trip, None where absent or unreadable."""
     if not alert_ids:
         return []
-    raws = store.r.mget([keys.alert(i) for i in alert_ids])
-    return [_parse(i, raw) for i, raw in zip(alert_ids, raws, strict=True)]
+    pipe = store.r.pipeline(transaction=False)
+    pipe.mget([keys.alert(i) for i in alert_ids])
+    for i in alert_ids:
+        pipe.hgetall(keys.alert_ack(i))
+    raws, *ack_hashes = pipe.execute()
+    alerts = [_parse(i, raw) for i, raw in zip(alert_ids, raws, strict=True)]
+    return [acks.apply(a, acks.parse(h)) if a is not None else None
+            for a, h in zip(alerts, ack_hashes, strict=True)]
 
 
 def alert_exists(store: Store, keys: KeySpace, alert_id: str) -> bool:

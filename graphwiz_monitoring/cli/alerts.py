@@ -1,8 +1,9 @@
-"""Alert rules and lifecycle: silence add|list|remove, alerts list."""
+"""Alert rules and lifecycle: silence add|list|remove, alerts list|ack|unack."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -115,5 +116,68 @@ def alerts_list(ctx: click.Context, history: bool, hours: float, severity: str |
         return
     _print_table([{"id": a.alert_id[:12], "severity": a.severity.value.upper(), "rule": a.rule_name,
                    "labels": ",".join(f"{k}={v}" for k, v in a.labels.items()), "state": a.state.value,
-                   "created": _when(a.created_at), "title": a.title[:60]} for a in found],
-                 ["id", "severity", "rule", "labels", "state", "created", "title"])
+                   "ack": _ack_text(a), "created": _when(a.created_at), "title": a.title[:60]} for a in found],
+                 ["id", "severity", "rule", "labels", "state", "ack", "created", "title"])
+
+
+def _ack_text(alert: Any) -> str:
+    """``acknowledged by X [until T]`` for an alert with an ack in force, else ``-``."""
+    if not alert.acknowledged_by:
+        return "-"
+    until = f" until {_when(alert.ack_expires_at)}" if alert.ack_expires_at else ""
+    return f"acknowledged by {alert.acknowledged_by[:30]}{until}"
+
+
+def _active_id(manager: Any, given: str) -> str:
+    """The full id of the active alert ``given`` names: the id itself, or a unique prefix of one (``alerts
+    list`` shows the first 12 characters)."""
+    ids = [a.alert_id for a in manager.get_active_alerts()]
+    if given in ids:
+        return given
+    found = [i for i in ids if given and i.startswith(given)]
+    if len(found) > 1:
+        raise click.BadParameter(f"{given!r} is the start of {len(found)} active alert ids; give more of it",
+                                 param_hint="ALERT_ID")
+    return found[0] if found else given  # unknown: the manager names it
+
+
+def _manager(ctx: click.Context) -> Any:
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.alerting.manager import AlertManager
+
+    settings = _load(ctx)
+    return AlertManager(context.get_store(settings), context.get_keys(settings), settings)
+
+
+@alerts_group.command("ack")
+@click.argument("alert_id")
+@click.option("--for", "for_", default=None, help="the ack ends after this long, e.g. 30m, 2h (default: when "
+              "the alert resolves or its severity rises)")
+@click.option("--comment", default=None, help="why, or what is being done (shown with the alert)")
+@click.option("--by", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+@click.pass_context
+def alerts_ack(ctx: click.Context, alert_id: str, for_: str | None, comment: str | None, by: str) -> None:
+    """Acknowledge an active alert: no more repeats or escalation (every process) while the ack holds."""
+    from graphwiz_monitoring.alerting.silences import parse_duration
+
+    manager = _manager(ctx)
+    seconds = parse_duration(for_) if for_ is not None else None
+    try:
+        alert = manager.acknowledge_alert(_active_id(manager, alert_id), by, comment=comment, for_seconds=seconds)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{alert.alert_id} {_ack_text(alert)}")
+
+
+@alerts_group.command("unack")
+@click.argument("alert_id")
+@click.option("--by", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+@click.pass_context
+def alerts_unack(ctx: click.Context, alert_id: str, by: str) -> None:
+    """Take back an alert's ack: its repeats and escalation go on at once."""
+    manager = _manager(ctx)
+    try:
+        alert = manager.unacknowledge_alert(_active_id(manager, alert_id), by)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{alert.alert_id} not acknowledged")

@@ -17,7 +17,7 @@ from graphwiz_monitoring.state import KeySpace, Store
 
 
 def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterable[Metric]:
-    """graphwiz_alert_active, graphwiz_alert_total, graphwiz_notifications_total,
+    """graphwiz_alert_active, graphwiz_alert_acknowledged, graphwiz_alert_total, graphwiz_notifications_total,
     graphwiz_notifications_undeliverable_total, graphwiz_dead_letters,
     graphwiz_notify_outbox_entries, graphwiz_notify_outbox_oldest_age_seconds."""
     pipe = store.r.pipeline(transaction=False)
@@ -28,9 +28,11 @@ def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterab
     pipe.hgetall(keys.notifications_undeliverable)
     active_ids, created, notified, dead, undeliverable = pipe.execute()
     firing: Counter[tuple[str, str]] = Counter()
+    acked: Counter[tuple[str, str]] = Counter()
     for alert in load_alerts(store, keys, list((active_ids or {}).values())):
         if alert is not None:
             firing[(alert.rule_name, alert.severity.value)] += 1
+            acked[(alert.rule_name, alert.severity.value)] += alert.acknowledged
 
     totals = {tuple(k.split("|", 1)): int(v) for k, v in (created or {}).items() if "|" in k}
     active = new_family("graphwiz_alert_active")
@@ -38,6 +40,11 @@ def alert_families(store: Store, keys: KeySpace, settings: Any = None) -> Iterab
     for rule, severity in sorted(set(totals) | set(firing)):
         active.add_metric([rule, severity], firing.get((rule, severity), 0))
     yield active
+
+    acknowledged = new_family("graphwiz_alert_acknowledged")
+    for rule, severity in sorted(firing):
+        acknowledged.add_metric([rule, severity], acked.get((rule, severity), 0))
+    yield acknowledged
 
     total = new_family("graphwiz_alert_total")
     for (rule, severity), value in sorted(totals.items()):

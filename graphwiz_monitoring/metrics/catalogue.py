@@ -122,6 +122,8 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
     _m("graphwiz_celery_queue_consumers", G, "Live worker processes consuming the queue", "queue"),
     # alerting
     _m("graphwiz_alert_active", G, "Alerts currently firing", "rule", "severity"),
+    _m("graphwiz_alert_acknowledged", G, "Alerts currently firing with an acknowledgement in force (no repeats, "
+       "no escalation)", "rule", "severity"),
     _m("graphwiz_alert_total", C, "Alerts created", "rule", "severity"),
     _m("graphwiz_notifications_total", C,
        "Notifications by channel and outcome (sent, failed, dead_lettered, suppressed)", "channel", "outcome"),

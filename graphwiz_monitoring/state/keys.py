@@ -37,7 +37,9 @@ Keep this docstring's table in step with the methods below.
 | {ns}:alert:{id}                       | string | Alert JSON; TTL alerts.history_retention_hours     |
 | {ns}:alerts:active                    | hash   | "rule|fp" -> alert id of firing alerts; HDEL on resolve |
 | {ns}:alerts:tracked                   | set    | "rule|fp" with lifecycle state; SREM when cleared  |
-| {ns}:alert_state:{rule}:{fp}          | hash   | episode: pending_since, alert_id, cleared_at, next_repeat_at, repeats, noticed, notices, suppressed_until; TTL |
+| {ns}:alert_state:{rule}:{fp}          | hash   | episode: pending_since, alert_id, cleared_at, next_repeat_at, repeats, noticed, notices, suppressed_until, sev, ack_id, ack_until, esc_*; TTL |
+| {ns}:alert_ack:{id}                   | hash   | ack in force: by, at, comment, until; expires with the ack (acks.py) |
+| {ns}:alerts:escalation                | zset   | "rule|fp" -> Redis time its next escalation step is due (escalation.py) |
 | {ns}:alerts:history                   | zset   | alert id -> created time; trimmed by age and count |
 | {ns}:alerts:counts                    | hash   | "rule|severity" -> alerts created (bounded by rules) |
 | {ns}:notifications:counts             | hash   | "channel|outcome" -> notifications (bounded)       |
@@ -229,6 +231,15 @@ class KeySpace:
 
     def alert_state(self, rule: str, fingerprint: str) -> str:
         return self._k("alert_state", rule, fingerprint)
+
+    def alert_ack(self, alert_id: str) -> str:
+        """Who acknowledged one alert, when, why and until when (alerting/acks.py); expires with the ack."""
+        return self._k("alert_ack", alert_id)
+
+    @property
+    def alerts_escalation(self) -> str:
+        """Escalation schedule: zset "rule|fp" -> Redis time its next step is due (alerting/escalation.py)."""
+        return self._k("alerts", "escalation")
 
     @property
     def alerts_history(self) -> str:

@@ -197,6 +197,17 @@ class TradingMonitor:
         """Send a one-off alert now through the workers' notification queues; returns the Alert."""
         return self.alert_manager.create_manual_alert(title, message, severity, channels, metadata)
 
+    def acknowledge_alert(self, alert_id: str, by: str, comment: str | None = None,
+                          for_seconds: float | None = None) -> Any:
+        """Acknowledge an active alert for every process (docs/ALERTS.md "Acknowledge"): it stops repeating
+        and escalating until it resolves, ``for_seconds`` run out, or its severity rises. Returns the Alert;
+        AlertNotFoundError (a ValueError) when no active alert has that id."""
+        return self.alert_manager.acknowledge_alert(alert_id, by, comment=comment, for_seconds=for_seconds)
+
+    def unacknowledge_alert(self, alert_id: str, by: str) -> Any:
+        """Take back an alert's ack: its repeats and escalation go on at once. Returns the Alert."""
+        return self.alert_manager.unacknowledge_alert(alert_id, by)
+
     def get_active_alerts(self) -> list[Any]:
         """Alerts firing now (every process's view), newest first."""
         from graphwiz_monitoring.alerting.manager import get_active_alerts

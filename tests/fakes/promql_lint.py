@@ -38,7 +38,7 @@ GAUGES = {
     "graphwiz_risk_correlation_avg", "graphwiz_risk_position_count",
     "graphwiz_portfolio_value_usd", "graphwiz_portfolio_cash_usd", "graphwiz_portfolio_positions_value_usd",
     "graphwiz_portfolio_returns_1h", "graphwiz_portfolio_returns_24h", "graphwiz_portfolio_returns_7d",
-    "graphwiz_alert_active", "graphwiz_dead_letters", "graphwiz_health_status",
+    "graphwiz_alert_active", "graphwiz_alert_acknowledged", "graphwiz_dead_letters", "graphwiz_health_status",
     "graphwiz_health_check_last_run_timestamp_seconds", "graphwiz_circuit_breaker_state",
     "graphwiz_circuit_breaker_failures", "graphwiz_trading_paused", "graphwiz_trader_last_seen_timestamp_seconds",
     "graphwiz_celery_queue_length", "graphwiz_celery_queue_consumers", "graphwiz_trader_journal_bytes",

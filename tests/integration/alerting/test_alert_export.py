@@ -38,6 +38,10 @@ def test_alert_families(make_manager, store, keys) -> None:
     assert samples[("graphwiz_alert_total", (("rule", "exchange_disconnect"), ("severity", "critical")))] == 2
     assert samples[("graphwiz_notifications_total", (("channel", "log"), ("outcome", "sent")))] == 3
     assert samples[("graphwiz_dead_letters", ())] == 1
+    assert samples[("graphwiz_alert_acknowledged", (("rule", "exchange_disconnect"), ("severity", "critical")))] == 0
+    manager.acknowledge_alert(manager.get_active_alerts()[0].alert_id, "alice")
+    acked = scrape(store, keys)
+    assert sum(v for (name, _), v in acked.items() if name == "graphwiz_alert_acknowledged") == 1
     manager.evaluate({"exchanges": {"binance": {"connected": True}, "kraken": {"connected": True}},
                       "risk": {"leverage": 1}})
     samples = scrape(store, keys)
