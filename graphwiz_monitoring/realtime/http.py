@@ -27,7 +27,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.errors import AlertNotFoundError, GraphwizError, StateError
 from graphwiz_monitoring.http_access import HostAllowList, refusal, shown
 from graphwiz_monitoring.realtime import access
 
@@ -167,7 +167,9 @@ class Routes:
             alert = await asyncio.to_thread(self.acknowledge, alert_id=alert_id, by=ACK_BY, comment=comment)
         except StateError:
             return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "Redis is unavailable"})
-        except ValueError as exc:  # AlertNotFoundError: unknown, resolved or expired
+        except AlertNotFoundError as exc:  # unknown, resolved or expired
             return json_response(HTTPStatus.NOT_FOUND, {"error": str(exc)})
+        except ValueError as exc:  # a field out of bounds (the message names it)
+            return json_response(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         log.info("realtime: alert %s acknowledged from the status page", alert_id)
         return json_response(HTTPStatus.OK, alert)

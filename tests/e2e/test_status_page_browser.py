@@ -27,6 +27,7 @@ from PIL import Image
 from websockets.sync.client import ClientConnection, connect
 
 from graphwiz_monitoring.alerting.manager import AlertManager
+from graphwiz_monitoring.alerting.records import load_alert
 from graphwiz_monitoring.alerting.silences import list_silences
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.events import EventType, publish
@@ -353,6 +354,15 @@ def test_status_page_at_phone_and_desktop_width(chromium: DevTools, tmp_path, re
         screenshot(chromium, tmp_path / "status-alert-card.png",
                    {"x": rect["x"] - 4, "y": rect["y"] - 4, "width": rect["width"] + 8, "height": rect["height"] + 8,
                     "scale": 2})
+
+        # The Acknowledge button acknowledges through the alerting area: the card says who, the store agrees.
+        chromium.evaluate(f"{card}.querySelector('button.acknowledge').click()")
+        wait_until(lambda: (chromium.evaluate(f"{card}.querySelector('.ack') && {card}.querySelector('.ack').textContent")
+                            or "").startswith("✓ acknowledged by status page at "),
+                   timeout=5, message="the card to show the acknowledgement")
+        assert chromium.evaluate(f"{card}.querySelector('button.acknowledge').disabled") is True
+        stored = load_alert(store, keys, loss.alert_id)
+        assert stored is not None and stored.acknowledged and stored.acknowledged_by == "status page"
 
         # A new trade appears at the top of the list, live.
         result = ingest_batch(store, keys, settings, {"batch_id": "live", "records": [trade(42.0, time.time())]})

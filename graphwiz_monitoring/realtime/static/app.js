@@ -291,7 +291,8 @@ function renderAlerts() {
 
 function alertCard(a) {
   const id = String(a.alert_id);
-  const acked = Boolean(a.acknowledged_by) && a.acknowledged !== false;
+  // "acknowledged" says whether an ack is in force (one that expired or a severity rise ended is not)
+  const acked = a.acknowledged === true || (a.acknowledged === undefined && Boolean(a.acknowledged_by));
   const silenced = state.silenced.has(id);
   const li = el("li", "alert sev-" + cls(a.severity));
   li.dataset.alertId = id;
