@@ -4,8 +4,10 @@ Each client gets a snapshot on connect (metrics, active alerts, health, breakers
 recent recovery, equity points), then every event published with ``realtime.events.publish`` that
 matches its subscription (``{"subscribe": ["alert", "health"]}``; default everything). The server
 also pushes a full METRICS snapshot to its own clients every ``METRICS_PUSH_SECONDS`` and shortly after
-a TRADE or METRICS event (ingest publishes those as small notices), so P&L and drawdown move live; the
-same tick resends the snapshot when the trading-paused flag changed (the CLI publishes no event then).
+a TRADE or METRICS event (ingest publishes those as small notices), so P&L and drawdown move live; those
+pushes also carry each active alert's value now (``alert_values``, from its rule's condition) and, when
+they changed, the last 20 trades read from the trade stream (``recent_trades``). The same tick resends
+the snapshot when the trading-paused flag changed (the CLI publishes no event then).
 Security, per-client queues and HTTP routes: see access.py, hub.py and http.py.
 """
 

@@ -199,7 +199,7 @@ function renderChart() {
           value: (u, v) => (v === null ? "–" : fmtUsd(v)) },
       ],
       axes: [
-        Object.assign({}, axis, { space: 70, values: (u, vals) => vals.map(fmtAxisTime) }),
+        Object.assign({}, axis, { space: 45, values: (u, vals) => vals.map(fmtAxisTime) }),
         Object.assign({}, axis, { size: 64, values: (u, vals) => vals.map(fmtUsdShort) }),
       ],
     }, [xs, ys], box);
@@ -311,8 +311,12 @@ function alertCard(a) {
     .filter((c) => isNum(c[1]));
   if (cells.length) {
     const values = el("dl", "values");
+    // "now" in red while still past the limit (on the side the breach was), in green once back within it
+    const side = isNum(meta.value) && isNum(meta.threshold) ? Math.sign(meta.value - meta.threshold) : 0;
+    const now = state.alertValues[id];
+    const past = side !== 0 && isNum(now) ? Math.sign(now - meta.threshold) === side : null;
     for (const [name, value, key] of cells) {
-      const box = el("div", "value-" + key);
+      const box = el("div", "value-" + key + (key === "now" && past !== null ? (past ? " past" : " within") : ""));
       box.append(el("dt", "", name), el("dd", "", fmtRuleValue(rule, value)));
       values.append(box);
     }
