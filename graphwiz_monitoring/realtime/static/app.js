@@ -173,7 +173,8 @@ function renderMetrics() {
   text("trades", (isNum(t.total_trades) ? t.total_trades.toLocaleString("en-US") : "–") + " trades");
   text("portfolio", fmtUsd(p.value_usd));
   const positions = isNum(r.position_count) ? " · " + r.position_count + " positions" : "";
-  text("leverage", "leverage " + (isNum(r.leverage) ? r.leverage.toFixed(2) + "×" : "–") + positions);
+  text("leverage", !isNum(p.value_usd) && !isNum(r.leverage) ? "no portfolio reported"
+    : "leverage " + (isNum(r.leverage) ? r.leverage.toFixed(2) + "×" : "–") + positions);
   renderChart();
   renderExchanges(m.exchanges || {});
 }
@@ -192,6 +193,8 @@ function renderChart() {
     chart = new uPlot({
       width: chartWidth(box), height: chartHeight(),
       cursor: { drag: { x: false, y: false } },
+      // The legend shows the value under the pointer: a phone has no pointer, only the note below.
+      legend: { show: window.matchMedia("(hover: hover)").matches && window.innerWidth >= 600 },
       scales: { x: { time: true } },
       series: [
         { value: (u, v) => (v === null ? "–" : fmtDateTime(v)) },
