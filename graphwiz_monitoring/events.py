@@ -111,6 +111,10 @@ class MetricsEvent(TypedDict, total=False):
     system: dict[str, Any]
     trader: dict[str, Any]
     neo4j: dict[str, Any]
+    # Only in the realtime server's own pushes to its clients (never published on Redis): each active
+    # alert's value now ({alert_id: value}) and, when they changed, the last 20 trades (newest first).
+    alert_values: dict[str, float]
+    recent_trades: list[dict[str, Any]]
 
 
 EventPayload = AlertEvent | HealthEvent | BreakerEvent | RecoveryEvent | TradeEvent | MetricsEvent

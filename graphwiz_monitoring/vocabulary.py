@@ -77,6 +77,7 @@ class NotificationKind(str, Enum):
     REPEAT = "repeat"
     RESOLVED = "resolved"
     STALE = "stale"  # the episode ended because its data stopped coming (its trader went silent), not resolved
+    ESCALATED = "escalated"  # ``escalated-<n>``: step n of the episode's escalation reached (alerting/escalation.py)
 
     # Formatted as its value ("firing"): outbox members, delivery keys and messages are built with f-strings.
     def __str__(self) -> str:
@@ -94,14 +95,19 @@ def repeat_kind(sequence: int) -> str:
     return f"{NotificationKind.REPEAT.value}-{int(sequence)}"
 
 
+def escalated_kind(step: int) -> str:
+    """The wire kind of the notification of an episode's ``step``-th escalation step (``escalated-2``)."""
+    return f"{NotificationKind.ESCALATED.value}-{int(step)}"
+
+
 def resolved_kind(sequence: int) -> str:
     """The wire kind of an alert's ``sequence``-th resolved notice (``resolved``, then ``resolved-2``...)."""
     return NotificationKind.RESOLVED.value if sequence <= 1 else f"{NotificationKind.RESOLVED.value}-{int(sequence)}"
 
 
 def kind_base(kind: str) -> NotificationKind | None:
-    """FIRING, REPEAT, RESOLVED or STALE for a wire kind (``firing``, ``repeat-<n>``, ``resolved``, ``resolved-<n>``,
-    ``stale``);
+    """FIRING, REPEAT, ESCALATED, RESOLVED or STALE for a wire kind (``firing``, ``repeat-<n>``, ``escalated-<n>``,
+    ``resolved``, ``resolved-<n>``, ``stale``);
     None if unknown."""
     if not isinstance(kind, str):
         return None
@@ -112,13 +118,15 @@ def kind_base(kind: str) -> NotificationKind | None:
         return None
     if prefix == NotificationKind.REPEAT.value and int(number) >= 1:
         return NotificationKind.REPEAT
+    if prefix == NotificationKind.ESCALATED.value and int(number) >= 1:
+        return NotificationKind.ESCALATED
     if prefix == NotificationKind.RESOLVED.value and int(number) >= 2:
         return NotificationKind.RESOLVED
     return None
 
 
 class _NotificationKinds(frozenset):  # type: ignore[type-arg]
-    """The valid wire kinds: ``firing``, ``resolved``, ``stale``, every ``repeat-<n>`` and ``resolved-<n>``
+    """The valid wire kinds: ``firing``, ``resolved``, ``stale``, every ``repeat-<n>``, ``escalated-<n>`` and ``resolved-<n>``
     (``kind in NOTIFICATION_KINDS``)."""
 
     def __contains__(self, kind: object) -> bool:

@@ -1,4 +1,5 @@
-"""Celery tasks for the rules queue: periodic and fast (coalesced) rule evaluation, the outbox sweep, the digest.
+"""Celery tasks for the rules queue: periodic and fast (coalesced) rule evaluation, the outbox sweep,
+escalation steps, the digest.
 
 The fast path's coalescing lives in graphwiz_monitoring.alerting.fast_path.
 """
@@ -67,3 +68,10 @@ def sweep_outbox(self: Any, grace_seconds: float | None = None) -> dict[str, Any
     """Periodic: hand over notifications whose alert was stored but whose tasks were never enqueued."""
     grace = outbox.GRACE_SECONDS if grace_seconds is None else float(grace_seconds)
     return notifier.sweep(_manager(id(get_settings())), grace_seconds=grace).summary()
+
+
+@app.task(name=tasks.ESCALATE, bind=True, max_retries=0)
+def escalate(self: Any) -> dict[str, Any]:
+    """Periodic (beat, when escalation is configured): tell the escalation steps due now, each once."""
+    reached = _manager(id(get_settings())).escalate_due()
+    return {"escalated": [f"{alert_id}:{step}" for alert_id, step in reached]}

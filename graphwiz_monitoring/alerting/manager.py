@@ -30,10 +30,10 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from graphwiz_monitoring.alerting import acks, outbox
+from graphwiz_monitoring.alerting import acks, escalation, outbox
 from graphwiz_monitoring.alerting.maintenance import MaintenanceGate
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity, AlertState
 from graphwiz_monitoring.alerting.notifier import Dispatch, Notifier, sender_dispatch
@@ -54,12 +54,12 @@ from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.rulebook.rules import TRADER_SECTIONS
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.tasks import TaskSender
-from graphwiz_monitoring.vocabulary import NotificationKind, repeat_kind
+from graphwiz_monitoring.vocabulary import NotificationKind, escalated_kind, repeat_kind
 
 log = logging.getLogger(__name__)
 
 # ALERT event kinds of an ack given or taken back (the status page and stream show "acknowledged by X").
-ACKNOWLEDGED, UNACKNOWLEDGED = "acknowledged", "unacknowledged"
+ACKNOWLEDGED, UNACKNOWLEDGED, ESCALATED = "acknowledged", "unacknowledged", "escalated"
 # Lifecycle state outlives the cooldown by this much, and is refreshed on every evaluation.
 STATE_GRACE_SECONDS = 86_400
 TRADER_RULES_TTL_SECONDS = 7 * 86_400  # a trader's registered custom rule names (KeySpace.trader_rules)
@@ -289,14 +289,15 @@ class AlertManager:
         """One breach observation of ``alert``'s (rule, fingerprint) (alert_fire.lua) and what it asks for:
         (outcome, alert id, the alert when created now)."""
         k, alerts, rule_name, fp = self.keys, self.settings.alerts, alert.rule_name, alert.fingerprint
+        plan = escalation.start(alert, alerts)  # should this observation open the episode: its steps and channels
         outcome, alert_id, _now, sequence, rise = self.store.run_script(
             "alert_fire",
             [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
-             k.alerts_history, k.alert_counts, k.notify_outbox],
+             k.alerts_history, k.alert_counts, k.notify_outbox, k.alerts_escalation],
             [for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
              f"{rule_name}|{fp}", f"{rule_name}|{alert.severity.value}", self._state_ttl(cooldown, for_seconds),
              self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, NotificationKind.FIRING),
-             alert.severity.rank])
+             alert.severity.rank, *(plan.argv() if plan else escalation.NO_PLAN_ARGV)])
         if outcome == "created":
             log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule_name)
             self._announce(alert, NotificationKind.FIRING)
@@ -503,8 +504,32 @@ class AlertManager:
 
     def notify(self, alert: Alert, kind: str) -> bool:
         """Hand ``alert``'s notification to its channels' queues (notifier.py), unless a maintenance window
-        holds it (alerting/maintenance.py); True when all were enqueued or it was held."""
-        return self.maintenance.hold(alert, kind) or self.notifier.notify(alert, kind)
+        holds it (alerting/maintenance.py); True when all were enqueued or it was held. An escalation
+        step's (``escalated-<n>``) goes to that step's channels only."""
+        if self.maintenance.hold(alert, kind):
+            return True
+        step = escalation.step_of(kind)
+        if step is not None:
+            alert = replace(alert, channels=escalation.step_channels(alert, step))
+        return self.notifier.notify(alert, kind)
+
+    def escalated(self, alert_id: str, step: int) -> None:
+        """Step ``step`` of ``alert_id``'s escalation was reached now (claimed once, escalation.py): its channels
+        join the alert's (they get its repeats from now on) and are told."""
+        kind = escalated_kind(step)
+        alert = self._load(alert_id)
+        if alert is None:  # its record expired: nothing to tell
+            outbox.remove(self.store, self.keys, alert_id, kind)
+            return
+        alert.channels = escalation.reached_channels(alert, step)
+        save_alert(self.store, self.keys, alert)
+        log.info("alert %s escalated: step %s [%s]", alert_id, step, alert.rule_name)
+        publish(self.store, self.keys, EventType.ALERT, _alert_event(ESCALATED, alert))
+        self.notify(alert, kind)
+
+    def escalate_due(self) -> list[tuple[str, int]]:
+        """Every escalation step due now (the beat task's work): [(alert id, step)] reached by this call."""
+        return escalation.run_due(self)
 
     def dispatch_one(self, alert_id: str, channel: str, kind: str) -> bool:
         return self.notifier.dispatch_one(alert_id, channel, kind)

@@ -49,6 +49,9 @@ class Alert:
     acknowledged_at: float | None = None
     ack_comment: str | None = None
     ack_expires_at: float | None = None
+    # The episode's escalation steps, chosen when it started (alerting/escalation.py): [{"after_seconds",
+    # "channels"}]; empty without escalation. ``channels`` holds the channels its reached steps named.
+    escalation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def acknowledged(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphwiz_monitoring import tasks
+from graphwiz_monitoring.alerting import escalation
 from graphwiz_monitoring.alerting.outbox import SWEEP_INTERVAL_SECONDS
 from graphwiz_monitoring.celery.clock import MAX_AGE_HEADER
 from graphwiz_monitoring.config import Settings
@@ -49,6 +50,8 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "rules.evaluate": entry(tasks.EVALUATE_RULES, mon.rule_evaluation_interval_seconds),
         "rules.sweep_outbox": entry(tasks.SWEEP_OUTBOX, SWEEP_INTERVAL_SECONDS),
     }
+    if escalation.configured(settings):  # without escalation config the schedule stays as it was
+        schedule["rules.escalate"] = entry(tasks.ESCALATE, escalation.ESCALATION_TICK_SECONDS)
     for name, check in settings.health_checks.checks.items():
         if check.enabled:
             schedule[f"health.{name}"] = entry(tasks.RUN_CHECK, check.interval_seconds, (name,))

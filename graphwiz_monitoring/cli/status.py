@@ -60,13 +60,21 @@ def metrics_snapshot(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Terminal summary: trading, health, breakers, active alerts, queues, dead letters, notification outbox."""
+    """Terminal summary: trading (P&L, drawdown, positions, paused), alerts, health, breakers, queues, delivery."""
+    import shutil
+
     from graphwiz_monitoring import context
-    from graphwiz_monitoring.cli.status_view import gather_status, render_status
+    from graphwiz_monitoring.cli.status_view import DEFAULT_WIDTH, MAX_WIDTH, gather_status, render_status
 
     settings = _load(ctx)
     store = context.get_store(settings)
     if not store.is_available():
         raise click.ClickException(f"Redis at {store.safe_url} does not answer")
     data = gather_status(store, context.get_keys(settings), settings)
-    click.echo(_json(data) if as_json else render_status(data), nl=as_json)
+    if as_json:
+        click.echo(_json(data))
+        return
+    # A terminal gets its own width (up to MAX_WIDTH) and colours; a pipe or file 80 plain columns.
+    tty = sys.stdout.isatty()
+    width = min(shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns, MAX_WIDTH) if tty else DEFAULT_WIDTH
+    click.echo(render_status(data, width=width, color=tty), nl=False)

@@ -1,16 +1,26 @@
-"""`graphwiz-monitoring status`: one terminal summary of the whole system, in plain tables.
+"""`graphwiz-monitoring status`: one terminal summary of the whole system, 80 columns wide.
 
-Health checks, circuit breakers, active alerts, Celery queue lengths, dead letters, the notification
-outbox and whether trading is paused. Every section is read on its own (see realtime/sources.py): a
-section whose area is not available, or that Redis fails to answer, prints why instead of taking the
-others down.
+Trading first (P&L today and in total, drawdown, positions, paused or not), then active alerts, health
+checks, circuit breakers, Celery queue lengths, dead letters and the notification outbox. Every
+section is read on its own (see realtime/sources.py): a section whose area is not available, or that
+Redis fails to answer, prints why instead of taking the others down.
+
+Rendered with rich (tables that fit a width, cells cut with an ellipsis, never wrapped mid-word):
+hand-made padding broke rows in two on an 80-column terminal.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import datetime, timezone
 from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 
 from graphwiz_monitoring.alerting.outbox import backlog
 from graphwiz_monitoring.config import Settings
@@ -20,14 +30,14 @@ from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import dead_letter_count
 from graphwiz_monitoring.tasks import queue_lengths
 
-# Celery (kombu) stores a queue as a Redis list named after the queue, plus one list per priority
-# step when messages carry a priority; the separator and steps are kombu's defaults.
-MESSAGE_MAX_CHARS = 60
+DEFAULT_WIDTH = 80  # what the output fits when it does not go to a terminal (pipes, files, tests)
+MAX_WIDTH = 120  # a wider terminal gets longer messages, not a sprawl
+QUEUE_COLUMNS = 3  # queue name/length pairs per line
 
 
 def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str, Any]:
     """Everything the summary shows, as plain data (also what ``status --json`` prints)."""
-    data = collect_snapshot(store, keys, settings, ("health", "breakers", "alerts", "trading"))
+    data = collect_snapshot(store, keys, settings, ("metrics", "health", "breakers", "alerts", "trading"))
     data["queues"], data["dead_letters"], data["notify_outbox"] = None, None, None
     try:
         data["queues"] = queue_lengths(store)
@@ -48,63 +58,126 @@ def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str,
 
 # ------------------------------------------------------------------ rendering
 
-def render_status(data: dict[str, Any]) -> str:
-    """The summary as text: a header line, then one titled table per section."""
+def render_status(data: dict[str, Any], width: int = DEFAULT_WIDTH, color: bool = False) -> str:
+    """The summary as text no wider than ``width``: trading first, then one titled block per section."""
     unavailable: dict[str, str] = data.get("unavailable") or {}
-    out = [f"graphwiz-monitoring status at {_time(data.get('generated_at'))} UTC", ""]
-    out += _section("Trading", unavailable.get("trading"), _trading_rows(data.get("trading")), ["state", "detail"])
+    console = Console(file=io.StringIO(), width=width, force_terminal=color, no_color=not color,
+                      color_system="standard" if color else None, highlight=False, emoji=False)
+    console.print(Text(f"graphwiz-monitoring status at {_time(data.get('generated_at'))} UTC", style="bold"),
+                  no_wrap=True, overflow="ellipsis")
+    blocks: list[tuple[str, str | None, RenderableType | None]] = [
+        ("Trading", _first_missing(unavailable, "trading", "metrics"),
+         _trading(data.get("trading"), data.get("metrics"), width)),
+    ]
+    alerts = [a for a in (data.get("alerts") or []) if isinstance(a, dict)]
+    blocks.append((f"Active alerts ({len(alerts)})" if alerts else "Active alerts", unavailable.get("alerts"),
+                   _alerts(alerts, width)))
     health = data.get("health")
     overall = health.get("status") if isinstance(health, dict) else None
-    out += _section(f"Health checks (overall: {overall})" if overall else "Health checks", unavailable.get("health"),
-                    _health_rows(health), ["check", "status", "message", "checked"])
-    out += _section("Circuit breakers", unavailable.get("breakers"), _breaker_rows(data.get("breakers")),
-                    ["breaker", "state", "failures"])
-    out += _section("Active alerts", unavailable.get("alerts"), _alert_rows(data.get("alerts")),
-                    ["severity", "rule", "title", "since"])
-    queues = data.get("queues")
-    queue_rows = [{"queue": q, "waiting": n} for q, n in (queues or {}).items()]
-    out += _section("Queues", unavailable.get("queues"), queue_rows, ["queue", "waiting"])
-    dead = data.get("dead_letters")
-    out += _section("Dead letters", unavailable.get("dead_letters"),
-                    [{"list": "dead letters", "entries": dead}] if dead is not None else [], ["list", "entries"])
-    outbox = data.get("notify_outbox")
-    # Entries normally leave within milliseconds; ones older than alerting.outbox.GRACE_SECONDS wait for a sweep.
-    out += _section("Notification outbox", unavailable.get("notify_outbox"),
-                    [{"entries": outbox["entries"], "oldest": f"{outbox['oldest_age_seconds']:g} s"}] if outbox else [],
-                    ["entries", "oldest"])
-    return "\n".join(out).rstrip() + "\n"
+    blocks.append((f"Health checks (overall: {overall})" if overall else "Health checks", unavailable.get("health"),
+                   _health(health, width)))
+    blocks.append(("Circuit breakers", unavailable.get("breakers"), _breakers(data.get("breakers"), width)))
+    blocks.append(("Queues (messages waiting)", unavailable.get("queues"), _queues(data.get("queues"), width)))
+    blocks.append(("Delivery", _first_missing(unavailable, "dead_letters", "notify_outbox"),
+                   _delivery(data.get("dead_letters"), data.get("notify_outbox"), width)))
+    for title, missing, body in blocks:
+        console.print()
+        console.print(Text(title, style="bold"), no_wrap=True, overflow="ellipsis")
+        if missing:
+            console.print(Text(f"  unavailable: {missing}"), no_wrap=True, overflow="ellipsis")
+        elif body is None:
+            console.print("  (none)")
+        else:
+            console.print(body)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def _section(title: str, missing: str | None, rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
-    lines = [title]
-    if missing:
-        lines.append(f"  unavailable: {missing}")
-    else:
-        lines += table(rows, columns)
-    return lines + [""]
+def _first_missing(unavailable: dict[str, str], *sections: str) -> str | None:
+    return next((unavailable[s] for s in sections if unavailable.get(s)), None)
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
-    """Left-aligned columns under upper-case headers; ``(none)`` for no rows."""
-    if not rows:
-        return ["  (none)"]
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  " + "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return lines
+GAP = 2  # spaces between columns
+INDENT = 2
+
+
+NAME_MAX_CHARS = 22  # a column of names (rules, checks) is cut here before a message column gives up width
+FLEXIBLE_MIN_CHARS = 16
+
+
+def fit_widths(natural: list[int], available: int, flexible: int | None) -> list[int]:
+    """Column widths within ``available`` (gaps included). Too wide: other columns are first cut to
+    ``NAME_MAX_CHARS``, then the ``flexible`` column (a message) gives up width down to
+    ``FLEXIBLE_MIN_CHARS``, then the widest column loses one character at a time (down to 4)."""
+    widths = list(natural)
+
+    def excess() -> int:
+        return sum(widths) + GAP * (len(widths) - 1) - available
+
+    if excess() > 0 and flexible is not None:
+        widths = [w if i == flexible else min(w, NAME_MAX_CHARS) for i, w in enumerate(widths)]
+        if excess() > 0:
+            widths[flexible] = max(min(FLEXIBLE_MIN_CHARS, widths[flexible]), widths[flexible] - excess())
+    while excess() > 0:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= 4:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def table(columns: list[str], rows: list[list[str | Text]], width: int, *, flexible: str | None = None,
+          header: bool = True) -> RenderableType:
+    """Rows under upper-case headers, indented, no wider than ``width``: every cell on one line, cut with
+    "…" when its column is too narrow (never wrapped mid-word)."""
+    natural = [max([len(c) if header else 0] + [len(Text(str(r[i])) if isinstance(r[i], str) else r[i])
+                                                 for r in rows]) for i, c in enumerate(columns)]
+    widths = fit_widths(natural, width - INDENT, columns.index(flexible) if flexible else None)
+    # With a header the box draws a one-space column divider: the padding makes up the rest of the gap.
+    grid = Table(box=box.SIMPLE_HEAD if header else None, show_edge=False, pad_edge=False, show_header=header,
+                 padding=(0, GAP - 1 if header else GAP, 0, 0), header_style="bold", expand=False)
+    for name, w in zip(columns, widths, strict=True):
+        grid.add_column(name.upper(), width=w, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        grid.add_row(*row)
+    return Padding(grid, (0, 0, 0, INDENT))
 
 
 def _cell(value: Any) -> str:
-    text = "-" if value is None or value == "" else str(value)
-    text = " ".join(text.split())  # a newline in a message must not break the table
-    return text if len(text) <= MESSAGE_MAX_CHARS else text[:MESSAGE_MAX_CHARS - 1] + "…"
+    return "-" if value is None or value == "" else " ".join(str(value).split())  # a newline must not break a row
 
 
 def _time(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     return str(value) if value else "-"
+
+
+def _clock(value: Any, seconds: bool = True) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value, timezone.utc).strftime("%H:%M:%S" if seconds else "%H:%M")
+    return "-"
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _usd(value: Any, signed: bool = True) -> str:
+    v = _num(value)
+    if v is None:
+        return "-"
+    return f"{'+' if signed and v > 0 else '-' if v < 0 else ''}${abs(v):,.2f}"
+
+
+def _pct(value: Any) -> str:
+    v = _num(value)
+    return "-" if v is None else f"{v * 100:.2f}%"
+
+
+def _money_style(value: Any) -> str:
+    v = _num(value)
+    return "green" if v is not None and v > 0 else "red" if v is not None and v < 0 else ""
 
 
 def _named(value: Any, nested: str) -> dict[str, Any]:
@@ -116,24 +189,99 @@ def _named(value: Any, nested: str) -> dict[str, Any]:
     return {str(k): v for k, v in value.items() if isinstance(v, dict)} if isinstance(value, dict) else {}
 
 
-def _trading_rows(trading: Any) -> list[dict[str, Any]]:
+def _trading(trading: Any, metrics: Any, width: int) -> RenderableType | None:
+    """Paused or active on the first line, then P&L, drawdown, positions in label/value pairs."""
+    if trading is None and not metrics:
+        return None
+    paused = trading if isinstance(trading, bool) else bool((trading or {}).get("paused"))
+    reason = "" if isinstance(trading, bool) else _cell((trading or {}).get("reason") or "")
     if trading is None:
-        return []
-    paused = trading if isinstance(trading, bool) else bool(trading.get("paused"))
-    detail = "" if isinstance(trading, bool) else trading.get("reason") or ""
-    return [{"state": "PAUSED" if paused else "active", "detail": detail}]
+        state = Text("unknown")
+    elif paused:
+        state = Text("PAUSED" + (f" ({reason})" if reason and reason != "-" else ""), style="bold red")
+    else:
+        state = Text("active", style="green")
+    m = metrics if isinstance(metrics, dict) else {}
+    t, r, p = m.get("trading") or {}, m.get("risk") or {}, m.get("portfolio") or {}
+    positions, leverage, trades = _num(r.get("position_count")), _num(r.get("leverage")), _num(t.get("total_trades"))
+    pairs = table(["", "", "", ""], [
+        ["P&L today", Text(_usd(t.get("pnl_daily_usd")), style=_money_style(t.get("pnl_daily_usd"))),
+         "P&L total", Text(_usd(t.get("pnl_usd")), style=_money_style(t.get("pnl_usd")))],
+        ["Drawdown", f"{_pct(t.get('current_drawdown'))} (max {_pct(t.get('max_drawdown'))})",
+         "Positions", "-" if positions is None else f"{int(positions)}"],
+        ["Portfolio", _usd(p.get("value_usd"), signed=False),
+         "Leverage", "-" if leverage is None else f"{leverage:.2f}x"],
+        ["Win rate", _pct(t.get("win_rate")), "Trades", "-" if trades is None else f"{int(trades):,}"],
+    ], width, header=False)
+    first = Table.grid(padding=(0, GAP, 0, 0))
+    first.add_column(no_wrap=True, min_width=len("P&L today"))  # aligned with the labels below
+    first.add_column(no_wrap=True, overflow="ellipsis", max_width=max(8, width - INDENT - len("P&L today") - GAP))
+    first.add_row("State", state)
+    return Group(Padding(first, (0, 0, 0, INDENT)), pairs)
 
 
-def _health_rows(health: Any) -> list[dict[str, Any]]:
-    return [{"check": name, "status": r.get("status") or "not run", "message": r.get("message"),
-             "checked": _time(r.get("timestamp"))} for name, r in sorted(_named(health, "checks").items())]
+SEVERITY_STYLES = {"EMERGENCY": "bold magenta", "CRITICAL": "bold red", "WARNING": "yellow", "INFO": "cyan"}
+STATUS_STYLES = {"healthy": "green", "closed": "green", "degraded": "yellow", "half_open": "yellow",
+                 "unhealthy": "red", "critical": "bold red", "open": "red", "circuit_open": "red"}
 
 
-def _breaker_rows(breakers: Any) -> list[dict[str, Any]]:
-    return [{"breaker": name, "state": b.get("state"), "failures": b.get("failures")}
-            for name, b in sorted(_named(breakers, "breakers").items())]
+def _alerts(alerts: list[dict[str, Any]], width: int) -> RenderableType | None:
+    """One line per alert; an acknowledged one gets a second line under its title saying who and when."""
+    if not alerts:
+        return None
+    rows: list[list[str | Text]] = []
+    for a in alerts:
+        severity = str(a.get("severity", "")).upper()
+        rows.append([Text(severity, style=SEVERITY_STYLES.get(severity, "")), _cell(a.get("rule_name")),
+                     _cell(a.get("title")), _clock(a.get("created_at"), seconds=False)])
+        if a.get("acknowledged_by"):
+            rows.append(["", "", Text(f"acknowledged by {_cell(a.get('acknowledged_by'))} at "
+                                      f"{_clock(a.get('acknowledged_at'), seconds=False)}", style="green"), ""])
+    return table(["severity", "rule", "title", "since"], rows, width, flexible="title")
 
 
-def _alert_rows(alerts: Any) -> list[dict[str, Any]]:
-    return [{"severity": str(a.get("severity", "")).upper(), "rule": a.get("rule_name"), "title": a.get("title"),
-             "since": _time(a.get("created_at"))} for a in (alerts or []) if isinstance(a, dict)]
+def _health(health: Any, width: int) -> RenderableType | None:
+    checks = sorted(_named(health, "checks").items())
+    if not checks:
+        return None
+    rows: list[list[str | Text]] = []
+    for name, r in checks:
+        status = str(r.get("status") or "not run").replace("_", " ")
+        message = _cell(r.get("message")).removeprefix(f"{status}: ")  # "not configured: ..." says it twice
+        rows.append([name, Text(status, style=STATUS_STYLES.get(str(r.get("status")), "")), message,
+                     _clock(r.get("timestamp"), seconds=False)])
+    return table(["check", "status", "message", "checked"], rows, width, flexible="message")
+
+
+def _breakers(breakers: Any, width: int) -> RenderableType | None:
+    items = sorted(_named(breakers, "breakers").items())
+    if not items:
+        return None
+    rows: list[list[str | Text]] = [[name, Text(str(b.get("state") or "-"), style=STATUS_STYLES.get(str(b.get("state")), "")),
+                                     _cell(b.get("failures"))] for name, b in items]
+    return table(["breaker", "state", "failures"], rows, width)
+
+
+def _queues(queues: Any, width: int) -> RenderableType | None:
+    """Name/length pairs, ``QUEUE_COLUMNS`` per line (a dozen queues would take a dozen lines as a table)."""
+    if not queues:
+        return None
+    pairs = [(str(q), str(n)) for q, n in queues.items()]
+    rows: list[list[str | Text]] = []
+    for i in range(0, len(pairs), QUEUE_COLUMNS):
+        chunk = pairs[i:i + QUEUE_COLUMNS] + [("", "")] * (QUEUE_COLUMNS - len(pairs[i:i + QUEUE_COLUMNS]))
+        rows.append([Text(cell, justify="right") if k % 2 else cell for k, cell in
+                     enumerate(c for pair in chunk for c in pair)])
+    return table([""] * (2 * QUEUE_COLUMNS), rows, width, header=False)
+
+
+def _delivery(dead: Any, outbox: Any, width: int) -> RenderableType | None:
+    if dead is None and not outbox:
+        return None
+    rows: list[list[str | Text]] = []
+    if dead is not None:
+        rows.append(["dead letters", str(dead)])
+    if outbox:
+        # Entries normally leave within milliseconds; ones older than alerting.outbox.GRACE_SECONDS wait for a sweep.
+        rows.append(["notification outbox", f"{outbox['entries']} waiting, oldest {outbox['oldest_age_seconds']:g} s"])
+    return table(["", ""], rows, width, header=False)

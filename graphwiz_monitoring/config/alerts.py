@@ -1,13 +1,49 @@
-"""Alerting settings: cooldowns, built-in rule overrides, custom rules, silences, inhibitions, maintenance
-windows and the digest (the last two in config/maintenance.py)."""
+"""Alerting settings: cooldowns, built-in rule overrides, custom rules, silences, inhibitions, escalation,
+maintenance windows and the digest (the last two in config/maintenance.py)."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from graphwiz_monitoring.config.fields import Channels, PositiveSeconds, Severity, StrictModel
 from graphwiz_monitoring.config.maintenance import DigestSettings, MaintenanceWindowSettings
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
+
+
+class EscalationStep(StrictModel):
+    """One step of an escalation: ``after_seconds`` from the episode's start, its channels are told once
+    (unless it was acknowledged), then get its repeats (docs/ALERTS.md "Escalation")."""
+
+    after_seconds: float = Field(ge=0, allow_inf_nan=False)
+    channels: Channels = Field(min_length=1)
+
+
+def _ordered(steps: list[EscalationStep]) -> list[EscalationStep]:
+    if not steps:
+        raise ValueError("must list at least one step, got []")
+    delays = [s.after_seconds for s in steps]
+    if delays != sorted(delays) or len(set(delays)) != len(delays):
+        raise ValueError(f"steps must have increasing after_seconds, got {delays}")
+    return steps
+
+
+Escalation = Annotated[list[EscalationStep], AfterValidator(_ordered)]
+
+
+class EscalationSettings(StrictModel):
+    """``alerts.escalation.<severity>``: the steps of episodes of that severity (none: today's behaviour,
+    the rule's channels at once and on every repeat)."""
+
+    info: Escalation | None = None
+    warning: Escalation | None = None
+    critical: Escalation | None = None
+    emergency: Escalation | None = None
+
+    def for_severity(self, severity: AlertSeverity) -> list[EscalationStep] | None:
+        steps: list[EscalationStep] | None = getattr(self, severity.value)
+        return steps
 
 
 class CooldownSettings(StrictModel):
@@ -29,6 +65,7 @@ class RuleOverride(StrictModel):
     channels: Channels | None = None
     cooldown_seconds: PositiveSeconds | None = None
     for_seconds: float = Field(0, ge=0)
+    escalation: Escalation | None = None  # this rule's steps, instead of alerts.escalation.<severity>
 
 
 class CustomRuleSettings(StrictModel):
@@ -43,6 +80,7 @@ class CustomRuleSettings(StrictModel):
     for_seconds: float = Field(0, ge=0)
     enabled: bool = True
     labels: dict[str, str] = Field(default_factory=dict)
+    escalation: Escalation | None = None  # this rule's steps, instead of alerts.escalation.<severity>
 
     @model_validator(mode="after")
     def _compile(self) -> CustomRuleSettings:
@@ -92,6 +130,7 @@ class AlertsSettings(StrictModel):
     rule_modules: list[str] = Field(default_factory=list)
     silences: list[SilenceSettings] = Field(default_factory=list)
     inhibit: list[InhibitSettings] = Field(default_factory=_default_inhibit)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     # The resolved notice of an alert goes out once its condition stayed clear this long (the alert
     # itself is resolved at once); a breach back sooner continues the episode with no notice. 0: at once.
     resolve_after_seconds: float = Field(0, ge=0)

@@ -102,14 +102,14 @@ def exchange_connectivity(ctx: CheckContext) -> HealthResult:
         stale.details["probes"] = probed
         return stale
     if not probed and reported is None:
-        return _not_configured(ctx, "no health_checks.probes.exchanges and no exchange_manager reported by the trader")
+        return _not_configured(ctx, "no exchange to probe and none reported by the trader")
     if reported and "__error__" in reported:  # the manager itself failed to say anything
         return _result(ctx, HealthStatus.UNHEALTHY,
-                       f"the trader's exchange_manager failed: {reported['__error__'].get('error', '')}",
+                       f"the trader's exchange manager failed: {reported['__error__'].get('error', '')}",
                        probes=probed, failing=[], service="exchange")
     names = sorted(set(probed) | set(reported or {}))
     if not names:
-        return _not_configured(ctx, "the trader's exchange_manager lists no exchanges")
+        return _not_configured(ctx, "the trader's exchange manager lists no exchanges")
     per: dict[str, Any] = {}
     for name in names:
         probe, trader = probed.get(name), (reported or {}).get(name)
@@ -137,7 +137,7 @@ def neo4j_connectivity(ctx: CheckContext) -> HealthResult:
         sources["trader"] = {"ok": bool(reported["connected"]), "latency_seconds": reported.get("latency_seconds"),
                              "error": reported.get("error", "")}
     if not sources:
-        reason = probe.error if probe is not None else "no health_checks.probes.neo4j.uri and no neo4j_graph reported"
+        reason = probe.error if probe is not None else "no Neo4j address to probe and no graph reported by the trader"
         return _not_configured(ctx, reason)
     failed = {k: v for k, v in sources.items() if not v["ok"]}
     if failed:
@@ -179,7 +179,9 @@ def system_resources(ctx: CheckContext) -> HealthResult:
             if values.get(k) is not None and values[k] > ctx.thresholds[k]]
     shown = ", ".join(f"{k.removesuffix('_percent')} {values[k]:.0f}%" for k in ("cpu_percent", "memory_percent",
                                                                                   "disk_percent") if values.get(k) is not None)
-    message = shown + (f"; over threshold: {', '.join(over)}" if over else "")
+    # Words, not config keys: "over threshold: cpu 97% > 90%" (the thresholds' names are in the docs).
+    message = shown + ("; over threshold: " + ", ".join(
+        f"{k.removesuffix('_percent')} {values[k]:.0f}% > {ctx.thresholds[k]:g}%" for k in over) if over else "")
     return _result(ctx, _ladder(len(over)), message, values=values, over=over, thresholds=dict(ctx.thresholds))
 
 
@@ -203,7 +205,7 @@ def agent_health(ctx: CheckContext) -> HealthResult:
     if stale:
         return stale
     if agents is None:
-        return _not_configured(ctx, "no agent_manager reported by the trader")
+        return _not_configured(ctx, "the trader reports no agents")
     failing = sorted(n for n, a in agents.items() if a.get("healthy") is False)
     total = len(agents)
     if not failing:
@@ -228,12 +230,13 @@ def portfolio_health(ctx: CheckContext) -> HealthResult:
         "positions": _first(trading.get("positions"), (snap.get("risk") or {}).get("position_count")),
     }
     if all(v is None for v in values.values()):
-        return _not_configured(ctx, "no drawdown, leverage or positions reported (trading_engine or record_portfolio)")
+        return _not_configured(ctx, "the trader reports no drawdown, leverage or positions")
     limits = {"drawdown": ctx.thresholds["max_drawdown"], "leverage": ctx.thresholds["max_leverage"],
               "positions": ctx.thresholds["max_positions"]}
     over = [k for k, v in values.items() if v is not None and v > limits[k]]
-    shown = ", ".join(f"{k} {v:g}" for k, v in values.items() if v is not None)
-    message = shown + (f"; over limit: {', '.join(over)}" if over else "")
+    message = ", ".join(_portfolio_words(k, v, limits[k]) for k, v in values.items() if v is not None)
+    if over:
+        message += f"; over the limit: {', '.join(over)}"
     return _result(ctx, _ladder(len(over)), message, values=values, limits=limits, over=over, service="trading")
 
 
@@ -251,6 +254,15 @@ def database_locks(ctx: CheckContext) -> HealthResult:
     limit = ctx.thresholds["max_active_transactions"]
     status = HealthStatus.UNHEALTHY if active > limit else HealthStatus.HEALTHY
     return _result(ctx, status, f"{active} active transactions (limit {limit:g})", counts=counts, active=active)
+
+
+def _portfolio_words(name: str, value: float, limit: float) -> str:
+    """One portfolio value as a person reads it: "drawdown 13.3% (limit 10%)", not "drawdown 0.133378"."""
+    if name == "drawdown":
+        return f"drawdown {value * 100:.1f}% (limit {limit * 100:g}%)"
+    if name == "leverage":
+        return f"leverage {value:.2f}x (limit {limit:g}x)"
+    return f"{value:g} open positions (limit {limit:g})"
 
 
 def _first(*values: Any) -> float | None:

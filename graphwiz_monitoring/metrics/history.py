@@ -96,6 +96,18 @@ def read_trades(store: Store, keys: KeySpace, since: float, until: float | None 
     return trades
 
 
+def recent_trades(store: Store, keys: KeySpace, count: int = 20) -> list[dict[str, Any]]:
+    """The ``count`` most recently ingested trades, newest first (one XREVRANGE: cheap at any trade rate)."""
+    trades = []
+    for _, fields in store.r.xrevrange(keys.trades, max="+", min="-", count=count):
+        value = fields.get(STREAM_FIELD)
+        try:
+            trades.append(decode_entry(value))
+        except (TypeError, ValueError, IndexError, UnicodeDecodeError):
+            continue
+    return trades
+
+
 def performance_history(store: Store, keys: KeySpace, hours: float = 24, *, initial_capital: float | None = None,
                         now: float | None = None) -> dict[str, Any]:
     """Trading performance over the last ``hours``: totals, a bucketed P&L series and portfolio values."""

@@ -1,10 +1,12 @@
 """HTTP side of the realtime server, run by websockets' ``process_request`` before any handshake.
 
 Routes: ``GET /`` (the status page; WebSocket upgrades on ``/`` or ``/ws`` go through to the stream
-after the token/Origin/Host checks), ``GET /app.js``, ``GET /style.css``, ``GET /healthz``,
-``GET /api/snapshot`` and ``POST /api/silences?alert_id=..&duration_seconds=..&reason=..``
-(websockets reads no request body, so parameters travel in the query string; POST needs
-websockets >= 17). The page and its assets carry no data, so they are served without the token;
+after the token/Origin/Host checks), its assets (``STATIC_FILES``: app.js, style.css, the vendored
+uPlot chart library with its licence, the health-check help page), ``GET /healthz``,
+``GET /api/snapshot``, ``POST /api/silences?alert_id=..&duration_seconds=..&reason=..`` and
+``POST /api/alerts/ack?alert_id=..&comment=..`` (websockets reads no request body, so parameters
+travel in the query string; POST needs websockets >= 17). A cross-site page cannot make the browser
+POST here: its request carries a foreign ``Origin`` and gets 403 before any route runs. The page and its assets carry no data, so they are served without the token;
 everything that returns or changes state requires it. Every route, the page included, first passes
 the Host/Origin check shared with the exporter (http_access.py), so a DNS-rebinding page gets 403.
 """
@@ -25,16 +27,21 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from graphwiz_monitoring.errors import GraphwizError, StateError
+from graphwiz_monitoring.errors import AlertNotFoundError, GraphwizError, StateError
 from graphwiz_monitoring.http_access import HostAllowList, refusal, shown
 from graphwiz_monitoring.realtime import access
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
-STATIC_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
+STATIC_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js", "/style.css": "style.css",
+                "/health-checks.html": "health-checks.html",
+                # uPlot 1.6.32 (MIT), the npm package's minified build, vendored: no CDN (see README)
+                "/uPlot.iife.min.js": "uPlot.iife.min.js", "/uPlot.min.css": "uPlot.min.css",
+                "/uPlot-LICENSE.txt": "uPlot-LICENSE.txt"}
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".css": "text/css; charset=utf-8"}
+                 ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+API_ROUTES = ("/healthz", "/api/snapshot", "/api/silences", "/api/alerts/ack")
 WEBSOCKET_PATHS = frozenset({"/", "/ws"})
 # Everything is local: no CDN, no inline script, no framing by other sites.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -42,6 +49,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 ALERT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 SILENCE_MIN_SECONDS, SILENCE_MAX_SECONDS = 60.0, 7 * 24 * 3600.0
 REASON_MAX_CHARS = 200
+ACK_BY = "status page"  # who acknowledged: the page has no user accounts, the token is the credential
 
 
 def response(status: HTTPStatus, body: bytes | str, content_type: str = "text/plain; charset=utf-8",
@@ -60,16 +68,18 @@ def json_response(status: HTTPStatus, data: Any, extra: dict[str, str] | None = 
 
 
 class Routes:
-    """``process_request`` callable; ``snapshot``/``silence``/``health`` are provided by the server."""
+    """``process_request`` callable; ``snapshot``/``silence``/``acknowledge``/``health`` come from the server."""
 
     def __init__(self, *, token: str | None, allowed_origins: list[str],
                  snapshot: Callable[[], dict[str, Any]], silence: Callable[..., dict[str, Any]],
-                 health: Callable[[], tuple[bool, dict[str, Any]]], hosts: HostAllowList | None = None) -> None:
+                 health: Callable[[], tuple[bool, dict[str, Any]]], hosts: HostAllowList | None = None,
+                 acknowledge: Callable[..., dict[str, Any]] | None = None) -> None:
         self.token = token
         self.allowed_origins = allowed_origins
         self.hosts = hosts or HostAllowList.for_server((), None)  # loopback names and IP addresses
         self.snapshot = snapshot
         self.silence = silence
+        self.acknowledge = acknowledge
         self.health = health
         self.static = {path: (STATIC_DIR / name).read_bytes() for path, name in STATIC_FILES.items()}
 
@@ -93,7 +103,9 @@ class Routes:
             return self._guard(request) or json_response(HTTPStatus.OK, await asyncio.to_thread(self.snapshot))
         if path == "/api/silences" and request.method == "POST":
             return self._guard(request) or await self._silence(request)
-        if path in self.static or path in ("/healthz", "/api/snapshot", "/api/silences"):
+        if path == "/api/alerts/ack" and request.method == "POST" and self.acknowledge is not None:
+            return self._guard(request) or await self._acknowledge(request)
+        if path in self.static or path in API_ROUTES:
             return response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
         return response(HTTPStatus.NOT_FOUND, "not found\n")
 
@@ -143,3 +155,21 @@ class Routes:
         except (GraphwizError, ValueError) as exc:
             return json_response(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         return json_response(HTTPStatus.CREATED, created)
+
+    async def _acknowledge(self, request: Request) -> Response:
+        query = parse_qs(urlsplit(request.path).query)
+        alert_id = (query.get("alert_id") or [""])[0]
+        comment = (query.get("comment") or [""])[0][:REASON_MAX_CHARS] or None
+        if not ALERT_ID.match(alert_id):
+            return json_response(HTTPStatus.BAD_REQUEST, {"error": "alert_id is missing or malformed"})
+        assert self.acknowledge is not None
+        try:
+            alert = await asyncio.to_thread(self.acknowledge, alert_id=alert_id, by=ACK_BY, comment=comment)
+        except StateError:
+            return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "Redis is unavailable"})
+        except AlertNotFoundError as exc:  # unknown, resolved or expired
+            return json_response(HTTPStatus.NOT_FOUND, {"error": str(exc)})
+        except ValueError as exc:  # a field out of bounds (the message names it)
+            return json_response(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        log.info("realtime: alert %s acknowledged from the status page", alert_id)
+        return json_response(HTTPStatus.OK, alert)

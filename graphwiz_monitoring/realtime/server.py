@@ -4,8 +4,10 @@ Each client gets a snapshot on connect (metrics, active alerts, health, breakers
 recent recovery, equity points), then every event published with ``realtime.events.publish`` that
 matches its subscription (``{"subscribe": ["alert", "health"]}``; default everything). The server
 also pushes a full METRICS snapshot to its own clients every ``METRICS_PUSH_SECONDS`` and shortly after
-a TRADE or METRICS event (ingest publishes those as small notices), so P&L and drawdown move live; the
-same tick resends the snapshot when the trading-paused flag changed (the CLI publishes no event then).
+a TRADE or METRICS event (ingest publishes those as small notices), so P&L and drawdown move live; those
+pushes also carry each active alert's value now (``alert_values``, from its rule's condition) and, when
+they changed, the last 20 trades read from the trade stream (``recent_trades``). The same tick resends
+the snapshot when the trading-paused flag changed (the CLI publishes no event then).
 Security, per-client queues and HTTP routes: see access.py, hub.py and http.py.
 """
 
@@ -22,8 +24,9 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from graphwiz_monitoring.alerting.rules import RuleRegistry, load_rules
 from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.errors import ListenError
+from graphwiz_monitoring.errors import ListenError, RuleError
 from graphwiz_monitoring.events import SNAPSHOT, EventType, make_message, parse_event
 from graphwiz_monitoring.realtime import access, sources
 from graphwiz_monitoring.realtime.bridge import RedisBridge
@@ -57,15 +60,20 @@ class RealtimeServer:
         self.metrics_push_seconds = metrics_push_seconds
         self.hub = Hub(settings.websocket.client_queue_size)
         self.equity: deque[tuple[float, float]] = deque(maxlen=EQUITY_POINTS)
+        try:  # the expression rules, for each alert's value now (rule modules are user code: not loaded here)
+            self.rules = load_rules(settings.alerts)
+        except RuleError:
+            self.rules = RuleRegistry()
         self.routes = Routes(token=access.token_of(settings.websocket),
                              allowed_origins=list(settings.websocket.allowed_origins),
                              snapshot=self.snapshot, silence=self._silence, health=self._health,
-                             hosts=access.host_allow_list(settings.websocket))
+                             acknowledge=self._acknowledge, hosts=access.host_allow_list(settings.websocket))
         self.bridge: RedisBridge | None = None
         self.server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresh_pending = False
         self._paused: bool | None = None
+        self._newest_trade: str | None = None  # trade id at the top of the last pushed trades list
         # websockets logs request details at DEBUG, and a query string may hold the token.
         self._ws_logger = logging.getLogger("graphwiz_monitoring.realtime.websockets")
         self._ws_logger.setLevel(logging.INFO)
@@ -185,6 +193,7 @@ class RealtimeServer:
         data = sources.collect_snapshot(self.store, self.keys, self.settings)
         # list() copies the deque in one step; only the loop thread appends to it.
         data["equity"] = [[t, v] for t, v in list(self.equity)]
+        data["alert_values"] = sources.alert_values(self.rules, data.get("alerts"), data.get("metrics"))
         return data
 
     def _record_equity(self, metrics: dict[str, Any] | None) -> None:
@@ -226,11 +235,18 @@ class RealtimeServer:
             await asyncio.sleep(delay)
         self._refresh_pending = False
         data = await asyncio.to_thread(sources.collect_snapshot, self.store, self.keys, self.settings,
-                                       ("metrics", "trading"))
+                                       ("metrics", "trading", "alerts", "trades"))
         metrics = data.get("metrics")
         if metrics is not None:
             self._record_equity(metrics)
-            self.hub.broadcast(EventType.METRICS.value, make_message(EventType.METRICS.value, metrics))
+            # Beside the sections: each active alert's value now, and the recent trades when they changed
+            # (a TRADE event from ingest is a batch summary; the list itself is read here, 20 entries).
+            push = {**metrics, "alert_values": sources.alert_values(self.rules, data.get("alerts"), metrics)}
+            trades = data.get("trades")
+            newest = str(trades[0].get("trade_id")) if trades else None
+            if trades is not None and newest != self._newest_trade:
+                push["recent_trades"], self._newest_trade = trades, newest
+            self.hub.broadcast(EventType.METRICS.value, make_message(EventType.METRICS.value, push))
         # Pausing/resuming from the CLI publishes no event: a changed flag resends the snapshot.
         paused = (data.get("trading") or {}).get("paused")
         if paused is not None and self._paused is not None and paused != self._paused:
@@ -239,6 +255,9 @@ class RealtimeServer:
 
     def _silence(self, **kwargs: Any) -> dict[str, Any]:
         return sources.create_silence(self.store, self.keys, self.settings, **kwargs)
+
+    def _acknowledge(self, **kwargs: Any) -> dict[str, Any]:
+        return sources.acknowledge(self.store, self.keys, self.settings, **kwargs)
 
     def _health(self) -> tuple[bool, dict[str, Any]]:
         redis_ok = self.bridge is not None and self.bridge.connected.is_set()

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from graphwiz_monitoring.alerting.manager import get_active_alerts
+from graphwiz_monitoring.alerting.manager import AlertManager, get_active_alerts
+from graphwiz_monitoring.alerting.rules import RuleRegistry
 from graphwiz_monitoring.alerting.silences import silence_alert
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import StateError
@@ -20,14 +21,15 @@ from graphwiz_monitoring.guards.breaker import list_breakers
 from graphwiz_monitoring.health.checker import HealthChecker
 from graphwiz_monitoring.health.pause import trading_pause_status
 from graphwiz_monitoring.health.recovery import recovery_history
-from graphwiz_monitoring.metrics.history import performance_history
+from graphwiz_monitoring.metrics.history import performance_history, recent_trades
 from graphwiz_monitoring.metrics.snapshot import build_snapshot
 from graphwiz_monitoring.state import KeySpace, Store
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("metrics", "alerts", "health", "breakers", "trading", "recovery")
+SECTIONS = ("metrics", "alerts", "health", "breakers", "trading", "recovery", "trades")
 RECENT_RECOVERY_LIMIT = 20
+RECENT_TRADES_LIMIT = 20
 
 
 def _plain(value: Any) -> Any:
@@ -73,6 +75,28 @@ def read_recovery(store: Store, keys: KeySpace, settings: Settings) -> list[dict
     return [_plain(a) for a in recovery_history(store, keys, limit=RECENT_RECOVERY_LIMIT)]
 
 
+def read_trades(store: Store, keys: KeySpace, settings: Settings) -> list[dict[str, Any]]:
+    """The last ``RECENT_TRADES_LIMIT`` trades ingested, newest first."""
+    return recent_trades(store, keys, RECENT_TRADES_LIMIT)
+
+
+def alert_values(rules: RuleRegistry, alerts: list[dict[str, Any]] | None,
+                 metrics: dict[str, Any] | None) -> dict[str, float]:
+    """``{alert_id: the value its rule is about now}`` for the active alerts whose rule is an expression
+    (built-in or YAML rule; a rule module's Python callable has no value to show), from ``metrics``."""
+    if not alerts or not metrics:
+        return {}
+    values: dict[str, float] = {}
+    for alert in alerts:
+        rule = rules.get(str(alert.get("rule_name")))
+        if rule is None or rule.expression is None:
+            continue
+        value = rule.expression.observe(metrics, alert.get("labels") or {})
+        if value is not None:
+            values[str(alert.get("alert_id"))] = value
+    return values
+
+
 def read_equity_history(store: Store, keys: KeySpace, settings: Settings, hours: float) -> list[list[float]]:
     """``[[time, cumulative P&L USD], ...]`` over the last ``hours``, from the metrics area's trade history.
 
@@ -95,6 +119,7 @@ READERS: dict[str, Callable[[Store, KeySpace, Settings], Any]] = {
     "breakers": read_breakers,
     "trading": read_trading,
     "recovery": read_recovery,
+    "trades": read_trades,
 }
 
 
@@ -118,3 +143,10 @@ def create_silence(store: Store, keys: KeySpace, settings: Settings, *, alert_id
     """Silence what ``alert_id`` matches for ``duration_seconds``, through the alerting area's API."""
     return _plain(silence_alert(store, keys, settings, alert_id=alert_id, duration_seconds=duration_seconds,
                                 author=author, reason=reason))
+
+
+def acknowledge(store: Store, keys: KeySpace, settings: Settings, *, alert_id: str, by: str,
+                comment: str | None = None) -> dict[str, Any]:
+    """Acknowledge one active alert through the alerting area's API (AlertNotFoundError when it is not active)."""
+    manager = AlertManager(store, keys, settings, registry=RuleRegistry())  # acking evaluates no rule
+    return _plain(manager.acknowledge_alert(alert_id, by, comment=comment))

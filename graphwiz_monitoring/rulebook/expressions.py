@@ -264,6 +264,38 @@ class Expression:
             return EvalResult(value)
         return EvalResult(True, tuple(matches) or (Match((), _observed(root, snapshot, {})),))
 
+    def observe(self, snapshot: Mapping[str, Any], labels: Mapping[str, str]) -> Any:
+        """The value the condition is about now (the left side of its first comparison) for one alert's
+        labels, breached or not: what the status page shows as "now" beside the value at the breach.
+        None when the labels do not bind every wildcard or the value is missing."""
+        node = self.root
+        while node.kind == "call" and node.value in ("any", "all") and node.children:
+            node = node.children[0]
+        compare = _first_compare(node)
+        if compare is None:
+            return None
+        env: dict[Var, str] = {}
+        for var in compare.children[0].free:
+            if var.label not in labels:
+                return None
+            env[var] = str(labels[var.label])
+        try:
+            value = _eval(compare.children[0], snapshot, env)
+        except KeyError:  # a wildcard bound only by another part of the condition
+            return None
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _first_compare(node: Node) -> Node | None:
+    if node.kind == "compare":
+        return node
+    if node.kind in ("and", "or", "not"):
+        for child in node.children:
+            found = _first_compare(child)
+            if found is not None:
+                return found
+    return None
+
 
 def compile_expression(text: str) -> Expression:
     """Parse and validate ``text``; raises RuleError (only) for anything not in the grammar."""

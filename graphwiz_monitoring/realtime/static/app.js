@@ -3,15 +3,22 @@
 "use strict";
 
 const MAX_RECOVERY_ROWS = 20;
+const MAX_TRADE_ROWS = 20;
 const MAX_EQUITY_POINTS = 720;
 const EQUITY_SAMPLE_SECONDS = 5;  // as the server: one point per 5 s
 const SILENCE_SECONDS = 3600;
 const RECONNECT_MAX_MS = 10000;
+// How each built-in rule's value reads (the value at the breach and now); other rules: a plain number.
+const RULE_UNITS = {
+  large_loss: "fraction", high_cpu: "percent", high_memory: "percent", disk_space: "percent",
+  high_latency: "seconds", risk_limit_breach: "times", rate_limit: "count", agent_failure: "count",
+};
 
 const state = {
   metrics: {}, alerts: new Map(), health: {}, breakers: {}, trading: null, recovery: [], equity: [],
-  unavailable: {}, silenced: new Set(),
+  trades: [], alertValues: {}, unavailable: {}, silenced: new Set(), busy: new Set(),
 };
+let chart = null;  // the uPlot equity chart, made on the first data
 
 // ------------------------------------------------------------------ token and connection
 
@@ -60,7 +67,7 @@ function handle(message) {
     case "health": applyHealth(data); break;
     case "breaker": applyBreaker(data); break;
     case "recovery": applyRecovery(data); break;
-    case "trade": break;  // the server follows a trade with fresh metrics; here it only counts as an update
+    case "trade": break;  // a batch summary: the server follows it with fresh metrics and the recent trades
     case "error": note("server: " + String(data.error || "error")); return;
     default: return;
   }
@@ -71,6 +78,7 @@ function applySnapshot(data) {
   state.metrics = data.metrics || {};
   state.alerts = new Map();
   for (const alert of asArray(data.alerts)) upsertAlert(alert);
+  state.alertValues = objectOr(data.alert_values);
   state.health = byName(data.health && data.health.checks ? data.health.checks : data.health);
   state.breakers = byName(data.breakers && data.breakers.breakers ? data.breakers.breakers : data.breakers);
   for (const [name, check] of Object.entries(state.health)) {  // checks whose breaker never moved
@@ -78,14 +86,19 @@ function applySnapshot(data) {
   }
   state.trading = data.trading;
   state.recovery = asArray(data.recovery).slice(0, MAX_RECOVERY_ROWS);
-  state.equity = asArray(data.equity).filter((p) => Array.isArray(p) && isNum(p[1]));
+  state.trades = asArray(data.trades).slice(0, MAX_TRADE_ROWS);
+  state.equity = asArray(data.equity).filter((p) => Array.isArray(p) && isNum(p[0]) && isNum(p[1]));
   state.unavailable = data.unavailable || {};
   renderAll();
   setBadge("conn-state", "live", "ok");
 }
 
 function applyMetrics(data) {
+  // Besides metrics sections, the server's pushes carry each alert's value now and the recent trades.
+  if (data.alert_values && typeof data.alert_values === "object") { state.alertValues = data.alert_values; renderAlerts(); }
+  if (Array.isArray(data.recent_trades)) { state.trades = data.recent_trades.slice(0, MAX_TRADE_ROWS); renderTrades(); }
   for (const [section, value] of Object.entries(data)) {
+    if (section === "alert_values" || section === "recent_trades") continue;
     if (value && typeof value === "object" && !Array.isArray(value)) state.metrics[section] = value;
   }
   const pnl = (state.metrics.trading || {}).pnl_usd;
@@ -146,7 +159,7 @@ function applyRecovery(data) {
 // ------------------------------------------------------------------ rendering
 
 function renderAll() {
-  renderMetrics(); renderAlerts(); renderHealth(); renderRecovery(); renderTrading(); renderUnavailable();
+  renderMetrics(); renderAlerts(); renderTrades(); renderHealth(); renderRecovery(); renderTrading(); renderUnavailable();
 }
 
 function renderMetrics() {
@@ -157,28 +170,63 @@ function renderMetrics() {
   text("drawdown", fmtPct(t.current_drawdown));
   text("max-drawdown", "max " + fmtPct(t.max_drawdown));
   text("win-rate", fmtPct(t.win_rate));
-  text("trades", (isNum(t.total_trades) ? t.total_trades : "–") + " trades");
+  text("trades", (isNum(t.total_trades) ? t.total_trades.toLocaleString("en-US") : "–") + " trades");
   text("portfolio", fmtUsd(p.value_usd));
-  text("leverage", "leverage " + (isNum(r.leverage) ? r.leverage.toFixed(2) + "×" : "–"));
-  renderSparkline();
+  const positions = isNum(r.position_count) ? " · " + r.position_count + " positions" : "";
+  text("leverage", !isNum(p.value_usd) && !isNum(r.leverage) ? "no portfolio reported"
+    : "leverage " + (isNum(r.leverage) ? r.leverage.toFixed(2) + "×" : "–") + positions);
+  renderChart();
   renderExchanges(m.exchanges || {});
 }
 
-function renderSparkline() {
+// ------------------------------------------------------------------ equity chart (uPlot, vendored)
+
+function renderChart() {
   const points = state.equity;
-  const line = document.getElementById("sparkline-line");
-  if (points.length === 0) { line.setAttribute("points", ""); return; }
-  const t0 = points[0][0], t1 = points[points.length - 1][0];
-  const values = points.map((q) => q[1]);
-  const lo = Math.min(...values), hi = Math.max(...values);
-  const coords = points.map((q, i) => {
-    const x = t1 > t0 ? ((q[0] - t0) / (t1 - t0)) * 300 : (points.length > 1 ? (i / (points.length - 1)) * 300 : 0);
-    const y = hi > lo ? 58 - ((q[1] - lo) / (hi - lo)) * 56 : 30;
-    return x.toFixed(1) + "," + y.toFixed(1);
+  const box = document.getElementById("equity-chart");
+  if (points.length === 0) { text("equity-note", "waiting for data"); return; }
+  const xs = points.map((q) => q[0]), ys = points.map((q) => q[1]);
+  if (typeof uPlot !== "function") { text("equity-note", "chart library did not load"); return; }
+  if (chart === null) {
+    const axis = { stroke: "#8b97a6", grid: { stroke: "#2a3340", width: 1 }, ticks: { stroke: "#2a3340", width: 1 },
+                   font: "12px system-ui, sans-serif" };
+    chart = new uPlot({
+      width: chartWidth(box), height: chartHeight(),
+      cursor: { drag: { x: false, y: false } },
+      // The legend shows the value under the pointer: a phone has no pointer, only the note below.
+      legend: { show: window.matchMedia("(hover: hover)").matches && window.innerWidth >= 600 },
+      scales: { x: { time: true } },
+      series: [
+        { value: (u, v) => (v === null ? "–" : fmtDateTime(v)) },
+        { label: "P&L", stroke: "#4da3ff", width: 2, fill: "rgba(77, 163, 255, 0.12)",
+          value: (u, v) => (v === null ? "–" : fmtUsd(v)) },
+      ],
+      axes: [
+        Object.assign({}, axis, { space: 45, values: (u, vals) => vals.map(fmtAxisTime) }),
+        Object.assign({}, axis, { size: 64, values: (u, vals) => vals.map(fmtUsdShort) }),
+      ],
+    }, [xs, ys], box);
+    window.equityChart = chart;  // for the browser test and for debugging from the console
+    new ResizeObserver(() => chart.setSize({ width: chartWidth(box), height: chartHeight() })).observe(box);
+  } else {
+    chart.setData([xs, ys]);
+  }
+  const lo = Math.min(...ys), hi = Math.max(...ys);
+  text("equity-note", fmtTime(xs[0]) + " – " + fmtTime(xs[xs.length - 1]) + " · low " + fmtUsd(lo) + " · high " + fmtUsd(hi));
+}
+
+function chartWidth(box) { return Math.max(200, Math.floor(box.getBoundingClientRect().width)); }
+function chartHeight() { return window.innerWidth < 600 ? 190 : 240; }
+
+// ------------------------------------------------------------------ tables
+
+function renderTrades() {
+  const rows = state.trades.map((t) => {
+    const pnl = isNum(t.pnl) ? [fmtUsd(t.pnl), "num " + (t.pnl > 0 ? "pos" : t.pnl < 0 ? "neg" : "")] : ["–", "num"];
+    return row([fmtTime(t.timestamp), String(t.symbol || "?"), [String(t.side || "?"), "side-" + cls(t.side)],
+      [fmtNumber(t.price), "num"], [fmtNumber(t.quantity), "num opt"], pnl, [String(t.exchange || "–"), "opt"]]);
   });
-  if (coords.length === 1) coords.push("300," + coords[0].split(",")[1]);
-  line.setAttribute("points", coords.join(" "));
-  text("sparkline-note", fmtUsd(lo) + " … " + fmtUsd(hi) + " over " + points.length + " points");
+  replaceRows("recent-trades", rows, 7, "no trade yet");
 }
 
 function renderExchanges(exchanges) {
@@ -186,32 +234,10 @@ function renderExchanges(exchanges) {
     const e = exchanges[name] || {};
     const conn = e.connected === true ? ["connected", "status-healthy"]
       : e.connected === false ? ["disconnected", "status-critical"] : ["unknown", "status-unknown"];
-    return row([name, conn, fmtMs(e.p50_latency), fmtMs(e.p95_latency), fmtMs(e.p99_latency),
-      fmtPct(e.error_rate), isNum(e.rate_limit_remaining) ? String(e.rate_limit_remaining) : "–"]);
+    return row([name, conn, [fmtMs(e.p50_latency), "num opt"], [fmtMs(e.p95_latency), "num opt"], [fmtMs(e.p99_latency), "num"],
+      [fmtPct(e.error_rate), "num"], [isNum(e.rate_limit_remaining) ? String(e.rate_limit_remaining) : "–", "num"]]);
   });
   replaceRows("exchanges", rows, 7, "no exchange has reported yet");
-}
-
-function renderAlerts() {
-  const list = document.getElementById("alerts");
-  const alerts = Array.from(state.alerts.values()).sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
-  const items = alerts.map((a) => {
-    const li = el("li", "alert sev-" + cls(a.severity));
-    li.dataset.alertId = String(a.alert_id);
-    if (state.silenced.has(String(a.alert_id))) li.classList.add("silenced");
-    li.append(el("span", "sev", String(a.severity || "?")), el("span", "title", String(a.title || a.rule_name || "alert")));
-    const button = el("button", "silence", state.silenced.has(String(a.alert_id)) ? "silenced" : "silence 1 h");
-    button.type = "button";
-    button.disabled = state.silenced.has(String(a.alert_id));
-    button.addEventListener("click", () => silence(String(a.alert_id), button));
-    li.append(button, el("span", "message", String(a.message || "")));
-    const labels = Object.entries(a.labels || {}).map(([k, v]) => k + "=" + v).join(" ");
-    li.append(el("span", "meta", "rule " + String(a.rule_name || "?") + " · since " + fmtTime(a.created_at) + (labels ? " · " + labels : "")));
-    return li;
-  });
-  list.replaceChildren(...items);
-  text("alert-count", String(items.length));
-  document.getElementById("alerts-empty").hidden = items.length > 0;
 }
 
 function renderHealth() {
@@ -220,8 +246,15 @@ function renderHealth() {
     const h = state.health[name] || {}, b = state.breakers[name];
     const status = String(h.status || (h.message === "not run yet" ? "not run" : "unknown"));
     const breaker = b ? String(b.state || "?") + (isNum(b.failures) && b.failures ? " (" + b.failures + " failures)" : "") : "–";
-    return row([name, [label(status), "status-" + cls(status)], [String(h.message || ""), "text"], fmtTime(h.timestamp),
-      [breaker, "status-" + cls(b ? b.state : "unknown")]]);
+    const tr = row(["", [label(status), "status-" + cls(status)], [String(h.message || ""), "text"],
+      [fmtTime(h.timestamp), "lbl"], [breaker, "lbl status-" + cls(b ? b.state : "unknown")]]);
+    tr.cells[3].dataset.label = "checked";  // shown before the value where the table is stacked (phones)
+    tr.cells[4].dataset.label = "breaker";
+    // The check's name links to its explanation (thresholds and the settings that change them).
+    const link = el("a", "", label(name));
+    link.href = "/health-checks.html#" + encodeURIComponent(name);
+    tr.firstChild.append(link);
+    return tr;
   });
   replaceRows("health", rows, 5, "no health check has run yet");
 }
@@ -229,7 +262,7 @@ function renderHealth() {
 function renderRecovery() {
   const rows = state.recovery.map((a) => {
     const outcome = String(a.outcome || a.status || "?");
-    return row([fmtTime(a.started_at || a.timestamp), String(a.action || "?"), String(a.check || ""),
+    return row([fmtTime(a.started_at || a.timestamp), label(a.action || "?"), label(a.check || ""),
       [label(outcome), "status-" + cls(outcome)], [String(a.reason || a.message || ""), "text"]]);
   });
   replaceRows("recovery", rows, 5, "no recovery action yet");
@@ -248,22 +281,110 @@ function renderUnavailable() {
   document.getElementById("unavailable").replaceChildren(...items);
 }
 
-// ------------------------------------------------------------------ silence
+// ------------------------------------------------------------------ alert cards
 
-async function silence(alertId, button) {
-  button.disabled = true;
-  const query = "alert_id=" + encodeURIComponent(alertId) + "&duration_seconds=" + SILENCE_SECONDS;
+function renderAlerts() {
+  const list = document.getElementById("alerts");
+  const alerts = Array.from(state.alerts.values()).sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
+  const items = alerts.map(alertCard);
+  list.replaceChildren(...items);
+  text("alert-count", String(items.length));
+  document.getElementById("alerts-empty").hidden = items.length > 0;
+}
+
+function alertCard(a) {
+  const id = String(a.alert_id);
+  // "acknowledged" says whether an ack is in force (one that expired or a severity rise ended is not)
+  const acked = a.acknowledged === true || (a.acknowledged === undefined && Boolean(a.acknowledged_by));
+  const silenced = state.silenced.has(id);
+  const li = el("li", "alert sev-" + cls(a.severity));
+  li.dataset.alertId = id;
+  li.classList.toggle("acknowledged", acked);
+  li.classList.toggle("silenced", silenced);
+
+  const head = el("div", "head");
+  head.append(el("span", "sev", String(a.severity || "?")), el("span", "since", "since " + fmtTime(a.created_at) + ago(a.created_at)));
+  li.append(head, el("div", "title", String(a.title || a.rule_name || "alert")));
+  if (a.message) li.append(el("div", "message", String(a.message)));
+
+  // The value that opened the episode, the value now and the rule's limit, each labelled.
+  const meta = a.metadata && typeof a.metadata === "object" ? a.metadata : {};
+  const rule = String(a.rule_name || "");
+  const cells = [["at breach", meta.value, "at-breach"], ["now", state.alertValues[id], "now"], ["limit", meta.threshold, "limit"]]
+    .filter((c) => isNum(c[1]));
+  if (cells.length) {
+    const values = el("dl", "values");
+    // "now" in red while still past the limit (on the side the breach was), in green once back within it
+    const side = isNum(meta.value) && isNum(meta.threshold) ? Math.sign(meta.value - meta.threshold) : 0;
+    const now = state.alertValues[id];
+    const past = side !== 0 && isNum(now) ? Math.sign(now - meta.threshold) === side : null;
+    for (const [name, value, key] of cells) {
+      const box = el("div", "value-" + key + (key === "now" && past !== null ? (past ? " past" : " within") : ""));
+      box.append(el("dt", "", name), el("dd", "", fmtRuleValue(rule, value)));
+      values.append(box);
+    }
+    li.append(values);
+  }
+  const labels = Object.entries(a.labels || {}).map(([k, v]) => k + " " + v).join(" · ");
+  li.append(el("div", "meta", "rule " + rule + (labels ? " · " + labels : "")));
+  if (acked) {
+    const until = isNum(a.ack_expires_at) ? " until " + fmtTime(a.ack_expires_at) : "";
+    li.append(el("div", "ack", "✓ acknowledged by " + String(a.acknowledged_by) + " at " + fmtTime(a.acknowledged_at) + until
+      + (a.ack_comment ? " — " + String(a.ack_comment) : "")));
+  }
+
+  const actions = el("div", "actions");
+  const ack = button("acknowledge primary", acked ? "acknowledged" : "Acknowledge", acked || state.busy.has("ack:" + id));
+  ack.addEventListener("click", () => acknowledge(id, ack));
+  const mute = button("silence", silenced ? "silenced" : "Silence 1 h", silenced || state.busy.has("silence:" + id));
+  mute.addEventListener("click", () => silence(id, mute));
+  actions.append(ack, mute);
+  li.append(actions);
+  return li;
+}
+
+function button(className, label, disabled) {
+  const b = el("button", className, label);
+  b.type = "button";
+  b.disabled = disabled;
+  return b;
+}
+
+// ------------------------------------------------------------------ answering alerts (POST to this server)
+
+async function post(path, params) {
   const headers = token ? { Authorization: "Bearer " + token } : {};
+  const res = await fetch(path + "?" + new URLSearchParams(params).toString(), { method: "POST", headers });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(String(body.error || "HTTP " + res.status));
+  return body;
+}
+
+async function acknowledge(alertId, node) {
+  node.disabled = true;
+  state.busy.add("ack:" + alertId);
   try {
-    const res = await fetch("/api/silences?" + query, { method: "POST", headers });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(String(body.error || res.status));
+    const alert = await post("/api/alerts/ack", { alert_id: alertId });
+    upsertAlert(alert);
+    note("acknowledged " + String(alert.title || alertId));
+  } catch (e) {
+    note("acknowledge failed: " + e.message);
+  }
+  state.busy.delete("ack:" + alertId);
+  renderAlerts();
+}
+
+async function silence(alertId, node) {
+  node.disabled = true;
+  state.busy.add("silence:" + alertId);
+  try {
+    await post("/api/silences", { alert_id: alertId, duration_seconds: SILENCE_SECONDS });
     state.silenced.add(alertId);
     note("silenced alert " + alertId + " for 1 h");
   } catch (e) {
-    button.disabled = false;
     note("silence failed: " + e.message);
   }
+  state.busy.delete("silence:" + alertId);
   renderAlerts();
 }
 
@@ -337,6 +458,47 @@ function fmtTime(v) {
   if (v === null || v === undefined || v === "") return "–";
   const d = isNum(v) ? new Date(v * 1000) : new Date(String(v));
   return Number.isNaN(d.getTime()) ? "–" : d.toLocaleTimeString("en-GB", { hour12: false });
+}
+
+function objectOr(v) { return v && typeof v === "object" && !Array.isArray(v) ? v : {}; }
+
+function fmtRuleValue(rule, v) {
+  switch (RULE_UNITS[rule]) {
+    case "fraction": return (v * 100).toFixed(2) + "%";
+    case "percent": return v.toFixed(1) + "%";
+    case "seconds": return v < 1 ? (v * 1000).toFixed(0) + " ms" : v.toFixed(2) + " s";
+    case "times": return v.toFixed(2) + "×";
+    case "count": return Math.round(v).toLocaleString("en-US");
+    default: return fmtNumber(v);
+  }
+}
+function fmtNumber(v) {
+  if (!isNum(v)) return "–";
+  return Math.abs(v) >= 1000 ? v.toLocaleString("en-US", { maximumFractionDigits: 2 }) : String(Number(v.toPrecision(6)));
+}
+function fmtUsdShort(v) {
+  const a = Math.abs(v), sign = v < 0 ? "-" : "";
+  if (a >= 1e6) return sign + "$" + (a / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
+  if (a >= 1e4) return sign + "$" + (a / 1e3).toFixed(0) + "k";
+  if (a >= 1e3) return sign + "$" + (a / 1e3).toFixed(1) + "k";
+  return sign + "$" + a.toFixed(a >= 100 || a === 0 ? 0 : 2);
+}
+function fmtAxisTime(v) {  // 24-hour clock on the time axis; the day too when the range spans days
+  const d = new Date(v * 1000), hm = d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+  const xs = chart ? chart.data[0] : state.equity.map((q) => q[0]);
+  const long = xs.length > 1 && xs[xs.length - 1] - xs[0] > 86400;
+  return long ? d.toLocaleDateString("en-GB", { day: "2-digit", month: "short" }) + " " + hm : hm;
+}
+function fmtDateTime(v) {
+  const d = new Date(v * 1000);
+  return d.toLocaleDateString("en-GB", { day: "2-digit", month: "short" }) + " " + d.toLocaleTimeString("en-GB", { hour12: false });
+}
+function ago(v) {
+  if (!isNum(v)) return "";
+  const s = Math.max(0, Date.now() / 1000 - v);
+  if (s < 90) return " (" + Math.round(s) + " s ago)";
+  if (s < 5400) return " (" + Math.round(s / 60) + " min ago)";
+  return " (" + (s / 3600).toFixed(1) + " h ago)";
 }
 
 connect();

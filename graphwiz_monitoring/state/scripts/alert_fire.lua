@@ -6,11 +6,14 @@
 -- KEYS[2] active hash ("rule|fp" -> id)   KEYS[3] tracked set ("rule|fp")
 -- KEYS[4] alert JSON key (the candidate id)   KEYS[5] history zset
 -- KEYS[6] counts hash ("rule|severity" -> created)   KEYS[7] notification outbox zset
+-- KEYS[8] escalation zset ("rule|fp" -> Redis time its next step is due, alert_escalate.lua)
 -- ARGV[1] for_seconds   ARGV[2] cooldown seconds (repeat interval and flap window)   ARGV[3] candidate id
 -- ARGV[4] alert JSON   ARGV[5] alert TTL (s)   ARGV[6] member "rule|fp"   ARGV[7] counts field
 -- ARGV[8] state TTL (s)   ARGV[9] history retention (s)   ARGV[10] history max entries
 -- ARGV[11] outbox entry of the candidate's first notification "id|firing"
 -- ARGV[12] severity rank observed now (0 info .. 3 emergency)
+-- ARGV[13] escalation: every step's after_seconds, comma-separated ('' = no escalation)
+-- ARGV[14] escalation: the first step still to come (1-based; the steps before went with the first notice)
 --
 -- The episode's alert id stays in the state hash after a resolution: a breach back within the cooldown
 -- (or before the resolved notice went out, alert_resolve.lua) re-opens that same alert, unannounced.
@@ -35,7 +38,7 @@ local state_ttl = tonumber(ARGV[8])
 
 local rank = tonumber(ARGV[12]) or 0
 local h = redis.call('HMGET', KEYS[1], 'pending_since', 'alert_id', 'cleared_at', 'next_repeat_at', 'repeats',
-                     'noticed', 'ack_id', 'ack_until', 'sev')
+                     'noticed', 'ack_id', 'ack_until', 'sev', 'esc_due')
 local pending_since = tonumber(h[1])
 local current = h[2]
 local cleared_at = tonumber(h[3])
@@ -54,6 +57,9 @@ if current and active == current then
       rise = 1
       next_repeat_at = 0  -- tell at once that it got worse
       redis.call('HDEL', KEYS[1], 'ack_id', 'ack_until')
+      if h[10] then  -- a step parked behind the ack is due again when its time came
+        redis.call('ZADD', KEYS[8], tonumber(h[10]), member)
+      end
     end
   end
   if now >= next_repeat_at then
@@ -89,9 +95,23 @@ end
 
 redis.call('SET', KEYS[4], ARGV[4], 'EX', tonumber(ARGV[5]))
 redis.call('HSET', KEYS[2], member, ARGV[3])
-redis.call('HDEL', KEYS[1], 'cleared_at', 'pending_since', 'noticed', 'notices', 'ack_id', 'ack_until')
+redis.call('HDEL', KEYS[1], 'cleared_at', 'pending_since', 'noticed', 'notices', 'ack_id', 'ack_until',
+           'esc_delays', 'esc_start', 'esc_next', 'esc_due')
 redis.call('HSET', KEYS[1], 'alert_id', ARGV[3], 'next_repeat_at', tostring(now + cooldown), 'repeats', 0,
            'sev', rank)
+local delays = {}
+for d in string.gmatch(ARGV[13], '[^,]+') do
+  delays[#delays + 1] = tonumber(d)
+end
+local first = tonumber(ARGV[14]) or 1
+if first <= #delays then
+  local due = now + delays[first]
+  redis.call('HSET', KEYS[1], 'esc_delays', ARGV[13], 'esc_start', tostring(now), 'esc_next', first,
+             'esc_due', tostring(due))
+  redis.call('ZADD', KEYS[8], due, member)
+else
+  redis.call('ZREM', KEYS[8], member)
+end
 redis.call('ZADD', KEYS[5], now, ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[9]))
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -(tonumber(ARGV[10]) + 1))

@@ -197,6 +197,7 @@ def test_system_resources_ladder(redis_url, store, keys):
     r = judge(redis_url, store, keys, "system_resources",
               **thresholds("system_resources", cpu_percent=100, memory_percent=0, disk_percent=0))
     assert r.status is S.UNHEALTHY and r.details["over"] == ["memory_percent", "disk_percent"]
+    assert "over threshold: memory " in r.message and "% > 0%, disk " in r.message and "_percent" not in r.message
 
 
 # ------------------------------------------------------------------ disk_space (real disks)
@@ -258,6 +259,15 @@ def test_portfolio_health_ladder(redis_url, store, keys, world, report, state, e
     report()
     r = judge(redis_url, store, keys, "portfolio_health")
     assert r.status is expected and r.details["over"] == over
+
+
+def test_portfolio_health_message_is_words_and_percent(redis_url, store, keys, world, report):
+    """Issue 16: the status page showed "drawdown 0.133378": a fraction and no limit."""
+    world.update(drawdown=0.133378, leverage=4.0, positions=3)
+    report()
+    r = judge(redis_url, store, keys, "portfolio_health")
+    assert r.message == ("drawdown 13.3% (limit 15%), leverage 4.00x (limit 3x), 3 open positions (limit 20); "
+                         "over the limit: leverage")
 
 
 def test_portfolio_not_configured_and_stale(redis_url, store, keys, report):

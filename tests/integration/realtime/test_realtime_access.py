@@ -9,6 +9,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from graphwiz_monitoring.alerting.manager import AlertManager
+from graphwiz_monitoring.alerting.records import load_alert
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import ConfigError
 from graphwiz_monitoring.realtime.server import RealtimeServer
@@ -91,10 +93,14 @@ def test_http_routes_serve_the_page_locally_and_report_health(realtime):
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert b'<script src="/app.js"' in body and b"http://" not in body and b"https://" not in body  # no CDN
     assert "script-src 'self'" in headers["content-security-policy"]
-    for path, kind in (("/app.js", "text/javascript"), ("/style.css", "text/css")):
+    for path, kind in (("/app.js", "text/javascript"), ("/style.css", "text/css"),
+                       ("/uPlot.iife.min.js", "text/javascript"), ("/uPlot.min.css", "text/css"),
+                       ("/health-checks.html", "text/html")):
         status, headers, body = http_request(server.port, "GET", path)
         assert status == 200 and headers["content-type"].startswith(kind) and body
-        assert b"innerHTML" not in body  # data is written with textContent only
+        assert b"innerHTML" not in body  # data is written with textContent only (uPlot's build included)
+    status, headers, body = http_request(server.port, "GET", "/uPlot-LICENSE.txt")
+    assert status == 200 and b"The MIT License" in body and b"Leon Sorokin" in body
     assert http_request(server.port, "GET", "/nope")[0] == 404
     assert http_request(server.port, "GET", "/../../etc/passwd")[0] == 404
     assert http_request(server.port, "DELETE", "/")[0] == 405
@@ -115,6 +121,31 @@ def test_silence_endpoint_validates_its_input(realtime):
     assert http_json(server.port, "POST", "/api/silences?alert_id=abc&duration_seconds=5", auth)[0] == 400
     assert http_json(server.port, "POST", "/api/silences?alert_id=abc&duration_seconds=x", auth)[0] == 400
     assert http_json(server.port, "GET", "/api/silences?alert_id=abc", auth)[0] == 405
+
+
+def test_ack_endpoint_acknowledges_through_the_alerting_area(realtime, store, keys):
+    """POST /api/alerts/ack: the token on an exposed bind, a cross-site page refused (Origin), then the ack."""
+    server = realtime(host="0.0.0.0", token=TOKEN)
+    alert = AlertManager(store, keys, server.settings, dispatch=lambda *a: None).check_alert(
+        "large_loss", {"trading": {"current_drawdown": 0.2}})
+    assert alert is not None
+    path, auth = f"/api/alerts/ack?alert_id={alert.alert_id}&comment=on+it", {"Authorization": f"Bearer {TOKEN}"}
+    assert http_json(server.port, "POST", path)[0] == 401
+    assert http_json(server.port, "POST", path + "&token=wrong")[0] == 401
+    # CSRF: a page elsewhere making the browser POST here carries its own Origin (and no token it could know).
+    assert http_json(server.port, "POST", path, {**auth, "Origin": "http://evil.example"})[0] == 403
+    assert http_json(server.port, "POST", path, {"Origin": "http://evil.example"})[0] == 403
+    loaded = load_alert(store, keys, alert.alert_id)
+    assert loaded is not None and not loaded.acknowledged  # none of those changed anything
+    assert http_json(server.port, "POST", "/api/alerts/ack?alert_id=a%20b", auth)[0] == 400
+    status, body = http_json(server.port, "POST", "/api/alerts/ack?alert_id=nosuchalert", auth)
+    assert status == 404 and "nosuchalert" in body["error"]
+    assert http_json(server.port, "GET", path, auth)[0] == 405
+    status, body = http_json(server.port, "POST", path, {**auth, "Origin": f"http://127.0.0.1:{server.port}"})
+    assert status == 200 and body["acknowledged"] is True and body["acknowledged_by"] == "status page"
+    assert body["ack_comment"] == "on it"
+    loaded = load_alert(store, keys, alert.alert_id)
+    assert loaded is not None and loaded.acknowledged and loaded.acknowledged_by == "status page"
 
 
 def test_port_in_use_is_a_clear_error(redis_url, store, keys):
@@ -141,7 +172,8 @@ def test_dns_rebinding_host_is_refused_on_every_realtime_route(realtime):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     evil = {"Host": f"evil.example:{server.port}", **auth}
     for method, path in (("GET", "/"), ("GET", "/app.js"), ("GET", "/healthz"), ("GET", "/api/snapshot"),
-                         ("POST", "/api/silences?alert_id=abc"), ("GET", "/nope")):
+                         ("POST", "/api/silences?alert_id=abc"), ("POST", "/api/alerts/ack?alert_id=abc"),
+                         ("GET", "/nope")):
         status, body = http_json(server.port, method, path, evil)
         assert (status, body) == (403, {"error": "Host not allowed"}), (method, path)
         status, body = http_json(server.port, method, path, {**auth, "Origin": "http://evil.example"})

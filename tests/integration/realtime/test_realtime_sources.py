@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from graphwiz_monitoring.alerting.manager import AlertManager
@@ -17,8 +18,8 @@ from graphwiz_monitoring.health.checker import HealthChecker
 from graphwiz_monitoring.health.pause import set_trading_paused
 from graphwiz_monitoring.health.recovery import RecoveryRunner
 from graphwiz_monitoring.metrics.ingest import ingest_batch
-from tests.conftest import wait_until
-from tests.fakes.realtime_harness import http_json
+from tests.conftest import free_port, wait_until
+from tests.fakes.realtime_harness import ServerThread, http_json
 
 BREACH = {"trading": {"current_drawdown": 0.2}}  # large_loss fires above 10 %
 
@@ -60,6 +61,9 @@ def test_snapshot_carries_every_area_state(realtime, redis_url, store, keys):
     assert snapshot["trading"]["paused"] is True and snapshot["trading"]["reason"] == "portfolio breach"
     assert {(a["action"], a["outcome"]) for a in snapshot["recovery"]} >= {("pause_trading", "dry_run")}
     assert set(snapshot["health"]["checks"]) == set(settings.health_checks.checks)
+    assert snapshot["trades"] == []
+    # The alert's value now, from its rule's condition over the current metrics (no trade: no drawdown yet).
+    assert snapshot["alert_values"] == {}
 
 
 def test_real_state_changes_reach_clients_within_a_second(realtime, settings, store, keys):
@@ -135,8 +139,29 @@ def test_ingested_trades_move_the_live_pnl_within_a_second(realtime, settings, s
             "total_trades") == 2)
         assert time.monotonic() - started < 1.0
         assert message["data"]["trading"]["pnl_usd"] == 130.25
+        # The same push carries the recent trades (newest first), read from the trade stream.
+        assert [t["symbol"] for t in message["data"]["recent_trades"]] == ["ETH/USDT", "BTC/USDT"]
+        assert message["data"]["recent_trades"][0]["pnl"] == -20.25
         equity = server.call(lambda: list(server.server.equity))
         assert equity and equity[-1][1] == 130.25  # kept for the sparkline of clients that connect later
+
+
+def test_alert_cards_get_the_value_now_and_at_most_20_recent_trades(redis_url, store, keys):
+    settings = parse_settings({"redis": {"url": redis_url}, "websocket": {"port": free_port()},
+                               "monitoring": {"initial_capital_usd": 1000}}, env={})
+    trades = [{"kind": "trade", "data": {"symbol": "BTC/USDT", "side": "buy", "price": 100, "quantity": 1,
+                                         "pnl": pnl, "trade_id": f"t{i}"}} for i, pnl in enumerate([100.0] + [-9.0] * 24)]
+    ingest_batch(store, keys, settings, {"batch_id": "many", "records": trades})  # peak 1100, now 884
+    alert = manager(store, keys, settings).check_alert("large_loss", BREACH)
+    assert alert is not None and alert.metadata["value"] == 0.2
+    server = ServerThread(settings, store, keys).start()
+    try:
+        with connect(server.ws_url) as ws:
+            snapshot = json.loads(ws.recv(timeout=5))["data"]
+    finally:
+        server.stop()
+    assert [t["trade_id"] for t in snapshot["trades"]] == [f"t{i}" for i in range(24, 4, -1)]  # the newest 20
+    assert snapshot["alert_values"] == {alert.alert_id: pytest.approx(216 / 1100)}  # now, beside 0.2 at the breach
 
 
 def test_equity_curve_starts_with_the_last_hour_of_trades(realtime, settings, store, keys):

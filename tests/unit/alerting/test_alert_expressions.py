@@ -188,3 +188,19 @@ def test_random_token_soup_only_ever_raises_rule_error(text: str) -> None:
         return
     result = expr.evaluate(SNAP)
     assert result.value in (True, False, None)
+
+
+def test_observe_gives_the_value_now_for_an_alerts_labels_breached_or_not():
+    """The status page's "now" beside "at breach": the left side of the condition for the alert's labels."""
+    snapshot = {"trading": {"current_drawdown": 0.05},
+                "exchanges": {"binance": {"p99_latency": 0.3}, "kraken": {"p99_latency": 7.0}},
+                "system": {"hosts": {"h1": {"disks": {"/": 50.0, "/data": 97.0}}}}}
+    assert compile_expression("trading.current_drawdown > 0.1").observe(snapshot, {}) == 0.05
+    latency = compile_expression("any(exchanges.*.p99_latency > 5)")
+    assert latency.observe(snapshot, {"exchange": "binance"}) == 0.3  # not breached: still its value
+    assert latency.observe(snapshot, {"exchange": "kraken"}) == 7.0
+    assert latency.observe(snapshot, {"exchange": "gone"}) is None
+    assert latency.observe(snapshot, {}) is None  # a wildcard the labels do not bind
+    disks = compile_expression("any(system.hosts.*.disks.* > 90)")
+    assert disks.observe(snapshot, {"host": "h1", "mount": "/data"}) == 97.0
+    assert compile_expression("neo4j.connected == False").observe({"neo4j": {"connected": False}}, {}) is None

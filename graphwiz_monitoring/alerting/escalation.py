@@ -1,0 +1,134 @@
+"""Escalation: an unacknowledged episode reaches more channels the longer it lasts (docs/ALERTS.md "Escalation").
+
+``alerts.escalation.<severity>`` or a rule's own ``escalation`` (``alerts.rules.<name>`` or
+``alerts.custom_rules.<name>``) lists steps ``{after_seconds, channels}``. The steps at 0 s are the
+episode's first notice (``firing``, the fast path); step n after its delay from the episode's start (Redis
+clock) is told once, as ``escalated-<n>``, and its channels then get the episode's repeats too. An ack
+in force holds the next step back until the ack ends; a resolved episode escalates no further.
+
+The schedule is a zset of due times (``KeySpace.alerts_escalation``) written with the episode
+(alert_fire.lua). The beat task ``workers.rules.escalate`` runs ``run_due`` every
+``ESCALATION_TICK_SECONDS``: a step is claimed and its notification recorded in the outbox by one Lua step
+(alert_escalate.lua), so whatever the number of workers each step is told once. No task sleeps or
+waits on a countdown: a late or missing tick only delays a step, and the outbox sweep finishes a
+handoff a dying worker left.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from graphwiz_monitoring.alerting import outbox
+from graphwiz_monitoring.alerting.models import Alert, AlertChannel
+from graphwiz_monitoring.config import AlertsSettings, EscalationStep, Settings
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.vocabulary import AlertSeverity, NotificationKind, kind_base
+
+if TYPE_CHECKING:
+    from graphwiz_monitoring.alerting.manager import AlertManager
+
+log = logging.getLogger(__name__)
+
+ESCALATION_TICK_SECONDS = 0.5  # beat period of workers.rules.escalate: a step is at most this late (+ queueing)
+DUE_LIMIT = 500  # episodes looked at per tick; the rest come next tick
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an episode's escalation asks at its start: the first notice's channels (the steps at 0 s), every
+    step's delay, and the first step still to come (1-based; ``len(delays) + 1`` when none)."""
+
+    first_channels: list[str]
+    delays: list[float]
+    next_step: int
+
+    def argv(self) -> list[str]:
+        """alert_fire.lua's ARGV[13..14]."""
+        return [",".join(repr(float(d)) for d in self.delays), str(self.next_step)]
+
+
+NO_PLAN_ARGV = ["", "1"]
+
+
+def steps_for(alerts: AlertsSettings, rule_name: str, severity: AlertSeverity) -> list[EscalationStep] | None:
+    """The steps of an episode of ``rule_name`` at ``severity``: the rule's own, else its severity's, else None."""
+    override = alerts.rules.get(rule_name)
+    custom = alerts.custom_rules.get(rule_name)
+    own = (override.escalation if override is not None else None) or (custom.escalation if custom else None)
+    return own if own is not None else alerts.escalation.for_severity(severity)
+
+
+def plan(steps: Sequence[EscalationStep]) -> Plan:
+    """The start of an escalation (pure): steps at 0 s go with the first notice, the others wait their turn."""
+    first = [s for s in steps if s.after_seconds <= 0]
+    channels = list(dict.fromkeys(c.value for s in first for c in s.channels))
+    return Plan(first_channels=channels, delays=[s.after_seconds for s in steps], next_step=len(first) + 1)
+
+
+def configured(settings: Settings) -> bool:
+    """Whether any escalation is configured (beat then schedules ``workers.rules.escalate``)."""
+    alerts = settings.alerts
+    return (any(alerts.escalation.for_severity(s) for s in AlertSeverity)
+            or any(r.escalation for r in alerts.rules.values())
+            or any(r.escalation for r in alerts.custom_rules.values()))
+
+
+def start(alert: Alert, alerts: AlertsSettings) -> Plan | None:
+    """Give a new episode its escalation, if any: its steps recorded on the alert and its channels those of
+    the steps at 0 s (possibly none: nobody is told before the first step). None without escalation."""
+    steps = steps_for(alerts, alert.rule_name, alert.severity)
+    if not steps:
+        return None
+    chosen = plan(steps)
+    alert.escalation = [{"after_seconds": s.after_seconds, "channels": [c.value for c in s.channels]} for s in steps]
+    alert.channels = [AlertChannel.parse(c) for c in chosen.first_channels]
+    return chosen
+
+
+def step_of(kind: str) -> int | None:
+    """n for an ``escalated-<n>`` kind, else None."""
+    if kind_base(kind) is not NotificationKind.ESCALATED:
+        return None
+    return int(kind.rpartition("-")[2])
+
+
+def step_channels(alert: Alert, step: int) -> list[AlertChannel]:
+    """The channels step ``step`` (1-based) of ``alert``'s escalation names (none when it has no such step)."""
+    if not 1 <= step <= len(alert.escalation):
+        return []
+    return [AlertChannel.parse(c) for c in alert.escalation[step - 1].get("channels", [])]
+
+
+def reached_channels(alert: Alert, step: int) -> list[AlertChannel]:
+    """The alert's channels once step ``step`` is reached: those it had plus the step's (repeats go to all)."""
+    return list(dict.fromkeys([*alert.channels, *step_channels(alert, step)]))
+
+
+def claim(store: Store, keys: KeySpace, member: str) -> tuple[str, str, int]:
+    """Reach ``member``'s next step if due (alert_escalate.lua): (outcome, alert id, step)."""
+    rule_name, fp = member.split("|", 1)
+    outcome, alert_id, step = store.run_script(
+        "alert_escalate", [keys.alert_state(rule_name, fp), keys.alerts_active, keys.alerts_escalation,
+                           keys.notify_outbox], [member, outbox.entry("", "")])
+    return str(outcome), str(alert_id), int(step)
+
+
+def due(store: Store, keys: KeySpace, limit: int = DUE_LIMIT) -> list[str]:
+    """Members whose next step is due now on the Redis clock."""
+    return list(store.r.zrangebyscore(keys.alerts_escalation, "-inf", store.now(), start=0, num=limit))
+
+
+def run_due(manager: AlertManager, limit: int = DUE_LIMIT) -> list[tuple[str, int]]:
+    """Every step due now, each claimed once across workers and handed to its channels: [(alert id, step)]."""
+    reached: list[tuple[str, int]] = []
+    for member in due(manager.store, manager.keys, limit):
+        for _ in range(100):  # several steps may be due at once (an ack ended past two of them)
+            outcome, alert_id, step = claim(manager.store, manager.keys, member)
+            if outcome != "escalated":
+                break
+            manager.escalated(alert_id, step)
+            reached.append((alert_id, step))
+    return reached
