@@ -55,6 +55,12 @@ class EscalationSettings(StrictModel):
     critical: Escalation | None = None
     emergency: Escalation | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        """Severities are case-insensitive everywhere (``EMERGENCY:`` as ``emergency:``)."""
+        return {k.lower() if isinstance(k, str) else k: v for k, v in value.items()} if isinstance(value, dict) else value
+
     def for_severity(self, severity: AlertSeverity) -> list[EscalationStep] | None:
         steps: list[EscalationStep] | None = getattr(self, severity.value)
         return steps
