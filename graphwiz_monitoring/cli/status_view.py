@@ -60,7 +60,7 @@ def render_status(data: dict[str, Any]) -> str:
     out += _section("Circuit breakers", unavailable.get("breakers"), _breaker_rows(data.get("breakers")),
                     ["breaker", "state", "failures"])
     out += _section("Active alerts", unavailable.get("alerts"), _alert_rows(data.get("alerts")),
-                    ["severity", "rule", "title", "since"])
+                    ["severity", "rule", "title", "since", "ack"])
     queues = data.get("queues")
     queue_rows = [{"queue": q, "waiting": n} for q, n in (queues or {}).items()]
     out += _section("Queues", unavailable.get("queues"), queue_rows, ["queue", "waiting"])
@@ -136,4 +136,6 @@ def _breaker_rows(breakers: Any) -> list[dict[str, Any]]:
 
 def _alert_rows(alerts: Any) -> list[dict[str, Any]]:
     return [{"severity": str(a.get("severity", "")).upper(), "rule": a.get("rule_name"), "title": a.get("title"),
-             "since": _time(a.get("created_at"))} for a in (alerts or []) if isinstance(a, dict)]
+             "since": _time(a.get("created_at")),
+             "ack": f"by {a['acknowledged_by']}" if a.get("acknowledged_by") else "-"}
+            for a in (alerts or []) if isinstance(a, dict)]

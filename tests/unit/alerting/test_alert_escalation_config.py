@@ -98,3 +98,15 @@ def test_ack_inputs_and_the_acknowledged_property() -> None:
     assert not alert.acknowledged
     assert acks.parse({"by": "bob", "at": "2.5", "comment": "", "until": ""}) == acks.Ack("bob", 2.5, None, None)
     assert acks.parse({}) is None and acks.parse({"by": "bob", "at": "x"}) is None
+
+
+def test_status_shows_who_acknowledged() -> None:
+    from graphwiz_monitoring.cli.status_view import render_status
+
+    alert = Alert(rule_name="large_loss", title="Large loss", message="m", severity=AlertSeverity.CRITICAL)
+    plain = Alert(rule_name="high_cpu", title="CPU", message="m", severity=AlertSeverity.WARNING)
+    acks.apply(alert, acks.Ack(by="alice", at=1.0))
+    text = render_status({"alerts": [alert.to_dict(), plain.to_dict()], "queues": {}, "dead_letters": 0,
+                          "trading": {"paused": False}, "breakers": {}, "generated_at": 0})
+    assert "ACK" in text and "by alice" in text.splitlines()[[i for i, line in enumerate(text.splitlines())
+                                                               if "Large loss" in line][0]]
