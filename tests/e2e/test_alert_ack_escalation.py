@@ -198,4 +198,6 @@ def test_escalation_reaches_step_two_once_after_its_delay_unless_acknowledged(st
     delay = stack.hooks(open_id)[0][1] - first
     assert STEP_TWO - 0.2 <= delay <= STEP_TWO + 1.0, delay
     assert stack.hooks(acked_id) == []  # acknowledged before the delay: no step 2
+    # claimed once among the 4 rule processes (not merely deduplicated at delivery)
+    assert stack.processes[0].output().count(f"alert {open_id} escalated: step 2") == 1
     assert len(stack.discord_titles("esc-open")) == 1 and len(stack.discord_titles("esc-acked")) == 1
