@@ -3,7 +3,7 @@ maintenance windows and the digest (the last two in config/maintenance.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -40,6 +40,12 @@ class EscalationSettings(StrictModel):
     warning: Escalation | None = None
     critical: Escalation | None = None
     emergency: Escalation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        """Severities are case-insensitive everywhere (``EMERGENCY:`` as ``emergency:``)."""
+        return {k.lower() if isinstance(k, str) else k: v for k, v in value.items()} if isinstance(value, dict) else value
 
     def for_severity(self, severity: AlertSeverity) -> list[EscalationStep] | None:
         steps: list[EscalationStep] | None = getattr(self, severity.value)

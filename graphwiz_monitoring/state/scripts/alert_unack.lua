@@ -4,7 +4,7 @@
 -- KEYS[1] state hash   KEYS[2] ack hash of the alert   KEYS[3] escalation zset
 -- ARGV[1] member "rule|fp"   ARGV[2] alert id
 --
--- Returns 1 when an ack of that alert was in force, else 0.
+-- Returns 1 when an ack of that alert was in force (its hash had not expired), else 0.
 
 local h = redis.call('HMGET', KEYS[1], 'ack_id', 'esc_due')
 local had = redis.call('DEL', KEYS[2])
@@ -13,6 +13,5 @@ if h[1] == ARGV[2] then
   if h[2] then
     redis.call('ZADD', KEYS[3], tonumber(h[2]), ARGV[1])
   end
-  return 1
 end
 return had

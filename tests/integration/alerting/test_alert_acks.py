@@ -34,11 +34,11 @@ def repeats_after(manager, sent, seconds: float) -> list[str]:
 def test_ack_holds_back_repeats_and_shows_who(make_manager, store, keys) -> None:
     manager, sent = make_manager(loss())
     alert = manager.evaluate(LOSS).created[0]
-    assert repeats_after(manager, sent, 0.4)  # repeats while unacknowledged
+    assert repeats_after(manager, sent, 0.35)  # repeats while unacknowledged
     acked = manager.acknowledge_alert(alert.alert_id, "alice", comment="on it")
     assert acked.acknowledged and acked.acknowledged_by == "alice" and acked.ack_comment == "on it"
     assert acked.ack_expires_at is None and abs(acked.acknowledged_at - store.now()) < 2
-    assert repeats_after(manager, sent, 0.8) == []
+    assert repeats_after(manager, sent, 0.5) == []
     shown = get_active_alerts(store, keys)[0]
     data = shown.to_dict()
     assert data["acknowledged_by"] == "alice" and data["acknowledged"] is True and data["ack_comment"] == "on it"

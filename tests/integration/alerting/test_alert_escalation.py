@@ -51,9 +51,9 @@ def test_step_two_is_told_once_after_its_delay_then_gets_the_repeats(make_manage
 def test_an_ack_holds_the_step_back_until_it_ends(make_manager, store, keys) -> None:
     manager, sent = make_manager(alerts(), WEBHOOK)
     alert = manager.evaluate(LOSS).created[0]
-    manager.acknowledge_alert(alert.alert_id, "alice", for_seconds=0.8)
-    assert wait_steps(manager, 0.6) == []
-    assert wait_steps(manager, 0.5) == [(alert.alert_id, 2)]  # the ack ran out: the step comes
+    manager.acknowledge_alert(alert.alert_id, "alice", for_seconds=0.6)
+    assert wait_steps(manager, 0.5) == []
+    assert wait_steps(manager, 0.3) == [(alert.alert_id, 2)]  # the ack ran out: the step comes
     assert [k for _, _, k in sent.calls].count("escalated-2") == 1
 
 
