@@ -327,6 +327,12 @@ function alertCard(a) {
   }
   const labels = Object.entries(a.labels || {}).map(([k, v]) => k + " " + v).join(" · ");
   li.append(el("div", "meta", "rule " + rule + (labels ? " · " + labels : "")));
+  // A maintenance window holds its notifications (docs/ALERTS.md "Maintenance windows"): shown, not sent.
+  const maintenance = meta.maintenance && typeof meta.maintenance === "object" ? meta.maintenance : null;
+  if (maintenance) {
+    li.append(el("div", "maintenance", "in maintenance (" + String(maintenance.window) + ") until "
+      + fmtTime(maintenance.until) + ": not notified"));
+  }
   if (acked) {
     const until = isNum(a.ack_expires_at) ? " until " + fmtTime(a.ack_expires_at) : "";
     li.append(el("div", "ack", "✓ acknowledged by " + String(a.acknowledged_by) + " at " + fmtTime(a.acknowledged_at) + until
