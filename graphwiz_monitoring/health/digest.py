@@ -102,9 +102,9 @@ def _period_alerts(store: Store, keys: KeySpace, since: float, until: float) -> 
 
 def _alert_line(alert: Alert, until: float) -> dict[str, Any]:
     ended = alert.resolved_at
-    acked = getattr(alert, "acknowledged_by", None) or None
     return {"severity": alert.severity.value, "rule": alert.rule_name, "title": alert.title,
-            "state": alert.state.value, "seconds": (ended or until) - alert.created_at, "acknowledged_by": acked}
+            "state": alert.state.value, "seconds": (ended or until) - alert.created_at,
+            "acknowledged_by": alert.acknowledged_by}
 
 
 def _money(value: Any) -> str:

@@ -69,6 +69,7 @@ def test_the_digest_due_is_sent_once_across_processes_with_the_periods_facts(mak
               for i, pnl in enumerate([50.0, -20.0, 30.0])]
     assert not ingest_batch(store, keys, first.settings, {"batch_id": "b1", "records": trades}).rejected
     [breach] = first.evaluate(LOSS).created
+    first.acknowledge_alert(breach.alert_id, "alice", comment="on it")
     sent = [m for m in (send_due_digest(first), send_due_digest(second), send_due_digest(first)) if m is not None]
     assert len(sent) == 1  # one claim per due time, whoever looks
     [digest_alert] = sent
@@ -78,7 +79,7 @@ def test_the_digest_due_is_sent_once_across_processes_with_the_periods_facts(mak
     text = digest_alert.message
     assert "P&L: period +$60.00 (3 trades)" in text and "7 days +$60.00" in text
     assert "Win rate: period 66.7 %" in text
-    assert f"CRITICAL {breach.title}" in text and "still firing, not acknowledged" in text
+    assert f"CRITICAL {breach.title}" in text and "still firing, acknowledged by alice" in text
     assert "Recovery actions: none" in text and "Trading: running" in text
     # the digest is no alert of the next period, and never an episode
     assert all(a.rule_name != "digest" for a in get_active_alerts(store, keys))
