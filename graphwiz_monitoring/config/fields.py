@@ -9,7 +9,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from graphwiz_monitoring.http_access import host_list
 
 
-def _port(value: Any) -> Any:
+def port_value(value: Any) -> Any:
+    """The check of Port (the CLI's --port options use it too)."""
     try:
         port = int(value)
     except (TypeError, ValueError):
@@ -30,7 +31,7 @@ def positive_seconds(value: Any) -> Any:
     return number
 
 
-Port = Annotated[int, BeforeValidator(_port)]
+Port = Annotated[int, BeforeValidator(port_value)]
 PositiveSeconds = Annotated[float, BeforeValidator(positive_seconds)]
 # Host allow-list of an HTTP server (http_access.py): ``name`` / ``name:port`` / ``*``; a comma-separated string too.
 HostList = Annotated[list[str], BeforeValidator(host_list)]
