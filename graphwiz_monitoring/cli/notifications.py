@@ -114,9 +114,17 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: AlertSev
     from graphwiz_monitoring.alerting.records import save_alert
 
     settings = _load(ctx)
-    store, keys = context.get_store(settings), context.get_keys(settings)
     names = ([c.value for c in AlertChannel if settings.notifications.for_channel(c).active]
              if "all" in channels else list(channels))
+    # A channel this configuration cannot send through is named with what it lacks, not tried: the workers
+    # would only log it as suppressed or undeliverable.
+    unable = {n: why for n in names if (why := settings.notifications.for_channel(n).why_inactive())}
+    for name, why in unable.items():
+        click.echo(f"{name}: cannot send: {why}", err=True)
+    names = [n for n in names if n not in unable]
+    if not names:
+        sys.exit(1)
+    store, keys = context.get_store(settings), context.get_keys(settings)
     alert = Alert(rule_name="test_alert", title="Test notification from graphwiz-monitoring", message=message,
                   severity=severity, channels=[AlertChannel(n) for n in names],
                   labels={"source": "cli"}, metadata={"host": context.hostname()})
@@ -130,7 +138,7 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: AlertSev
             for name in names:
                 sender.send(tasks.NOTIFY_DELIVER, (alert.alert_id, name, "firing"))
                 click.echo(f"{name}: queued (alert {alert.alert_id})")
-            return
+            sys.exit(1 if unable else 0)
         for name in names:
             result = deliver_now(store, keys, settings, alert.alert_id, name)
             failed += result.outcome != SENT
@@ -139,5 +147,5 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: AlertSev
         _fail(exc)
     except Exception as exc:  # broker unreachable: kombu's own errors
         raise click.ClickException(f"could not queue: {type(exc).__name__}") from None
-    if failed:
+    if failed or unable:
         sys.exit(1)
