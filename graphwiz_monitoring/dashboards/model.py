@@ -148,9 +148,10 @@ class Panel:
         if self.type == "stat":
             return {"colorMode": "value", "graphMode": "area", "justifyMode": "auto", "orientation": "auto",
                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                    "showPercentChange": False, "textMode": "auto", "wideLayout": True}
+                    "percentChangeColorMode": "standard", "showPercentChange": False, "textMode": "auto",
+                    "wideLayout": True}
         if self.type == "table":
-            return {"cellHeight": "sm", "footer": {"show": False}, "showHeader": True}
+            return {"cellHeight": "sm", "footer": {"reducer": [], "show": False}, "frameIndex": 0, "showHeader": True}
         return {"alignValue": "left", "legend": legend, "mergeValues": True, "rowHeight": 0.9,
                 "showValue": "auto", "tooltip": {"mode": "single", "sort": "none"}}
 
@@ -194,7 +195,6 @@ class Variable:
             "allValue": ".*",
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "datasource": DATASOURCE,
-            "definition": query,
             "hide": 0,
             "includeAll": True,
             "label": self.label,
@@ -287,7 +287,7 @@ class Dashboard:
             "id": None,
             "links": [{"asDropdown": True, "icon": "external link", "includeVars": False, "keepTime": True,
                        "tags": ["graphwiz"], "targetBlank": False, "title": "GraphWiz dashboards",
-                       "type": "dashboards"}],
+                       "tooltip": "", "type": "dashboards", "url": ""}],
             "panels": panels,
             "refresh": self.refresh,
             "schemaVersion": SCHEMA_VERSION,
