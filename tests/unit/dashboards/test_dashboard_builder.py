@@ -77,7 +77,7 @@ def _dashboard(*variables: Variable, expr: str = 'graphwiz_system_load1{host=~"$
 
 def test_variables_must_be_declared_and_used() -> None:
     host = Variable("host", "Host", "graphwiz_system_cpu_usage_percent")
-    assert _dashboard(host).to_dict()["templating"]["list"][1]["definition"] == \
+    assert _dashboard(host).to_dict()["templating"]["list"][1]["query"]["query"] == \
         "label_values(graphwiz_system_cpu_usage_percent, host)"
     with pytest.raises(DashboardError, match="undeclared"):
         _dashboard().to_dict()
