@@ -7,8 +7,7 @@ from typing import Any
 import click
 
 from graphwiz_monitoring import __version__
-from graphwiz_monitoring.cli.options import add_config_option, one_line
-from graphwiz_monitoring.config import CONFIG_ENV_VAR
+from graphwiz_monitoring.cli.options import CONFIG_OPTION, add_config_option, one_line
 from graphwiz_monitoring.errors import GraphwizError
 
 
@@ -32,9 +31,7 @@ class _Main(click.Group):
 
 
 @click.group(cls=_Main)
-@click.option("--config", "config", type=click.Path(dir_okay=False, exists=True), default=None,
-              help=f"monitoring.yaml to use (default: ${CONFIG_ENV_VAR}, then ./monitoring.yaml); "
-                   "also accepted after the subcommand")
+@click.option("--config", "config", **CONFIG_OPTION)
 @click.version_option(__version__, prog_name="graphwiz-monitoring")
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
@@ -44,6 +41,6 @@ def main(ctx: click.Context, config: str | None) -> None:
 # Each module registers its commands on `main` when imported (they import `main` from here).
 from graphwiz_monitoring.cli import alerts, export, health, notifications, services, status  # noqa: E402, F401
 
-add_config_option(main)  # after every module registered its commands
+add_config_option(main)  # --config on every command too: after every module registered its commands
 
 __all__ = ["main"]

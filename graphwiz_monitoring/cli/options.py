@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from graphwiz_monitoring.config import CONFIG_ENV_VAR
-from graphwiz_monitoring.config.fields import port_value
+from graphwiz_monitoring.config.fields import port_value, positive_seconds
 from graphwiz_monitoring.errors import GraphwizError
 
 
@@ -35,16 +35,14 @@ class _Checked(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def _number(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number) or number < minimum or (number == minimum and not inclusive):
-            raise ValueError(f"must be a number {'>=' if inclusive else '>'} {minimum:g}, got {text!r}")
-        return number
-    return convert
+def _non_negative(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"must be a number >= 0, got {text!r}")
+    return number
 
 
 def _count(text: str) -> int:
@@ -82,8 +80,8 @@ def _channel(text: str) -> str:
 
 
 PORT = _Checked("port", port_value)
-POSITIVE = _Checked("positive number", _number(0, inclusive=False))
-NON_NEGATIVE = _Checked("number >= 0", _number(0, inclusive=True))
+POSITIVE = _Checked("positive number", positive_seconds)
+NON_NEGATIVE = _Checked("number >= 0", _non_negative)
 COUNT = _Checked("count", _count)
 DURATION = _Checked("duration", _duration)
 TIME = _Checked("time", _time)
@@ -97,14 +95,20 @@ def _remember_config(ctx: click.Context, param: click.Parameter, value: str | No
         ctx.find_root().params["config"] = value
 
 
+# The root's --config (its value is the root's "config" parameter) and every command's (config_option).
+CONFIG_OPTION: dict[str, Any] = {
+    "type": click.Path(dir_okay=False, exists=True), "default": None,
+    "help": f"monitoring.yaml to use (default: ${CONFIG_ENV_VAR}, then ./monitoring.yaml); before or after the command",
+}
+
+
 def config_option() -> click.Option:
-    return click.Option(["--config"], type=click.Path(dir_okay=False, exists=True), default=None,
-                        expose_value=False, is_eager=True, callback=_remember_config,
-                        help=f"monitoring.yaml to use (default: ${CONFIG_ENV_VAR}, then ./monitoring.yaml)")
+    return click.Option(["--config"], expose_value=False, is_eager=True, callback=_remember_config, **CONFIG_OPTION)
 
 
 def add_config_option(command: click.Command) -> None:
-    """Give ``command`` and every subcommand a ``--config`` (unless it has its own, as check-config does)."""
+    """Give ``command`` and every subcommand a ``--config`` (unless it has its own, as check-config does);
+    whichever level it is given at, ``ctx.find_root().params["config"]`` holds it."""
     if not any("--config" in getattr(p, "opts", ()) for p in command.params):
         command.params.append(config_option())
     if isinstance(command, click.Group):
