@@ -87,7 +87,9 @@ class ChannelSettings(StrictModel):
         if self.enabled is False:
             return f"{where}.enabled is false"
         missing = self.missing()
-        return f"{', '.join(f'{where}.{m}' for m in missing)} is not set" if missing else None
+        if not missing:
+            return None
+        return f"{', '.join(f'{where}.{m}' for m in missing)} {'is' if len(missing) == 1 else 'are'} not set"
 
 
 class DiscordSettings(ChannelSettings):
