@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the real services the tests use are installed: redis-server, prometheus, promtool,
-# prometheus-alertmanager, chromium, faketime. As root, missing ones are installed from Debian's packages;
-# otherwise we print exactly what to install and fail (tests never skip a missing service).
+# prometheus-alertmanager, chromium, faketime, node and npm (tsc checks the dashboards against Grafana's
+# schema). As root, missing ones are installed from Debian's packages; otherwise we print exactly what to install and fail (tests never skip a missing service).
 set -euo pipefail
 
 declare -A PACKAGE_OF=(
@@ -12,6 +12,8 @@ declare -A PACKAGE_OF=(
   [chromium]=chromium
   [openssl]=openssl
   [faketime]=faketime  # libfaketime: processes with a skewed clock (tests/e2e/test_clock_skew.py)
+  [node]=nodejs        # with npm: `make test` installs tools/grafana-schema (npm ci) for the dashboard schema test
+  [npm]=npm
 )
 
 missing_pkgs=()

@@ -136,6 +136,9 @@ def default_app() -> Celery:
         _default_app = create_app(get_settings())
         os.makedirs(os.path.dirname(_default_app.conf.beat_schedule_filename) or ".", exist_ok=True)
         _default_app.set_current()
+        from graphwiz_monitoring.celery.flower import adopt_flower_command
+
+        adopt_flower_command()  # `celery -A graphwiz_monitoring flower`: Flower reads our settings, from any directory
     return _default_app
 
 

@@ -2,7 +2,12 @@
 
 ``graphwiz-monitoring flower`` runs ``celery -A graphwiz_monitoring flower --conf=<flowerconfig.py>``;
 that file asks ``flower_options()`` for its options, so the password travels from monitoring.yaml
-(or ``${VAR}`` in it) into Flower without ever appearing on a command line or in ``ps``.
+(or ``${VAR}`` in it) into Flower without ever appearing on a command line or in ``ps``. The plain
+``celery -A graphwiz_monitoring flower``, from any directory, gets the same file: Flower itself reads
+only ``FLOWER_*`` variables, its command line and ``./flowerconfig.py`` (relative to the working
+directory), never the Celery app, so the app points Flower at it when it is loaded for that command
+(``adopt_flower_command``). Whatever set them, Flower's final address and auth are checked before it
+serves: bound off loopback without a password, it refuses to start, as the realtime server does.
 Task arguments are summarised at the source (``redaction.task_argsrepr``) so Flower never shows
 raw batches. The same file installs the Host/Origin check every HTTP server of ours applies
 (http_access.py): a DNS-rebinding page must not read tasks or press Flower's buttons.
@@ -30,13 +35,17 @@ PURGE_OFFLINE_WORKERS_SECONDS = 3600
 is_loopback = is_loopback_host  # one rule for every server we run
 
 
+def _exposed_without_password(address: str) -> ConfigError:
+    return ConfigError([f"flower.basic_auth_password: required when {address} is not a loopback address; set it "
+                        "(e.g. ${FLOWER_PASSWORD}) or bind flower to 127.0.0.1"])
+
+
 def flower_options(settings: Settings) -> dict[str, Any]:
     """Flower's options (tornado option names); ConfigError if Flower would be exposed without auth."""
     flower = settings.flower
     password = flower.basic_auth_password.get_secret_value() if flower.basic_auth_password else ""
     if not password and not is_loopback(flower.host):
-        raise ConfigError([f"flower.basic_auth_password: required when flower.host ({flower.host}) is not a "
-                           "loopback address; set it (e.g. ${FLOWER_PASSWORD}) or bind flower to 127.0.0.1"])
+        raise _exposed_without_password(f"flower.host ({flower.host})")
     options: dict[str, Any] = {
         "address": flower.host,
         "port": flower.port,
@@ -54,6 +63,38 @@ def flower_command(extra_args: tuple[str, ...] = ()) -> list[str]:
     """The argv that starts Flower with the settings-driven config file."""
     return [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "flower",
             f"--conf={FLOWER_CONFIG_FILE}", *extra_args]
+
+
+def adopt_flower_command() -> None:
+    """Called when the app is loaded: inside ``celery ... flower``, make Flower read our flowerconfig.py.
+
+    Celery's command group loads the app (``-A graphwiz_monitoring``) before it runs the ``flower``
+    subcommand, so this is the moment our code runs in that process before Flower reads its options.
+    Flower's ``conf`` option still at its default (``./flowerconfig.py``, a file the working directory
+    may not have, or may have with other settings) is pointed at ``FLOWER_CONFIG_FILE``; a ``--conf``
+    given on the command line is parsed later and wins. The Host check and the exposed-bind refusal
+    are installed here too, so they hold whichever file is read.
+    """
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.find_root().command.name != "celery" or ctx.invoked_subcommand != "flower":
+        return
+    from flower.options import DEFAULT_CONFIG_FILE  # importing it defines Flower's options
+    from tornado.options import options
+
+    from graphwiz_monitoring.context import get_settings
+
+    if options.conf == DEFAULT_CONFIG_FILE:
+        options.conf = str(FLOWER_CONFIG_FILE)
+    install_host_check(get_settings())
+
+
+def check_exposure(address: str, basic_auth: list[str] | None, oauth: str | None) -> None:
+    """Flower's final options (file, ``FLOWER_*`` variables, command line): ConfigError when it would serve
+    off loopback with neither basic auth nor Flower's OAuth. Flower's default address, ``""``, is every one."""
+    if not is_loopback(address) and not basic_auth and not oauth:
+        raise _exposed_without_password(f"Flower's address ({address or 'every address'})")
 
 
 def install_host_check(settings: Settings) -> None:
@@ -83,6 +124,13 @@ def install_host_check(settings: Settings) -> None:
 
     class HostCheckedFlower(base):  # type: ignore[misc,valid-type]  # a class chosen at run time
         graphwiz_host_check = True
+
+        def __init__(self, *args: Any, options: Any = None, **kwargs: Any) -> None:
+            try:
+                check_exposure(options.address, options.basic_auth, options.auth)
+            except ConfigError as exc:
+                sys.exit(str(exc))  # one message and exit 1 before anything listens, no traceback
+            super().__init__(*args, options=options, **kwargs)
 
         def find_handler(self, request: Any, **kwargs: Any) -> Any:
             host, origin = request.headers.get("Host"), request.headers.get("Origin")

@@ -9,6 +9,10 @@ import click
 
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.cli.common import _json, _load, _print_table, _when
+from graphwiz_monitoring.cli.options import DURATION, POSITIVE, SEVERITY, TIME
+
+if TYPE_CHECKING:
+    from graphwiz_monitoring.vocabulary import AlertSeverity
 
 if TYPE_CHECKING:
     from graphwiz_monitoring.alerting.models import Alert
@@ -19,7 +23,7 @@ def _matchers(items: tuple[str, ...]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"expected label=value, got {item!r}", param_hint="--matcher")
+            raise click.BadParameter(f"expected label=value, got {item!r}", param_hint="'--matcher'")
         out[name.strip()] = value.strip()
     return out
 
@@ -32,26 +36,26 @@ def silence() -> None:
 @silence.command("add")
 @click.option("--matcher", "-m", "matchers", multiple=True, required=True,
               help="label=value (repeatable; shell patterns allowed; labels include rule and severity)")
-@click.option("--duration", "--for", "duration", default=None, help="how long, e.g. 30m, 2h, 1d (default 1h)")
-@click.option("--until", "until", default=None, help="end time, ISO-8601 (instead of --duration)")
-@click.option("--starts", default=None, help="start time, ISO-8601 (default now)")
+@click.option("--duration", "--for", "duration", type=DURATION, default=None, help="how long, e.g. 30m, 2h, 1d (default 1h)")
+@click.option("--until", "until", type=TIME, default=None, help="end time, ISO-8601 (instead of --duration)")
+@click.option("--starts", type=TIME, default=None, help="start time, ISO-8601 (default now)")
 @click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
 @click.option("--reason", default="", help="why (shown in silence list)")
 @click.pass_context
-def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str | None, until: str | None,
-                starts: str | None, author: str, reason: str) -> None:
+def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: float | None, until: float | None,
+                starts: float | None, author: str, reason: str) -> None:
     """Add a silence; prints its id."""
     from graphwiz_monitoring import context
-    from graphwiz_monitoring.alerting.silences import add_silence, parse_duration, parse_time
+    from graphwiz_monitoring.alerting.silences import add_silence
 
-    if duration and until:
+    if duration is not None and until is not None:
         raise click.UsageError("give --duration or --until, not both")
+    wanted = _matchers(matchers)
     settings = _load(ctx)
-    start = parse_time(starts) if starts else None
     # A duration runs from --starts, else from now on the Redis clock (this host's clock may be off).
-    end, length = (parse_time(until), None) if until else (None, parse_duration(duration or "1h"))
-    created = add_silence(context.get_store(settings), context.get_keys(settings), _matchers(matchers),
-                          ends_at=end, duration_seconds=length, starts_at=start, author=author, reason=reason)
+    end, length = (until, None) if until is not None else (None, duration or 3600.0)
+    created = add_silence(context.get_store(settings), context.get_keys(settings), wanted,
+                          ends_at=end, duration_seconds=length, starts_at=starts, author=author, reason=reason)
     click.echo(created.id)
 
 
@@ -103,24 +107,21 @@ def _state(alert: Alert) -> str:
 
 @alerts_group.command("list")
 @click.option("--history", is_flag=True, help="alerts created in the last --hours, not only active ones")
-@click.option("--hours", default=24.0, show_default=True, help="history window")
-@click.option("--severity", default=None, help="only this severity (info, warning, critical, emergency)")
+@click.option("--hours", type=POSITIVE, default=24.0, show_default=True, help="history window")
+@click.option("--severity", type=SEVERITY, default=None,
+              help="only this severity (info, warning, critical, emergency)")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def alerts_list(ctx: click.Context, history: bool, hours: float, severity: str | None, as_json: bool) -> None:
+def alerts_list(ctx: click.Context, history: bool, hours: float, severity: AlertSeverity | None,
+                as_json: bool) -> None:
     """Active alerts (newest first), or with --history every alert of the window."""
     from graphwiz_monitoring import context
     from graphwiz_monitoring.alerting.manager import get_active_alerts, get_alert_history
-    from graphwiz_monitoring.alerting.models import AlertSeverity
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
-    try:
-        wanted = AlertSeverity.parse(severity) if severity else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--severity") from None
-    found = (get_alert_history(store, keys, hours=hours, severity=wanted) if history
-             else [a for a in get_active_alerts(store, keys) if wanted is None or a.severity is wanted])
+    found = (get_alert_history(store, keys, hours=hours, severity=severity) if history
+             else [a for a in get_active_alerts(store, keys) if severity is None or a.severity is severity])
     if as_json:
         click.echo(_json([a.to_dict() for a in found]))
         return

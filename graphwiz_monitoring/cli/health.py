@@ -10,6 +10,7 @@ import click
 
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.cli.common import _json, _load, _print_table, _when
+from graphwiz_monitoring.cli.options import NON_NEGATIVE
 from graphwiz_monitoring.config import Settings
 
 
@@ -141,7 +142,7 @@ def _trading(ctx: click.Context, paused: bool, wait: float, reason: str = "") ->
 
 @trading_group.command("pause")
 @click.option("--reason", default="paused by hand", show_default=True)
-@click.option("--wait", default=5.0, show_default=True,
+@click.option("--wait", type=NON_NEGATIVE, default=5.0, show_default=True,
               help="seconds to wait for every live trader to pause its engine (exit 1 if one does not)")
 @click.pass_context
 def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
@@ -150,7 +151,7 @@ def trading_pause(ctx: click.Context, reason: str, wait: float) -> None:
 
 
 @trading_group.command("resume")
-@click.option("--wait", default=5.0, show_default=True,
+@click.option("--wait", type=NON_NEGATIVE, default=5.0, show_default=True,
               help="seconds to wait for every live trader to resume its engine (exit 1 if one does not)")
 @click.pass_context
 def trading_resume(ctx: click.Context, wait: float) -> None:

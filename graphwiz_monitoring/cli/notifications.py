@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.cli.common import _fail, _json, _load, _print_table
+from graphwiz_monitoring.cli.options import CHANNEL, COUNT, SEVERITY
 from graphwiz_monitoring.errors import GraphwizError
+
+if TYPE_CHECKING:
+    from graphwiz_monitoring.vocabulary import AlertSeverity
 
 
 @main.group("dlq")
@@ -18,7 +23,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--limit", default=50, show_default=True, help="newest entries to show")
+@click.option("--limit", type=COUNT, default=50, show_default=True, help="newest entries to show")
 @click.option("--kind", default=None, help="only this kind (e.g. notification)")
 @click.option("--json", "as_json", is_flag=True, help="print the entries as JSON")
 @click.pass_context
@@ -91,32 +96,37 @@ def dlq_retry(ctx: click.Context, entry_id: str | None, retry_all: bool) -> None
 
 
 @main.command("test-alert")
-@click.option("--channel", "channels", multiple=True, required=True,
+@click.option("--channel", "channels", type=CHANNEL, multiple=True, required=True,
               help="channel to test (repeatable), or 'all' for every active channel")
-@click.option("--severity", default="info", show_default=True)
+@click.option("--severity", type=SEVERITY, default="info", show_default=True)
 @click.option("--message", default="This is a test notification. If you can read it, the channel works.")
 @click.option("--queue", "via_queue", is_flag=True,
               help="deliver through the workers (with their retries) instead of from this process")
 @click.pass_context
-def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, message: str, via_queue: bool) -> None:
+def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: AlertSeverity, message: str,
+               via_queue: bool) -> None:
     """Send a test notification. By default it is delivered from this process, once, and the outcome
     printed (rate limits are waited out, a failure is reported, not retried); --queue hands it to the
     workers instead."""
     from graphwiz_monitoring import context
     from graphwiz_monitoring.alerting.delivery import SENT, deliver_now
-    from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity
+    from graphwiz_monitoring.alerting.models import Alert, AlertChannel
     from graphwiz_monitoring.alerting.records import save_alert
 
     settings = _load(ctx)
+    names = ([c.value for c in AlertChannel if settings.notifications.for_channel(c).active]
+             if "all" in channels else list(channels))
+    # A channel this configuration cannot send through is named with what it lacks, not tried: the workers
+    # would only log it as suppressed or undeliverable.
+    unable = {n: why for n in names if (why := settings.notifications.for_channel(n).why_inactive())}
+    for name, why in unable.items():
+        click.echo(f"{name}: cannot send: {why}", err=True)
+    names = [n for n in names if n not in unable]
+    if not names:
+        sys.exit(1)
     store, keys = context.get_store(settings), context.get_keys(settings)
-    try:
-        names = ([c.value for c in AlertChannel if settings.notifications.for_channel(c).active]
-                 if "all" in [c.lower() for c in channels] else [AlertChannel.parse(c).value for c in channels])
-        level = AlertSeverity.parse(severity)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     alert = Alert(rule_name="test_alert", title="Test notification from graphwiz-monitoring", message=message,
-                  severity=level, channels=[AlertChannel(n) for n in names],
+                  severity=severity, channels=[AlertChannel(n) for n in names],
                   labels={"source": "cli"}, metadata={"host": context.hostname()})
     failed = 0
     try:
@@ -128,7 +138,7 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
             for name in names:
                 sender.send(tasks.NOTIFY_DELIVER, (alert.alert_id, name, "firing"))
                 click.echo(f"{name}: queued (alert {alert.alert_id})")
-            return
+            sys.exit(1 if unable else 0)
         for name in names:
             result = deliver_now(store, keys, settings, alert.alert_id, name)
             failed += result.outcome != SENT
@@ -137,5 +147,5 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
         _fail(exc)
     except Exception as exc:  # broker unreachable: kombu's own errors
         raise click.ClickException(f"could not queue: {type(exc).__name__}") from None
-    if failed:
+    if failed or unable:
         sys.exit(1)

@@ -10,6 +10,7 @@ import click
 
 from graphwiz_monitoring.cli import main
 from graphwiz_monitoring.cli.common import _load
+from graphwiz_monitoring.cli.options import PORT
 from graphwiz_monitoring.config import CONFIG_ENV_VAR
 from graphwiz_monitoring.errors import ConfigError
 
@@ -32,7 +33,7 @@ def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
 
 @main.command("exporter")
 @click.option("--host", default=None, help="bind address (default: monitoring.prometheus_host)")
-@click.option("--port", type=int, default=None, help="port (default: monitoring.prometheus_port)")
+@click.option("--port", type=PORT, default=None, help="port (default: monitoring.prometheus_port)")
 @click.pass_context
 def exporter(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve /metrics (read from Redis at scrape time) and /healthz in the foreground until SIGTERM/Ctrl-C."""
@@ -67,8 +68,10 @@ def flower(ctx: click.Context, flower_args: tuple[str, ...]) -> None:
 
 
 @main.command("realtime")
+@click.option("--host", default=None, help="bind address (default: websocket.host)")
+@click.option("--port", type=PORT, default=None, help="port (default: websocket.port)")
 @click.pass_context
-def realtime(ctx: click.Context) -> None:
+def realtime(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the live WebSocket stream and status page (websocket.host/port) until SIGTERM or Ctrl-C."""
     import logging
 
@@ -76,6 +79,9 @@ def realtime(ctx: click.Context) -> None:
     from graphwiz_monitoring.realtime.server import run_realtime
 
     settings = _load(ctx)
+    given = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if given:  # the same settings as from the file, so the bind check (no token off loopback) applies alike
+        settings = settings.model_copy(update={"websocket": settings.websocket.model_copy(update=given)})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_realtime(settings, context.get_store(settings), context.get_keys(settings))
 

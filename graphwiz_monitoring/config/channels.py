@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from graphwiz_monitoring.config.fields import Port, PositiveSeconds, StrictModel
+from graphwiz_monitoring.config.masking import VALUE_FREE_ERROR
 from graphwiz_monitoring.vocabulary import AlertChannel
 
 
@@ -22,8 +24,20 @@ class RateLimit(StrictModel):
     burst: int | None = Field(None, gt=0)
 
 
+def _blank(value: Any) -> bool:
+    """No usable value: unset, empty or only spaces (a secret too), or a list that is empty or holds a blank."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, (list, tuple)):
+        return not value or any(_blank(v) for v in value)
+    return value is None or not str(value).strip()
+
+
 class ChannelSettings(StrictModel):
-    enabled: bool | None = None  # None: enabled when the channel's required fields are set
+    # The fields (attribute names) this channel cannot send without; is_configured() and the check below use them.
+    required: ClassVar[tuple[str, ...]] = ()
+
+    enabled: bool | None = None  # None: enabled when the channel's required fields are set; True: they must be
     send_resolved: bool = True
     rate_limit: RateLimit | None = None
     timeout_seconds: PositiveSeconds = 10
@@ -37,32 +51,62 @@ class ChannelSettings(StrictModel):
     # due sooner after the last notification this channel got is skipped. 0: every repeat.
     min_repeat_seconds: float = Field(0, ge=0)
 
+    @classmethod
+    def channel_name(cls) -> str:
+        return cls.__name__.removesuffix("Settings").lower()
+
+    @model_validator(mode="after")
+    def _required_when_enabled(self) -> ChannelSettings:
+        """``enabled: true`` with a required field blank or left out: one error at each such field's key path.
+
+        A ValidationError raised here keeps its own locations (below this section's), which a field
+        validator could not give a field left out; the error type is value-free, so a blank secret is
+        named but never shown.
+        """
+        if self.enabled is True and (missing := self.missing()):
+            error = PydanticCustomError(VALUE_FREE_ERROR, "required when {channel} is enabled",
+                                        {"channel": self.channel_name()})
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=error, loc=(name,), input=None) for name in missing])
+        return self
+
+    def missing(self) -> list[str]:
+        """Required fields that are blank, as the file names them (``from``, not ``from_``)."""
+        return [type(self).model_fields[f].alias or f for f in self.required if _blank(getattr(self, f))]
+
     def is_configured(self) -> bool:
-        return True
+        return not self.missing()
 
     @property
     def active(self) -> bool:
         return self.is_configured() if self.enabled is None else (self.enabled and self.is_configured())
 
+    def why_inactive(self) -> str | None:
+        """Why this channel cannot send, in the file's key paths; None when it can."""
+        where = f"notifications.{self.channel_name()}"
+        if self.enabled is False:
+            return f"{where}.enabled is false"
+        missing = self.missing()
+        if not missing:
+            return None
+        return f"{', '.join(f'{where}.{m}' for m in missing)} {'is' if len(missing) == 1 else 'are'} not set"
+
 
 class DiscordSettings(ChannelSettings):
+    required = ("webhook_url",)
     webhook_url: SecretStr | None = None
     # Discord: about 5 requests / 2 s per webhook, 30 / min per channel.
     rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60, burst=5)
 
-    def is_configured(self) -> bool:
-        return bool(self.webhook_url and self.webhook_url.get_secret_value())
-
 
 class SlackSettings(ChannelSettings):
+    required = ("webhook_url",)
     webhook_url: SecretStr | None = None
     rate_limit: RateLimit | None = RateLimit(count=1, per_seconds=1)  # Slack: 1 msg/s per webhook
 
-    def is_configured(self) -> bool:
-        return bool(self.webhook_url and self.webhook_url.get_secret_value())
-
 
 class EmailSettings(ChannelSettings):
+    required = ("smtp_server", "from_", "to")
     enabled: bool | None = False
     smtp_server: str | None = None
     smtp_port: Port = 587
@@ -76,11 +120,9 @@ class EmailSettings(ChannelSettings):
     rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60, burst=5)
     min_repeat_seconds: float = Field(900, ge=0)  # a slow channel: at most one repeat per 15 min
 
-    def is_configured(self) -> bool:
-        return bool(self.smtp_server and self.from_ and self.to)
-
 
 class TelegramSettings(ChannelSettings):
+    required = ("bot_token", "chat_id")
     bot_token: SecretStr | None = None
     chat_id: str | None = None
     api_base: str = "https://api.telegram.org"
@@ -107,9 +149,6 @@ class TelegramSettings(ChannelSettings):
         return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value] \
             if isinstance(value, list) else value
 
-    def is_configured(self) -> bool:
-        return bool(self.bot_token and self.bot_token.get_secret_value() and self.chat_id)
-
     @property
     def bot_configured(self) -> bool:
         """A bot token and someone allowed to use the bot: `run` starts it, alerts carry its buttons."""
@@ -118,22 +157,17 @@ class TelegramSettings(ChannelSettings):
 
 
 class WebhookSettings(ChannelSettings):
+    required = ("url",)
     url: SecretStr | None = None
     secret: SecretStr | None = None  # HMAC-SHA256 signing key
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     rate_limit: RateLimit | None = RateLimit(count=10, per_seconds=1)
-
-    def is_configured(self) -> bool:
-        return bool(self.url and self.url.get_secret_value())
 
 
 class LogSettings(ChannelSettings):
     enabled: bool | None = True
     level: str = "WARNING"
     rate_limit: RateLimit | None = None
-
-    def is_configured(self) -> bool:
-        return True
 
 
 class NotificationsSettings(StrictModel):

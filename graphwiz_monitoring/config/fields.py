@@ -10,7 +10,8 @@ from graphwiz_monitoring.http_access import host_list
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
-def _port(value: Any) -> Any:
+def port_value(value: Any) -> Any:
+    """The check of Port (the CLI's --port options use it too)."""
     try:
         port = int(value)
     except (TypeError, ValueError):
@@ -31,7 +32,7 @@ def positive_seconds(value: Any) -> Any:
     return number
 
 
-Port = Annotated[int, BeforeValidator(_port)]
+Port = Annotated[int, BeforeValidator(port_value)]
 PositiveSeconds = Annotated[float, BeforeValidator(positive_seconds)]
 # Host allow-list of an HTTP server (http_access.py): ``name`` / ``name:port`` / ``*``; a comma-separated string too.
 HostList = Annotated[list[str], BeforeValidator(host_list)]

@@ -26,10 +26,6 @@ from graphwiz_monitoring.config.runtime import (
     WebsocketSettings,
 )
 
-# What a channel named by trader.fallback_channels needs set (named in the error when missing).
-FALLBACK_REQUIRED = {"webhook": "url", "telegram": "bot_token and chat_id", "discord": "webhook_url",
-                     "slack": "webhook_url"}
-
 
 class Settings(StrictModel):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
@@ -68,7 +64,7 @@ class Settings(StrictModel):
             if not channel.is_configured():
                 raise ValueError(f"trader.fallback_channels names {name!r}, but notifications.{name} is not "
                                  f"configured in this (the trader's) configuration: set its "
-                                 f"{FALLBACK_REQUIRED[name]}")
+                                 f"{' and '.join(channel.missing())}")
             if channel.enabled is False:
                 raise ValueError(f"trader.fallback_channels names {name!r}, but notifications.{name}.enabled "
                                  "is false")

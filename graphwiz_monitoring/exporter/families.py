@@ -69,7 +69,7 @@ def _trading(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
     yield new_family("graphwiz_trading_failed_trades_total", t["failed_trades"])
     yield new_family("graphwiz_trading_pnl_usd", t["pnl_usd"])
     yield new_family("graphwiz_trading_pnl_daily_usd", t["pnl_daily_usd"])
-    yield new_family("graphwiz_trading_win_rate", t["win_rate"])
+    yield new_family("graphwiz_trading_win_ratio", t["win_rate"])
     yield new_family("graphwiz_trading_sharpe_ratio", t["sharpe_ratio"])
     yield new_family("graphwiz_trading_max_drawdown", t["max_drawdown"])
     yield new_family("graphwiz_trading_current_drawdown", t["current_drawdown"])
@@ -83,8 +83,8 @@ def _trading(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
 def _exchanges(raw: RawState, snapshot: dict[str, Any]) -> Iterable[Metric]:
     latency = new_family("graphwiz_exchange_latency_seconds")
     gauges = {
-        "fill_rate": new_family("graphwiz_exchange_fill_rate"),
-        "error_rate": new_family("graphwiz_exchange_error_rate"),
+        "fill_rate": new_family("graphwiz_exchange_fill_ratio"),
+        "error_rate": new_family("graphwiz_exchange_error_ratio"),
         "rate_limit_remaining": new_family("graphwiz_exchange_rate_limit_remaining"),
         "connected": new_family("graphwiz_exchange_connected"),
     }
@@ -122,7 +122,7 @@ def _risk_portfolio_trader(snapshot: dict[str, Any]) -> Iterable[Metric]:
     yield new_family("graphwiz_risk_exposure_usd", risk["exposure_usd"])
     yield new_family("graphwiz_risk_leverage", risk["leverage"])
     yield new_family("graphwiz_risk_correlation_avg", risk["correlation_avg"])
-    yield new_family("graphwiz_risk_position_count", risk["position_count"])
+    yield new_family("graphwiz_risk_positions", risk["position_count"])
     yield new_family("graphwiz_portfolio_value_usd", portfolio["value_usd"])
     yield new_family("graphwiz_portfolio_cash_usd", portfolio["cash_usd"])
     yield new_family("graphwiz_portfolio_positions_value_usd", portfolio["positions_value_usd"])

@@ -37,19 +37,27 @@ def _get(url: str, auth: str | None = None, headers: dict[str, str] | None = Non
 
 
 GRAPHWIZ_COMMAND = [sys.executable, "-m", "graphwiz_monitoring.cli", "flower", "--logging=warning"]
-# The plain command README and DESIGN name, run from the project directory: Flower reads ./flowerconfig.py.
+# The plain command README and DESIGN name: the app points Flower at the settings-driven flowerconfig.py
+# wherever it runs (the project directory also has ./flowerconfig.py, Flower's default file).
 CELERY_COMMAND = [sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "flower", "--logging=warning"]
+ELSEWHERE = "elsewhere"  # run from an empty directory (no ./flowerconfig.py), not the project's
 
 
 @pytest.fixture(params=[GRAPHWIZ_COMMAND], ids=["graphwiz-monitoring-flower"])
 def flower(request, tmp_path: Path, redis_url: str):
+    command, where = request.param if isinstance(request.param, tuple) else (request.param, ROOT)
+    if where == ELSEWHERE:
+        where = tmp_path / "elsewhere"
+        where.mkdir()
     port = free_port()
     extra = (f"flower:\n  host: 127.0.0.1\n  port: {port}\n  basic_auth_user: ops\n"
              "  basic_auth_password: ${FLOWER_TEST_PASSWORD}\n  allowed_hosts: [flower.internal]\n")
     config = write_config(tmp_path / "flower.yaml", redis_url, extra)
-    env = {**child_env(config, redis_url, tmp_path / "state"), "FLOWER_TEST_PASSWORD": PASSWORD}
+    env = {**child_env(config, redis_url, tmp_path / "state"), "FLOWER_TEST_PASSWORD": PASSWORD,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     log = open(tmp_path / "flower.log", "wb")
-    proc = subprocess.Popen(request.param, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(command, cwd=str(where), env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _get(base + "/")[0] == 401 or proc.poll() is not None, timeout=30,
@@ -92,10 +100,29 @@ def test_flower_requires_auth_and_shows_tasks_with_summarised_args(flower: str, 
     assert status == 200 and MARKER.encode() not in body and b"BTC/USDT" not in body
 
 
-@pytest.mark.parametrize("flower", [CELERY_COMMAND], ids=["celery-flower"], indirect=True)
-def test_plain_celery_flower_from_the_project_directory_takes_the_same_auth(flower: str) -> None:
+@pytest.mark.parametrize("flower", [CELERY_COMMAND, (CELERY_COMMAND, ELSEWHERE)],
+                         ids=["celery-flower", "celery-flower-from-another-directory"], indirect=True)
+def test_plain_celery_flower_takes_the_same_auth_and_bind(flower: str) -> None:
+    """Issue 16: from a directory without ./flowerconfig.py Flower served without a password on every address."""
+    assert flower.startswith("http://127.0.0.1:")  # the fixture waited for the configured loopback port
     assert _get(flower + "/api/tasks")[0] == 401
     assert _get(flower + "/", f"ops:{PASSWORD}")[0] == 200
+
+
+@pytest.mark.parametrize("config_host, extra_args", [("0.0.0.0", []), ("127.0.0.1", ["--address=0.0.0.0"])],
+                         ids=["config-host", "address-option"])
+def test_plain_celery_flower_refuses_an_exposed_bind_without_password(tmp_path, redis_url, config_host,
+                                                                        extra_args) -> None:
+    port = free_port()
+    config = write_config(tmp_path / "m.yaml", redis_url, f"flower:\n  host: {config_host}\n  port: {port}\n")
+    env = {**child_env(config, redis_url, tmp_path / "state"),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    out = subprocess.run([*CELERY_COMMAND, *extra_args], cwd=str(tmp_path), env=env, capture_output=True,
+                         timeout=30)
+    text = (out.stdout + out.stderr).decode(errors="replace")
+    assert out.returncode != 0, text[-2000:]
+    assert "flower.basic_auth_password: required when" in text and "Traceback" not in text, text[-2000:]
+    assert _get(f"http://127.0.0.1:{port}/")[0] == 0  # nothing serves
 
 
 def test_dns_rebinding_host_is_refused_by_flower(flower: str) -> None:

@@ -63,7 +63,7 @@ def test_metrics_names_values_and_types(store, keys, settings) -> None:
     assert s[("graphwiz_trading_successful_trades_total", ())] == 1
     assert s[("graphwiz_trading_failed_trades_total", ())] == 1
     assert s[("graphwiz_trading_pnl_usd", ())] == 3.0
-    assert s[("graphwiz_trading_win_rate", ())] == 0.5
+    assert s[("graphwiz_trading_win_ratio", ())] == 0.5
     assert s[("graphwiz_trading_execution_seconds_bucket", (("le", "0.05"),))] == 1
     assert s[("graphwiz_trading_execution_seconds_bucket", (("le", "+Inf"),))] == 2
     assert s[("graphwiz_trading_execution_seconds_sum", ())] == 3.03
@@ -71,10 +71,10 @@ def test_metrics_names_values_and_types(store, keys, settings) -> None:
     assert s[("graphwiz_exchange_latency_seconds_bucket", (("exchange", "binance"), ("le", "0.25")))] == 1
     assert s[("graphwiz_exchange_latency_seconds_count", ex)] == 1
     assert s[("graphwiz_exchange_connected", ex)] == 1 and s[("graphwiz_exchange_rate_limit_remaining", ex)] == 77
-    assert s[("graphwiz_exchange_fill_rate", ex)] == 0.5
+    assert s[("graphwiz_exchange_fill_ratio", ex)] == 0.5
     assert s[("graphwiz_agent_accuracy", (("agent", "momentum_agent"),))] == 1.0
     assert s[("graphwiz_agent_predictions_total", (("agent", "momentum_agent"),))] == 1
-    assert s[("graphwiz_risk_leverage", ())] == 0.6 and s[("graphwiz_risk_position_count", ())] == 1
+    assert s[("graphwiz_risk_leverage", ())] == 0.6 and s[("graphwiz_risk_positions", ())] == 1
     assert s[("graphwiz_portfolio_value_usd", ())] == 1000 and s[("graphwiz_portfolio_cash_usd", ())] == 400
     host = (("host", "h1"),)
     assert s[("graphwiz_system_cpu_usage_percent", host)] == 12.0

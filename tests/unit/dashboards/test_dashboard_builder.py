@@ -45,7 +45,7 @@ def test_typed_promql_builds_correct_expressions() -> None:
 
 @pytest.mark.parametrize("build", [
     lambda: rate("graphwiz_trading_pnl_usd"),                          # rate over a gauge
-    lambda: increase("graphwiz_risk_position_count"),                  # a gauge that merely ends in _count
+    lambda: increase("graphwiz_risk_positions"),                       # increase over a gauge
     lambda: rate("graphwiz_exchange_latency_seconds"),                 # a histogram without its series
     lambda: quantile(0.99, "graphwiz_exchange_connected"),             # quantile of a gauge
     lambda: quantile(1.5, "graphwiz_exchange_latency_seconds"),
@@ -63,7 +63,7 @@ def test_typed_promql_refuses_wrong_combinations(build) -> None:
     ("rate(graphwiz_trading_pnl_usd[5m])", "not a counter"),
     ("graphwiz_trading_total_trades", "unknown series"),
     ("histogram_quantile(0.9, rate(graphwiz_exchange_latency_seconds_bucket[5m]))", "sum by (le"),
-    ("histogram_quantile(0.9, sum by (le) (graphwiz_exchange_fill_rate))", "not only _bucket"),
+    ("histogram_quantile(0.9, sum by (le) (graphwiz_exchange_fill_ratio))", "not only _bucket"),
     ("graphwiz_exchange_latency_seconds_bucket", "without rate()"),
     ("graphwiz_trading_total_trades_total / 2", "without rate()/increase()"),
 ])
@@ -77,7 +77,7 @@ def _dashboard(*variables: Variable, expr: str = 'graphwiz_system_load1{host=~"$
 
 def test_variables_must_be_declared_and_used() -> None:
     host = Variable("host", "Host", "graphwiz_system_cpu_usage_percent")
-    assert _dashboard(host).to_dict()["templating"]["list"][1]["definition"] == \
+    assert _dashboard(host).to_dict()["templating"]["list"][1]["query"]["query"] == \
         "label_values(graphwiz_system_cpu_usage_percent, host)"
     with pytest.raises(DashboardError, match="undeclared"):
         _dashboard().to_dict()

@@ -76,7 +76,7 @@ def test_panels_ids_layout_datasource_and_variables(name: str) -> None:
     exprs = " ".join(expr for _, expr in dashboard_exprs(dashboard))
     for variable in variables[1:]:
         assert re.search(rf"\${variable['name']}\b", exprs), f"template variable {variable['name']} is never used"
-        metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["definition"]).groups()
+        metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["query"]["query"]).groups()
         assert metric in GAUGES and label == variable["name"]
     used = set(re.findall(r"\$(\w+)", exprs))
     assert used <= {v["name"] for v in variables}, f"undeclared variables {used}"
