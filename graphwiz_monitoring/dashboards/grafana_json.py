@@ -85,7 +85,7 @@ def _state_timeline(panel: Panel) -> statetimeline.Panel:
             .fill_opacity(80).line_width(0))
 
 
-_PLUGINS = {"timeseries": _timeseries, "stat": _stat, "table": _table, "state-timeline": _state_timeline}
+_PLUGINS: dict[str, Any] = {"timeseries": _timeseries, "stat": _stat, "table": _table, "state-timeline": _state_timeline}
 
 
 def _panel(panel: Panel, panel_id: int, x: int, y: int) -> Any:

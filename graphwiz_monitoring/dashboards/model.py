@@ -152,13 +152,8 @@ class Dashboard:
         """The Grafana JSON model (built with grafana-foundation-sdk: grafana_json.py), panel ids and grid
         positions assigned; DashboardError if the dashboard is inconsistent (validate())."""
         self.validate()
-        try:  # imported here: grafana_json renders the types of this module
-            from graphwiz_monitoring.dashboards.grafana_json import build
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("grafana_foundation_sdk"):
-                raise
-            raise DashboardError("generating dashboards needs grafana-foundation-sdk (Python 3.11 or newer); "
-                                 "the dashboards/ JSON files of the repository are ready to import") from None
+        from graphwiz_monitoring.dashboards.grafana_json import build  # here: it renders this module's types
+
         return build(self)
 
 
