@@ -126,7 +126,7 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
        "no escalation)", "rule", "severity"),
     _m("graphwiz_alert_total", C, "Alerts created", "rule", "severity"),
     _m("graphwiz_notifications_total", C,
-       "Notifications by channel and outcome (sent, failed, dead_lettered, suppressed)", "channel", "outcome"),
+       "Notifications by channel and outcome (sent, failed, dead_lettered, suppressed, maintenance)", "channel", "outcome"),
     _m("graphwiz_notifications_undeliverable_total", C,
        "Notifications asked for a channel this deployment has not configured (or disabled), with no other "
        "channel of the alert to deliver them: copied to the log channel", "channel"),
