@@ -34,6 +34,7 @@ TRIM_HISTORY = "workers.metrics.trim_history"
 EVALUATE_RULES = "workers.rules.evaluate"
 EVALUATE_FAST = "workers.rules.evaluate_fast"
 SWEEP_OUTBOX = "workers.rules.sweep_outbox"
+FLUSH_GROUP = "workers.rules.flush_group"  # a storm group's grouped message, due at its window's end
 RUN_CHECK = "workers.health.run_check"
 RUN_RECOVERY = "workers.recovery.run_recovery"
 NOTIFY_DELIVER = "workers.notify.deliver"

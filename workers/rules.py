@@ -59,3 +59,13 @@ def sweep_outbox(self: Any, grace_seconds: float | None = None) -> dict[str, Any
     """Periodic: hand over notifications whose alert was stored but whose tasks were never enqueued."""
     grace = outbox.GRACE_SECONDS if grace_seconds is None else float(grace_seconds)
     return notifier.sweep(_manager(id(get_settings())), grace_seconds=grace).summary()
+
+
+@app.task(name=tasks.FLUSH_GROUP, bind=True, max_retries=None)
+def flush_group(self: Any, group: str, window: str) -> str:
+    """A storm group's grouped message, due when its window ends (alerting/grouping.py); early (this host's
+    clock is not Redis's): comes back when due. A lost task is the outbox sweep's to make up for."""
+    claim = _manager(id(get_settings())).notifier.flush(str(group), str(window))
+    if claim.verdict == "wait":
+        raise self.retry(countdown=claim.wait_seconds + 0.01, max_retries=None)
+    return claim.verdict

@@ -133,7 +133,8 @@ class AlertManager:
         self.registry = registry if registry is not None else load_rules(settings.alerts, load_modules=load_modules)
         self.custom_rules: CustomRules = CustomRules()
         self.notifier = Notifier(store, keys, settings,
-                                 dispatch if dispatch is not None else (sender_dispatch(sender) if sender else None))
+                                 dispatch if dispatch is not None else (sender_dispatch(sender) if sender else None),
+                                 sender=sender)
         self._config_silences = config_silences(settings)
         alerts = settings.alerts
         self._alert_ttl = max(1, int(alerts.history_retention_hours * 3600))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from graphwiz_monitoring.config.fields import PositiveSeconds, StrictModel
+from graphwiz_monitoring.config.routing import DEFAULT_GROUP_INTERVAL_SECONDS, GroupBy, RouteSettings
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
@@ -115,6 +116,12 @@ class AlertsSettings(StrictModel):
     history_max_entries: int = Field(10_000, gt=0)
     # Fast path: ingested data re-evaluates the affected rules at most this often.
     fast_evaluation_min_interval_seconds: float = Field(0.05, ge=0)
+    # Storms (docs/ALERTS.md "Grouping"): notifications whose alerts share these labels' values and start
+    # within the interval go out as one message per destination after the first one. 0: no grouping.
+    group_by: GroupBy = Field(default_factory=lambda: ["rule"])
+    group_interval_seconds: float = Field(DEFAULT_GROUP_INTERVAL_SECONDS, ge=0)
+    # Ordered matchers -> destinations (docs/ALERTS.md "Routing"); none matching: the rule's own channels.
+    routes: list[RouteSettings] = Field(default_factory=list)
 
     @field_validator("rules")
     @classmethod
