@@ -51,7 +51,7 @@ Keep this docstring's table in step with the methods below.
 | {ns}:notify:handed                    | zset   | "alert_id|kind|channel" -> Redis time; ZREM when its task starts (sweep drops expired alerts') |
 | {ns}:notify:group:{group}             | hash   | storm group's open window: id (start ms), until, lead; PX alerts.group_interval_seconds |
 | {ns}:notify:group:{group}:held        | zset   | "alert_id|kind" held for the window's grouped message -> window id; EXPIRE alert retention |
-| {ns}:notify:groups:due                | zset   | "group|window" -> Redis time its grouped message is due (re-scored while claimed); ZREM once handed |
+| {ns}:notify:groups:due                | zset   | "group|window" -> Redis time its grouped message is due (re-scored while claimed); ZREM once handed; EXPIRE alert retention |
 | {ns}:notify:grouped:{message}         | list   | one grouped message's "alert_id|kind" members (message id grp-{group}-{window}); TTL alert retention |
 | {ns}:notify:grouped:{message}:to     | hash   | destination -> the members its grouped message lists; TTL alert retention |
 | {ns}:silence:{id}                     | string | Silence JSON (times on the Redis clock); PXAT its end: only expiry removes it (or `silence remove`) |
