@@ -366,7 +366,8 @@ def load_notice(store: Store, keys: KeySpace, alert_id: str, destination: str, k
         return [(alert, kind)] if alert is not None else []
     pairs = grouping.members_for(store, keys, alert_id, destination)
     loaded = load_alerts(store, keys, [a for a, _ in pairs])
-    return [(alert, k) for alert, (_, k) in zip(loaded, pairs, strict=True) if alert is not None]
+    items = [(alert, k) for alert, (_, k) in zip(loaded, pairs, strict=True) if alert is not None]
+    return sorted(items, key=lambda item: item[0].created_at)  # in the order the storm's alerts started
 
 
 def read_undeliverable_counts(store: Store, keys: KeySpace) -> dict[str, int]:

@@ -58,7 +58,7 @@ class RuleRoute:
     severity: AlertSeverity
     destinations: list[str]
     via: str  # "routes 1, 3" or "the rule's channels"
-    depends: list[str]  # routes whose other label matchers decide per alert: "route 2 (exchange=bin*): telegram:desk"
+    depends: list[str]  # routes whose other label matchers decide per alert: "route 2 when exchange=bin*: telegram"
 
 
 def rule_route(rule: str, severity: AlertSeverity, channels: Iterable[AlertChannel],
@@ -76,8 +76,8 @@ def rule_route(rule: str, severity: AlertSeverity, channels: Iterable[AlertChann
             continue
         if other:
             shown = ", ".join(f"{k}={'|'.join(v)}" for k, v in other.items())
-            depends.append(f"route {i} ({shown}): {', '.join(route.destinations)}"
-                           + (" and on" if route.continue_ else ""))
+            depends.append(f"route {i} when {shown}: {', '.join(route.destinations)}"
+                           + (" (and the routes after it)" if route.continue_ else " (instead of the routes after it)"))
             continue
         via.append(i)
         decided += [d for d in route.destinations if d not in decided]
