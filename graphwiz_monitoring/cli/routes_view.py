@@ -7,6 +7,7 @@ from graphwiz_monitoring.alerting.routing import rule_route
 from graphwiz_monitoring.alerting.rules import load_rules
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.rulebook.rules import BUILTIN_RULES
+from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
 def render_routes(settings: Settings) -> str:
@@ -20,8 +21,9 @@ def render_routes(settings: Settings) -> str:
         rule = registry.get(name)
         if rule is None:
             continue
-        route = rule_route(rule.name, rule.severity, rule.channels, alerts.routes)
+        severity = AlertSeverity.parse(rule.severity)  # AlertRule parses both at construction
+        route = rule_route(rule.name, severity, [AlertChannel.parse(c) for c in rule.channels], alerts.routes)
         state = "" if rule.enabled else " (disabled)"
-        lines.append(f"#   {rule.name} [{rule.severity.value}]{state}: {', '.join(route.destinations)}  <- {route.via}")
+        lines.append(f"#   {rule.name} [{severity.value}]{state}: {', '.join(route.destinations)}  <- {route.via}")
         lines += [f"#     per alert: {d}" for d in route.depends]
     return "\n".join(lines)

@@ -17,8 +17,14 @@ from graphwiz_monitoring.alerting.channels.slack import SlackChannel
 from graphwiz_monitoring.alerting.channels.telegram import MESSAGE_MAX_CHARS, TelegramChannel
 from graphwiz_monitoring.alerting.channels.webhook import WebhookChannel
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
-from graphwiz_monitoring.config import DiscordSettings, EmailSettings, LogSettings, SlackSettings, TelegramSettings
-from graphwiz_monitoring.config import WebhookSettings
+from graphwiz_monitoring.config import (
+    DiscordSettings,
+    EmailSettings,
+    LogSettings,
+    SlackSettings,
+    TelegramSettings,
+    WebhookSettings,
+)
 from tests.fakes.chat_apis import DiscordFake, telegram_parse_html
 
 EXCHANGES = [f"ex{i:02d}" for i in range(19)]
