@@ -5,7 +5,9 @@ label names, ``rule`` and ``severity``) and the same kind (firing, repeat, resol
 group. The first opens a window of ``alerts.group_interval_seconds`` and is sent at once, alone
 (no Alertmanager-style ``group_wait``: the first notice of a storm is as fast as any alert's). Every
 further notification of the group inside that window is *held*; when the window ends, they go out
-as one grouped message per destination (a single held one goes as its ordinary notification).
+as one grouped message per destination (a single held one goes as its ordinary notification). A
+lead that ends (resolved, stale) with nothing held behind it closes its window: the next alert of
+the group is a new incident, not a storm, and is told at once too.
 
 Shared by every process through Redis, on the Redis clock: ``notify_group.lua`` decides lead or held
 and, for a held one, moves it from the outbox to the window (atomically: a process dying right after
@@ -28,7 +30,7 @@ from graphwiz_monitoring.config.alerts import AlertsSettings
 from graphwiz_monitoring.rulebook.rules import MANUAL_RULE
 from graphwiz_monitoring.rulebook.silences import alert_labels
 from graphwiz_monitoring.state import KeySpace, Store
-from graphwiz_monitoring.vocabulary import kind_base
+from graphwiz_monitoring.vocabulary import NotificationKind, kind_base
 
 MESSAGE_PREFIX = "grp-"
 # A claimed window whose claimant died is claimed again this much later (as an outbox entry is).
@@ -92,6 +94,15 @@ def admit(store: Store, keys: KeySpace, alert: Alert, kind: str, alerts: AlertsS
                          keys.notify_outbox],
         [outbox_member, int(alerts.group_interval_seconds * 1000), group, int(ttl_seconds), alert.alert_id])
     return Admission(str(verdict) == "held", group, str(window), int(ends_ms) / 1000.0, bool(int(scheduled)))
+
+
+def end_lead(store: Store, keys: KeySpace, alert: Alert, alerts: AlertsSettings) -> bool:
+    """``alert`` ended (resolved, stale): if it leads its firing group's window with nothing held behind it,
+    close the window (``notify_group_end.lua``). A lone alert that comes and goes is no storm: the next one
+    of its group, a new incident, is told at once rather than held for the rest of the window."""
+    group = group_key(alert, NotificationKind.FIRING.value, alerts.group_by)
+    return bool(store.run_script("notify_group_end", [keys.notify_group(group), keys.notify_group_held(group)],
+                                 [alert.alert_id]))
 
 
 @dataclass

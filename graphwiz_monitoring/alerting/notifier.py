@@ -131,6 +131,8 @@ class Notifier:
         Each task is marked handed first, so a task the broker loses after accepting it is enqueued again.
         """
         policy = self.policy()
+        if grouping.grouped(alert, policy) and kind_base(kind) in (NotificationKind.RESOLVED, NotificationKind.STALE):
+            grouping.end_lead(self.store, self.keys, alert, policy)
         if destinations is None and grouping.grouped(alert, policy):
             admission = grouping.admit(self.store, self.keys, alert, kind, policy,
                                        outbox.entry(alert.alert_id, kind), self.ttl_seconds)

@@ -120,3 +120,17 @@ def test_trader_notifier_follows_the_published_routes(redis_url, store, keys) ->
 def test_interval_zero_never_holds(make_manager, interval) -> None:
     manager, sent = make_manager(only_disconnects(group_interval_seconds=interval), {})
     assert len(manager.evaluate(STORM).created) == 20 and len(sent.calls) == 20  # log only, each at once
+
+
+def test_a_lone_alert_that_ended_leaves_no_window_behind(make_manager) -> None:
+    """Breach, clear, breach again within the interval: two incidents, each told at once (no storm)."""
+    manager, sent = make_manager({**only_disconnects(), "cooldowns": {"critical": 0.01},
+                                  "group_interval_seconds": 30}, {})
+    one = {"exchanges": {"ex00": {"connected": False}}}
+    calm = {"exchanges": {"ex00": {"connected": True}}}
+    first = manager.evaluate(one).created[0]
+    manager.evaluate(calm)
+    time.sleep(0.02)
+    second = manager.evaluate(one).created[0]
+    assert first.alert_id != second.alert_id
+    assert [a for a, _, k in sent.calls if k == "firing"] == [first.alert_id, second.alert_id]
