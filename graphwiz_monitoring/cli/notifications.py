@@ -92,7 +92,7 @@ def dlq_retry(ctx: click.Context, entry_id: str | None, retry_all: bool) -> None
 
 @main.command("test-alert")
 @click.option("--channel", "channels", multiple=True, required=True,
-              help="channel to test (repeatable), or 'all' for every active channel")
+              help="channel or named destination (telegram:ops) to test (repeatable), or 'all' for every active one")
 @click.option("--severity", default="info", show_default=True)
 @click.option("--message", default="This is a test notification. If you can read it, the channel works.")
 @click.option("--queue", "via_queue", is_flag=True,
@@ -104,19 +104,25 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: str, mes
     workers instead."""
     from graphwiz_monitoring import context
     from graphwiz_monitoring.alerting.delivery import SENT, deliver_now
-    from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity
+    from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
     from graphwiz_monitoring.alerting.records import save_alert
+    from graphwiz_monitoring.alerting.routing import channel_of
+    from graphwiz_monitoring.config.routing import destination_text
 
     settings = _load(ctx)
     store, keys = context.get_store(settings), context.get_keys(settings)
     try:
-        names = ([c.value for c in AlertChannel if settings.notifications.for_channel(c).active]
-                 if "all" in [c.lower() for c in channels] else [AlertChannel.parse(c).value for c in channels])
+        notifications = settings.notifications
+        # A channel type or a named destination of it (telegram:ops); "all": every active one of both.
+        names = ([d for d in notifications.destination_names() if notifications.destination(d).active]
+                 if "all" in [c.lower() for c in channels] else [destination_text(c) for c in channels])
+        for name in names:
+            notifications.destination(name)  # ValueError naming the destination when it is not configured
         level = AlertSeverity.parse(severity)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     alert = Alert(rule_name="test_alert", title="Test notification from graphwiz-monitoring", message=message,
-                  severity=level, channels=[AlertChannel(n) for n in names],
+                  severity=level, channels=list(dict.fromkeys(channel_of(n) for n in names)),
                   labels={"source": "cli"}, metadata={"host": context.hostname()})
     failed = 0
     try:

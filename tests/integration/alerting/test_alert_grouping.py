@@ -134,3 +134,24 @@ def test_a_lone_alert_that_ended_leaves_no_window_behind(make_manager) -> None:
     second = manager.evaluate(one).created[0]
     assert first.alert_id != second.alert_id
     assert [a for a, _, k in sent.calls if k == "firing"] == [first.alert_id, second.alert_id]
+
+
+def test_test_alert_reaches_a_named_destination(tmp_path, redis_url, webhook_receiver, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from graphwiz_monitoring import context
+    from graphwiz_monitoring.cli import main
+
+    monkeypatch.delenv("GRAPHWIZ_REDIS_URL", raising=False)
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(f"redis:\n  url: {redis_url}\nnotifications:\n  webhook:\n    url: http://127.0.0.1:9/unused\n"
+                      f"    destinations:\n      pager: {{url: '{webhook_receiver.url}', timeout_seconds: 1}}\n")
+    try:
+        result = CliRunner().invoke(main, ["--config", str(config), "test-alert", "--channel", "Webhook:pager"])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == "webhook:pager: sent" and len(webhook_receiver.delivered()) == 1
+        unknown = CliRunner().invoke(main, ["--config", str(config), "test-alert", "--channel", "webhook:nope"])
+        assert unknown.exit_code != 0 and "unknown destination webhook:nope" in unknown.output
+        assert "SECRET" not in result.output + unknown.output
+    finally:
+        context.reset()
