@@ -1,4 +1,9 @@
-"""One notification delivery (alert × channel × firing|repeat-<n>|resolved): the library side of workers.notify.
+"""One notification delivery (alert × destination × firing|repeat-<n>|resolved): the library side of workers.notify.
+
+A destination is a channel type (``telegram``, its section's settings) or a named destination of it
+(``telegram:ops``, config/channels.py): record, rate limit, breaker, counts and dead letters below are
+all per destination. The "alert" may be a grouped message (``grp-...``, alerting/grouping.py): then
+the alerts it lists for this destination are sent as one message (``Channel.send_group``).
 
 Steps of one attempt, each decided in Redis so any number of workers cooperate:
 

@@ -1,10 +1,16 @@
-"""The notifier: an alert's notification handed to the notify queues (one ``deliver`` task per channel,
-through the process's TaskSender; the notify worker's configuration decides delivery), and the sweep
-that hands over again what the outbox says is owed (outbox.py says when).
+"""The notifier: an alert's notification handed to the notify queues (one ``deliver`` task per
+destination, through the process's TaskSender; the notify worker's configuration decides delivery),
+and the sweep that hands over again what the outbox says is owed (outbox.py says when).
+
+Destinations come from routing (alerting/routing.py: ``alerts.routes``, else the alert's channels);
+storms are grouped first (alerting/grouping.py): a held notification waits for its window's grouped
+message, which ``flush`` hands over (a ``workers.rules.flush_group`` task at the window's end, or the
+sweep when that task is lost).
 
 The sweep runs as the beat task ``workers.rules.sweep_outbox``: notifications recorded but never
-enqueued (the creating process died, or the broker refused), and tasks enqueued but never started
-(lost by the broker). Whether a resolution is muted is the manager's decision (silences).
+enqueued (the creating process died, or the broker refused), grouped messages due and not handed
+over, and tasks enqueued but never started (lost by the broker). Whether a resolution is muted is
+the manager's decision (silences).
 """
 
 from __future__ import annotations
