@@ -155,7 +155,7 @@ def write_configs(workdir: Path, redis_url: str, receiver: int, exporter: int, a
         "notifications": {"webhook": {"url": f"http://127.0.0.1:{receiver}/ours", "send_resolved": False,
                                       "rate_limit": {"count": 1000, "per_seconds": 1}}},
         "alerts": {"rules": {"large_loss": {"channels": ["webhook"], "cooldown_seconds": COOLDOWN_SECONDS},
-                             "exchange_disconnect": {"channels": ["webhook"]},
+                             "exchange_disconnect": {"channels": ["webhook"], "cooldown_seconds": COOLDOWN_SECONDS},
                              **{n: {"enabled": False} for n in others}}},
     }, indent=2))
     (workdir / "prometheus.yml").write_text(json.dumps({
