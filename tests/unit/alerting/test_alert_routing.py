@@ -81,3 +81,14 @@ def test_rule_route_for_check_config(settings) -> None:
     plain = rule_route("high_cpu", AlertSeverity.WARNING, [AlertChannel.DISCORD, AlertChannel.LOG],
                        settings.alerts.routes)
     assert plain.destinations == ["discord", "log"] and plain.via == "the rule's channels" and plain.depends == []
+
+
+def test_a_named_destinations_task_goes_to_its_types_queue() -> None:
+    from graphwiz_monitoring import tasks
+    from graphwiz_monitoring.celery.routing import route_task
+
+    assert route_task(tasks.NOTIFY_DELIVER, ("id", "telegram:ops", "firing"), {}, {}) == {"queue": "notify.telegram"}
+    assert route_task(tasks.NOTIFY_DELIVER, ("id", "webhook", "firing"), {}, {}) == {"queue": "notify.webhook"}
+    assert route_task(tasks.FLUSH_GROUP, ("g", "1"), {}, {}) == {"queue": "rules"}
+    with pytest.raises(ValueError, match="unknown notification channel"):
+        route_task(tasks.NOTIFY_DELIVER, ("id", "pager:ops", "firing"), {}, {})
