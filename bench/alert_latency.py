@@ -10,7 +10,12 @@ report the resolution.
 Runs its own redis-server, three ``celery worker`` processes (ingest, rules, notify.webhook), the
 exporter, and the Debian ``prometheus`` / ``prometheus-alertmanager`` binaries.
 
-    .venv/bin/python bench/alert_latency.py [--breaches 50] [--no-prometheus] [--flush-interval 0.05]
+    .venv/bin/python bench/alert_latency.py [--breaches 50] [--no-prometheus] [--flush-interval 0.05] [--storms 5]
+
+``--storms N`` then books N storms: 20 exchanges reported disconnected in one trader batch
+(``exchange_disconnect``, grouped by rule within ``alerts.group_interval_seconds``): the latency of
+the storm's first notification, and how many webhook messages the storm sends (2: the first alert,
+then one grouped message naming the other 19).
 """
 
 from __future__ import annotations
@@ -141,7 +146,7 @@ class Processes:
 def write_configs(workdir: Path, redis_url: str, receiver: int, exporter: int, am: int,
                   flush_interval: float) -> Path:
     config = workdir / "monitoring.yaml"
-    others = ["high_cpu", "high_memory", "exchange_disconnect", "high_latency", "rate_limit", "neo4j_disconnect",
+    others = ["high_cpu", "high_memory", "high_latency", "rate_limit", "neo4j_disconnect",
               "agent_failure", "risk_limit_breach", "disk_space"]
     config.write_text(json.dumps({
         "redis": {"url": redis_url},
@@ -150,6 +155,7 @@ def write_configs(workdir: Path, redis_url: str, receiver: int, exporter: int, a
         "notifications": {"webhook": {"url": f"http://127.0.0.1:{receiver}/ours", "send_resolved": False,
                                       "rate_limit": {"count": 1000, "per_seconds": 1}}},
         "alerts": {"rules": {"large_loss": {"channels": ["webhook"], "cooldown_seconds": COOLDOWN_SECONDS},
+                             "exchange_disconnect": {"channels": ["webhook"], "cooldown_seconds": COOLDOWN_SECONDS},
                              **{n: {"enabled": False} for n in others}}},
     }, indent=2))
     (workdir / "prometheus.yml").write_text(json.dumps({
@@ -184,12 +190,44 @@ def summary(name: str, samples: list[float], missed: int) -> str:
             f"min {min(ms):6.1f}   max {max(ms):7.1f}   missed {missed}")
 
 
+STORM_EXCHANGES = 20
+
+
+def run_storms(monitor: Any, receiver: Receiver, storms: int) -> tuple[list[float], list[int]]:
+    """``storms`` times: 20 exchanges disconnected in one batch; (first-message latencies, messages per storm)."""
+    from graphwiz_monitoring.config.routing import DEFAULT_GROUP_INTERVAL_SECONDS
+
+    firsts: list[float] = []
+    counts: list[int] = []
+    exchanges = [f"storm{i:02d}" for i in range(STORM_EXCHANGES)]
+    for _ in range(storms):
+        receiver.drain(receiver.ours)
+        t0 = time.perf_counter()
+        for exchange in exchanges:  # one flush interval: one batch
+            monitor.update_exchange_status(exchange, False)
+        got = receiver.next_matching(receiver.ours, lambda p: p.get("rule") == "exchange_disconnect", WAIT_SECONDS)
+        if got is not None:
+            firsts.append(got - t0)
+        time.sleep(DEFAULT_GROUP_INTERVAL_SECONDS + 1.5)  # the window ends; its grouped message follows
+        messages = 1 if got is not None else 0
+        while not receiver.ours.empty():
+            _, payload = receiver.ours.get_nowait()
+            messages += payload.get("group") is True or payload.get("rule") == "exchange_disconnect"
+        counts.append(messages)
+        for exchange in exchanges:
+            monitor.update_exchange_status(exchange, True)
+        wait_for(lambda: not monitor.get_active_alerts(), WAIT_SECONDS, "the storm's resolution")
+        time.sleep(DEFAULT_GROUP_INTERVAL_SECONDS + 0.5)  # a new window for the next storm
+    return firsts, counts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--breaches", type=int, default=50)
     parser.add_argument("--no-prometheus", action="store_true", help="measure graphwiz only")
     parser.add_argument("--flush-interval", type=float, default=0.05,
                         help="trader.flush_interval_seconds (the default config is 0.05)")
+    parser.add_argument("--storms", type=int, default=0, help="then N storms of 20 disconnected exchanges")
     args = parser.parse_args()
     with_prom = not args.no_prometheus
     for binary in ["redis-server"] + (["prometheus", "prometheus-alertmanager"] if with_prom else []):
@@ -270,8 +308,13 @@ def main() -> int:
             if (i + 1) % 10 == 0:
                 print(f"  {i + 1} breaches done", flush=True)
 
+        storm_first, storm_messages = run_storms(monitor, receiver, args.storms)
+
         print()
         print(summary("graphwiz (record_trade -> webhook)", ours, missed_ours))
+        if args.storms:
+            print(summary("storm: batch -> first message", storm_first, args.storms - len(storm_first)))
+            print(f"storm: webhook messages per storm of {STORM_EXCHANGES}: {storm_messages}")
         if with_prom:
             print(summary("Prometheus + Alertmanager", theirs, missed_theirs))
         print(f"baseline: {BASELINE}")

@@ -36,6 +36,7 @@ EVALUATE_FAST = "workers.rules.evaluate_fast"
 SWEEP_OUTBOX = "workers.rules.sweep_outbox"
 SEND_DIGEST = "workers.rules.send_digest"
 ESCALATE = "workers.rules.escalate"
+FLUSH_GROUP = "workers.rules.flush_group"  # a storm group's grouped message, due at its window's end
 RUN_CHECK = "workers.health.run_check"
 RUN_RECOVERY = "workers.recovery.run_recovery"
 NOTIFY_DELIVER = "workers.notify.deliver"

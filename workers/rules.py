@@ -75,3 +75,13 @@ def escalate(self: Any) -> dict[str, Any]:
     """Periodic (beat, when escalation is configured): tell the escalation steps due now, each once."""
     reached = _manager(id(get_settings())).escalate_due()
     return {"escalated": [f"{alert_id}:{step}" for alert_id, step in reached]}
+
+
+@app.task(name=tasks.FLUSH_GROUP, bind=True, max_retries=None)
+def flush_group(self: Any, group: str, window: str) -> str:
+    """A storm group's grouped message, due when its window ends (alerting/grouping.py); early (this host's
+    clock is not Redis's): comes back when due. A lost task is the outbox sweep's to make up for."""
+    claim = _manager(id(get_settings())).notifier.flush(str(group), str(window))
+    if claim.verdict == "wait":
+        raise self.retry(countdown=claim.wait_seconds + 0.01, max_retries=None)
+    return claim.verdict

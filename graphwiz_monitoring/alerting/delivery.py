@@ -1,4 +1,9 @@
-"""One notification delivery (alert × channel × firing|repeat-<n>|resolved): the library side of workers.notify.
+"""One notification delivery (alert × destination × firing|repeat-<n>|resolved): the library side of workers.notify.
+
+A destination is a channel type (``telegram``, its section's settings) or a named destination of it
+(``telegram:ops``, config/channels.py): record, rate limit, breaker, counts and dead letters below are
+all per destination. The "alert" may be a grouped message (``grp-...``, alerting/grouping.py): then
+the alerts it lists for this destination are sent as one message (``Channel.send_group``).
 
 Steps of one attempt, each decided in Redis so any number of workers cooperate:
 
@@ -47,12 +52,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphwiz_monitoring.alerting import lease_holder, outbox
+from graphwiz_monitoring.alerting import grouping, lease_holder, outbox, routing
 from graphwiz_monitoring.alerting.channels import Channel, ChannelRegistry
 from graphwiz_monitoring.alerting.channels import registry as default_registry
 from graphwiz_monitoring.alerting.channels.log import LogChannel
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel
-from graphwiz_monitoring.alerting.records import alert_exists, load_alert
+from graphwiz_monitoring.alerting.records import alert_exists, load_alert, load_alerts
 from graphwiz_monitoring.config import ChannelSettings, Settings
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 from graphwiz_monitoring.guards.breaker import CircuitBreaker
@@ -142,10 +147,13 @@ class _Attempt:
     """State of one attempt; methods are the steps of the module docstring."""
 
     def __init__(self, store: Store, keys: KeySpace, settings: Settings, channel: Channel, alert_id: str,
-                 kind: str, rng: random.Random, token: str | None = None) -> None:
+                 kind: str, rng: random.Random, token: str | None = None, destination: str | None = None) -> None:
         self.store, self.keys, self.settings, self.channel = store, keys, settings, channel
         self.alert_id, self.kind, self.rng = alert_id, kind, rng
-        self.name = channel.name
+        # The destination ("telegram" or "telegram:ops"): idempotency record, rate limit, breaker, counts and
+        # dead letters are all per destination, so one chat or webhook never holds up another.
+        self.name = destination or channel.name
+        self.items: list[tuple[Alert, str]] = []  # a grouped message's alerts and their kinds
         self.cs = channel.settings
         self.record = keys.delivery(alert_id, self.name, kind)
         # One token per attempt, never reused by a redelivery or retry of the same task (``token`` is the
@@ -163,9 +171,12 @@ class _Attempt:
 
     def give_up(self, reason: str, failures: int) -> DeliveryResult:
         self.finish("dead", reason)
-        payload = {"alert_id": self.alert_id, "channel": self.name, "kind": self.kind, "failures": failures}
+        payload: dict[str, Any] = {"alert_id": self.alert_id, "channel": self.name, "kind": self.kind,
+                                   "failures": failures}
         if self.alert is not None:
             payload.update(rule=self.alert.rule_name, severity=self.alert.severity.value, title=self.alert.title)
+        if len(self.items) > 1:
+            payload["alerts"] = [a.alert_id for a, _ in self.items]
         add_dead_letter(self.store, self.keys, DEAD_LETTER_KIND, payload, reason,
                         max_entries=self.settings.retention.dead_letters_max)
         LogChannel(self.settings.notifications.log).dead_letter_notice(self.name, self.alert, self.alert_id,
@@ -218,7 +229,8 @@ class _Attempt:
         if verdict == "busy":
             wait = min(value / 1000.0, BUSY_POLL_SECONDS)
             return DeliveryResult(DEFERRED, wait + self.rng.uniform(0, 0.5), "claimed by another task")
-        self.alert = load_alert(self.store, self.keys, self.alert_id)
+        self.items = load_notice(self.store, self.keys, self.alert_id, self.name, self.kind)
+        self.alert = self.items[0][0] if self.items else None
         if self.alert is None:
             return self.give_up("alert record not found (expired or never stored)", int(value))
 
@@ -236,15 +248,19 @@ class _Attempt:
             decision = breaker.allow()
             if not decision.allowed:
                 if self.finish("fallback") == 1:
-                    LogChannel(self.settings.notifications.log).fallback_notice(
-                        self.name, self.alert, self.kind, f"circuit {decision.state.value}")
+                    for alert, kind in self.items:
+                        LogChannel(self.settings.notifications.log).fallback_notice(
+                            self.name, alert, kind, f"circuit {decision.state.value}")
                 retry_at = breaker.status().retry_at
                 until = max(0.0, retry_at - time.time()) if retry_at else 0.0
                 return self.failed(f"{self.name}: circuit {decision.state.value}", minimum_wait=until)
 
         failure: DeliveryFailed | None = None
         try:
-            self.channel.send(self.alert, self.kind)
+            if len(self.items) > 1:
+                self.channel.send_group(self.items)
+            else:
+                self.channel.send(self.alert, self.kind)
         except DeliveryFailed as exc:
             failure = DeliveryFailed(self.channel.redact(exc.reason), retryable=exc.retryable,
                                      retry_after=exc.retry_after)
@@ -277,7 +293,8 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
     """One attempt to deliver ``alert_id`` via ``channel``; the caller re-runs it after ``retry_in``."""
     name = channel.strip().lower() if isinstance(channel, str) else str(channel)[:50]
     bad_id = not isinstance(alert_id, str) or not 0 < len(alert_id) <= 200
-    if bad_id or kind not in NOTIFICATION_KINDS or name not in channel_registry:
+    channel_type = _channel_type(name)
+    if bad_id or kind not in NOTIFICATION_KINDS or channel_type not in channel_registry:
         reason = ("malformed alert id" if bad_id else
                   f"unknown kind {str(kind)[:20]!r}" if kind not in NOTIFICATION_KINDS else f"unknown channel {name!r}")
         shown_id = str(alert_id)[:64]  # a hostile task payload must not become a huge log line
@@ -287,15 +304,18 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
         log.error("NOTIFICATION FAILED: %s for alert %s, moved to the dead-letter list", reason, shown_id)
         return DeliveryResult(DEAD_LETTERED, reason=reason)
     outbox.started(store, keys, alert_id, kind, name)
-    channel_settings = getattr(settings.notifications, name)
+    try:
+        channel_settings = settings.notifications.destination(name)
+    except ValueError:  # a destination this deployment does not define
+        return _not_here(store, keys, settings, alert_id, name, kind)
     if not channel_settings.active:
         return _not_here(store, keys, settings, alert_id, name, kind)
     if kind_base(kind) is NotificationKind.RESOLVED and not channel_settings.send_resolved:
         log.info("notification %s via %s (%s) suppressed: resolved notifications off", alert_id, name, kind)
         count(store, keys, name, SUPPRESSED)
         return DeliveryResult(SUPPRESSED, reason="resolved notifications off")
-    instance = channel_registry.create(name, settings.notifications)
-    attempt = _Attempt(store, keys, settings, instance, alert_id, kind, rng or random.Random(), token)
+    instance = channel_registry.get(channel_type)(channel_settings)
+    attempt = _Attempt(store, keys, settings, instance, alert_id, kind, rng or random.Random(), token, name)
     try:
         return attempt.run()
     except StateError:
@@ -309,15 +329,17 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
 def _not_here(store: Store, keys: KeySpace, settings: Settings, alert_id: str, name: str, kind: str) -> DeliveryResult:
     """``name`` is not configured (or disabled) in this deployment: the worker's configuration decides.
 
-    When another channel of the alert is active here, this one is ``suppressed`` (counted, logged at
+    When another destination of the alert is active here, this one is ``suppressed`` (counted, logged at
     INFO): the deployment chose not to have it (and whether resolved notices go out is that channel's
     ``send_resolved``, a decision too). When none is, the notification would be lost: it goes to the
     log channel (always, whatever ``notifications.log`` says) and counts in
     ``graphwiz_notifications_undeliverable_total{channel}``, once per channel asked for.
     """
-    alert = load_alert(store, keys, alert_id)
-    asked = list(alert.channels) if alert is not None else []
-    if any(c.value != name and settings.notifications.for_channel(c).active for c in asked):
+    items = load_notice(store, keys, alert_id, name, kind)
+    alert = items[0][0] if items else None
+    asked = routing.destinations(alert, settings.alerts) if alert is not None else []
+    if any(d != name and settings.notifications.has_destination(d) and settings.notifications.destination(d).active
+           for d in asked):
         log.info("notification %s via %s (%s) suppressed: channel disabled or not configured in this deployment",
                  alert_id, name, kind)
         count(store, keys, name, SUPPRESSED)
@@ -327,9 +349,30 @@ def _not_here(store: Store, keys: KeySpace, settings: Settings, alert_id: str, n
                        ttl_seconds=record_ttl_seconds(settings)) != 1:
         return DeliveryResult(DUPLICATE, reason="already reported undeliverable")
     store.r.hincrby(keys.notifications_undeliverable, name, 1)
-    LogChannel(settings.notifications.log).undeliverable_notice(name, alert, alert_id, kind)
+    log_channel = LogChannel(settings.notifications.log)
+    if not items:
+        log_channel.undeliverable_notice(name, None, alert_id, kind)
+    for member, member_kind in items:  # each alert of a grouped message on its own line
+        log_channel.undeliverable_notice(name, member, member.alert_id, member_kind)
     return DeliveryResult(UNDELIVERABLE, reason=f"{name}: not configured or disabled in this deployment; no "
                                                 "channel of the alert can deliver it (copied to the log)")
+
+
+def _channel_type(destination: str) -> str:
+    """``telegram`` of ``telegram:ops`` (the registry knows channel types; destinations are names of them)."""
+    return destination.partition(":")[0]
+
+
+def load_notice(store: Store, keys: KeySpace, alert_id: str, destination: str, kind: str) -> list[tuple[Alert, str]]:
+    """What one notification tells: its alert and kind, or a grouped message's alerts routed to ``destination``
+    (alerting/grouping.py) with each one's kind; expired alerts are left out; [] when nothing is left."""
+    if not grouping.is_message_id(alert_id):
+        alert = load_alert(store, keys, alert_id)
+        return [(alert, kind)] if alert is not None else []
+    pairs = grouping.members_for(store, keys, alert_id, destination)
+    loaded = load_alerts(store, keys, [a for a, _ in pairs])
+    items = [(alert, k) for alert, (_, k) in zip(loaded, pairs, strict=True) if alert is not None]
+    return sorted(items, key=lambda item: item[0].created_at)  # in the order the storm's alerts started
 
 
 def read_undeliverable_counts(store: Store, keys: KeySpace) -> dict[str, int]:
@@ -363,9 +406,9 @@ def requeue_dead_letter(store: Store, keys: KeySpace, entry: dict[str, Any],
         return f"entry {entry.get('id')} is a {entry.get('kind')!r} dead letter, not a notification"
     payload = entry.get("payload") or {}
     alert_id, channel, kind = (str(payload.get(k) or "") for k in ("alert_id", "channel", "kind"))
-    if not (alert_id and channel in default_registry and kind in NOTIFICATION_KINDS):
+    if not (alert_id and _channel_type(channel) in default_registry and kind in NOTIFICATION_KINDS):
         return f"entry {entry.get('id')} does not name a known alert/channel/kind"
-    if not alert_exists(store, keys, alert_id):
+    if not (grouping.is_message_id(alert_id) or alert_exists(store, keys, alert_id)):
         return f"entry {entry.get('id')}: alert {alert_id} has expired (alerts.history_retention_hours)"
     reset_delivery(store, keys, alert_id, channel, kind)
     enqueue(alert_id, channel, kind)

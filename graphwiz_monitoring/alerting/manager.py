@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from graphwiz_monitoring.alerting import acks, escalation, outbox
@@ -137,7 +137,8 @@ class AlertManager:
         self.registry = registry if registry is not None else load_rules(settings.alerts, load_modules=load_modules)
         self.custom_rules: CustomRules = CustomRules()
         self.notifier = Notifier(store, keys, settings,
-                                 dispatch if dispatch is not None else (sender_dispatch(sender) if sender else None))
+                                 dispatch if dispatch is not None else (sender_dispatch(sender) if sender else None),
+                                 sender=sender)
         self._config_silences = config_silences(settings)
         self.maintenance = MaintenanceGate(store, keys, settings)
         alerts = settings.alerts
@@ -505,12 +506,12 @@ class AlertManager:
     def notify(self, alert: Alert, kind: str) -> bool:
         """Hand ``alert``'s notification to its channels' queues (notifier.py), unless a maintenance window
         holds it (alerting/maintenance.py); True when all were enqueued or it was held. An escalation
-        step's (``escalated-<n>``) goes to that step's channels only."""
+        step's (``escalated-<n>``) goes to that step's channels only, whatever ``alerts.routes`` say."""
         if self.maintenance.hold(alert, kind):
             return True
         step = escalation.step_of(kind)
         if step is not None:
-            alert = replace(alert, channels=escalation.step_channels(alert, step))
+            return self.notifier.notify(alert, kind, [c.value for c in escalation.step_channels(alert, step)])
         return self.notifier.notify(alert, kind)
 
     def escalated(self, alert_id: str, step: int) -> None:

@@ -39,7 +39,10 @@ def published_config(settings: Settings) -> dict[str, Any]:
     alerts = settings.alerts
     return {"version": FORMAT_VERSION,
             "custom_rules": {n: s.model_dump(mode="json", by_alias=True) for n, s in alerts.custom_rules.items()},
-            "rules": {n: o.model_dump(mode="json", exclude_unset=True) for n, o in alerts.rules.items()}}
+            "rules": {n: o.model_dump(mode="json", exclude_unset=True) for n, o in alerts.rules.items()},
+            # Routes name destinations (``telegram:ops``), never their URLs or tokens.
+            "policy": {"group_by": alerts.group_by, "group_interval_seconds": alerts.group_interval_seconds,
+                       "routes": [r.model_dump(mode="json", by_alias=True) for r in alerts.routes]}}
 
 
 def publish(store: Store, keys: KeySpace, settings: Settings) -> None:
@@ -59,6 +62,19 @@ def read_published(store: Store, keys: KeySpace) -> AlertsSettings | None:
                                               "rules": data.get("rules") or {}})
     except (ValueError, AttributeError, ValidationError) as exc:
         log.warning("published alerting configuration unreadable (%s); ignored", str(exc)[:200])
+        return None
+
+
+def read_published_policy(store: Store, keys: KeySpace) -> AlertsSettings | None:
+    """The deployment's routes and grouping (the trader's notifier follows them); None when absent or unreadable."""
+    raw = store.r.get(keys.alerting_published)
+    if not raw:
+        return None
+    try:
+        policy = json.loads(raw).get("policy")
+        return AlertsSettings.model_validate(policy) if isinstance(policy, dict) else None
+    except (ValueError, AttributeError, ValidationError) as exc:
+        log.warning("published routing configuration unreadable (%s); ignored", str(exc)[:200])
         return None
 
 

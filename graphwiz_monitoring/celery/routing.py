@@ -11,10 +11,11 @@ _QUEUE_BY_MODULE = {"workers.ingest": tasks.INGEST, "workers.metrics": tasks.MET
 
 
 def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str]:
-    """Pick the queue from the task's module; notifications go to ``notify.<channel>``."""
+    """Pick the queue from the task's module; notifications go to ``notify.<channel type>``."""
     if name == tasks.NOTIFY_DELIVER:
         channel = (kwargs or {}).get("channel") or (args[1] if args and len(args) > 1 else "log")
-        name_ = str(getattr(channel, "value", channel)).strip().lower()  # an AlertChannel or its name
+        # An AlertChannel, its name, or a named destination of it ("telegram:ops"): the type's queue.
+        name_ = str(getattr(channel, "value", channel)).strip().lower().partition(":")[0]
         if name_ not in tasks.NOTIFY_CHANNELS:
             raise ValueError(f"channel: unknown notification channel {channel!r} "
                              f"(known: {', '.join(tasks.NOTIFY_CHANNELS)})")

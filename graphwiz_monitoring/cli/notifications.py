@@ -97,7 +97,7 @@ def dlq_retry(ctx: click.Context, entry_id: str | None, retry_all: bool) -> None
 
 @main.command("test-alert")
 @click.option("--channel", "channels", type=CHANNEL, multiple=True, required=True,
-              help="channel to test (repeatable), or 'all' for every active channel")
+              help="channel or named destination (telegram:ops) to test (repeatable), or 'all' for every active one")
 @click.option("--severity", type=SEVERITY, default="info", show_default=True)
 @click.option("--message", default="This is a test notification. If you can read it, the channel works.")
 @click.option("--queue", "via_queue", is_flag=True,
@@ -110,15 +110,22 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: AlertSev
     workers instead."""
     from graphwiz_monitoring import context
     from graphwiz_monitoring.alerting.delivery import SENT, deliver_now
-    from graphwiz_monitoring.alerting.models import Alert, AlertChannel
+    from graphwiz_monitoring.alerting.models import Alert
     from graphwiz_monitoring.alerting.records import save_alert
+    from graphwiz_monitoring.alerting.routing import channel_of
 
     settings = _load(ctx)
-    names = ([c.value for c in AlertChannel if settings.notifications.for_channel(c).active]
-             if "all" in channels else list(channels))
+    notifications = settings.notifications
+    try:
+        # A channel type or a named destination of it (telegram:ops); "all": every active one of both.
+        names = ([d for d in notifications.destination_names() if notifications.destination(d).active]
+                 if "all" in channels else list(dict.fromkeys(channels)))
+        destinations = {n: notifications.destination(n) for n in names}  # ValueError naming an unknown one
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--channel") from None
     # A channel this configuration cannot send through is named with what it lacks, not tried: the workers
     # would only log it as suppressed or undeliverable.
-    unable = {n: why for n in names if (why := settings.notifications.for_channel(n).why_inactive())}
+    unable = {n: why for n, d in destinations.items() if (why := d.why_inactive())}
     for name, why in unable.items():
         click.echo(f"{name}: cannot send: {why}", err=True)
     names = [n for n in names if n not in unable]
@@ -126,7 +133,7 @@ def test_alert(ctx: click.Context, channels: tuple[str, ...], severity: AlertSev
         sys.exit(1)
     store, keys = context.get_store(settings), context.get_keys(settings)
     alert = Alert(rule_name="test_alert", title="Test notification from graphwiz-monitoring", message=message,
-                  severity=severity, channels=[AlertChannel(n) for n in names],
+                  severity=severity, channels=list(dict.fromkeys(channel_of(n) for n in names)),
                   labels={"source": "cli"}, metadata={"host": context.hostname()})
     failed = 0
     try:

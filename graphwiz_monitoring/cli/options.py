@@ -74,9 +74,10 @@ def _severity(text: str) -> Any:
 
 
 def _channel(text: str) -> str:
-    from graphwiz_monitoring.vocabulary import AlertChannel
+    """A channel type or a named destination of one (``telegram:ops``), canonical; or ``all``."""
+    from graphwiz_monitoring.config.routing import destination_text
 
-    return "all" if text.strip().lower() == "all" else AlertChannel.parse(text).value
+    return "all" if text.strip().lower() == "all" else destination_text(text)
 
 
 PORT = _Checked("port", port_value)

@@ -27,6 +27,9 @@ def check_config(ctx: click.Context, local_config: str | None) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(yaml.safe_dump(settings.masked(), sort_keys=False))
+    from graphwiz_monitoring.cli.routes_view import render_routes
+
+    click.echo(render_routes(settings))
     _print_windows(settings)
     click.echo("configuration OK", err=True)
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from graphwiz_monitoring.config.fields import Channels, PositiveSeconds, Severity, StrictModel
 from graphwiz_monitoring.config.maintenance import DigestSettings, MaintenanceWindowSettings
+from graphwiz_monitoring.config.routing import DEFAULT_GROUP_INTERVAL_SECONDS, GroupBy, RouteSettings
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
@@ -146,6 +147,12 @@ class AlertsSettings(StrictModel):
     fast_evaluation_min_interval_seconds: float = Field(0.05, ge=0)
     maintenance: dict[str, MaintenanceWindowSettings] = Field(default_factory=dict)
     digest: DigestSettings | None = None
+    # Storms (docs/ALERTS.md "Grouping"): notifications whose alerts share these labels' values and start
+    # within the interval go out as one message per destination after the first one. 0: no grouping.
+    group_by: GroupBy = Field(default_factory=lambda: ["rule"])
+    group_interval_seconds: float = Field(DEFAULT_GROUP_INTERVAL_SECONDS, ge=0)
+    # Ordered matchers -> destinations (docs/ALERTS.md "Routing"); none matching: the rule's own channels.
+    routes: list[RouteSettings] = Field(default_factory=list)
 
     @field_validator("rules")
     @classmethod

@@ -9,6 +9,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from graphwiz_monitoring.config.fields import Port, PositiveSeconds, StrictModel
 from graphwiz_monitoring.config.masking import VALUE_FREE_ERROR
+from graphwiz_monitoring.config.routing import check_destination_name, parse_destination
 from graphwiz_monitoring.vocabulary import AlertChannel
 
 
@@ -50,6 +51,10 @@ class ChannelSettings(StrictModel):
     # An alert's repeat notifications (docs/ALERTS.md) reach this channel at most this often: a repeat
     # due sooner after the last notification this channel got is skipped. 0: every repeat.
     min_repeat_seconds: float = Field(0, ge=0)
+    # Named destinations of this channel type (docs/ALERTS.md "Routing"): each entry sets only what differs
+    # (a chat_id, a webhook URL) and inherits every other key of this section; the section itself stays
+    # the default destination. Each subclass narrows the value type to itself.
+    destinations: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def channel_name(cls) -> str:
@@ -77,6 +82,21 @@ class ChannelSettings(StrictModel):
     def is_configured(self) -> bool:
         return not self.missing()
 
+    @model_validator(mode="after")
+    def _inherit_destinations(self) -> ChannelSettings:
+        """Each named destination = this section with the destination's own keys over it."""
+        merged: dict[str, Any] = {}
+        for name, own in self.destinations.items():
+            check_destination_name(name)
+            if not isinstance(own, type(self)):
+                raise ValueError(f"destinations.{name}: expected the keys of this channel, got {own!r}")
+            if own.destinations:
+                raise ValueError(f"destinations.{name}: a destination cannot have destinations of its own")
+            merged[name] = self.model_copy(update={**{k: getattr(own, k) for k in own.model_fields_set},
+                                                   "destinations": {}})
+        self.__dict__["destinations"] = merged  # no re-validation: the copies are validated models already
+        return self
+
     @property
     def active(self) -> bool:
         return self.is_configured() if self.enabled is None else (self.enabled and self.is_configured())
@@ -94,6 +114,7 @@ class ChannelSettings(StrictModel):
 
 class DiscordSettings(ChannelSettings):
     required = ("webhook_url",)
+    destinations: dict[str, DiscordSettings] = Field(default_factory=dict)
     webhook_url: SecretStr | None = None
     # Discord: about 5 requests / 2 s per webhook, 30 / min per channel.
     rate_limit: RateLimit | None = RateLimit(count=30, per_seconds=60, burst=5)
@@ -101,12 +122,14 @@ class DiscordSettings(ChannelSettings):
 
 class SlackSettings(ChannelSettings):
     required = ("webhook_url",)
+    destinations: dict[str, SlackSettings] = Field(default_factory=dict)
     webhook_url: SecretStr | None = None
     rate_limit: RateLimit | None = RateLimit(count=1, per_seconds=1)  # Slack: 1 msg/s per webhook
 
 
 class EmailSettings(ChannelSettings):
     required = ("smtp_server", "from_", "to")
+    destinations: dict[str, EmailSettings] = Field(default_factory=dict)
     enabled: bool | None = False
     smtp_server: str | None = None
     smtp_port: Port = 587
@@ -123,6 +146,7 @@ class EmailSettings(ChannelSettings):
 
 class TelegramSettings(ChannelSettings):
     required = ("bot_token", "chat_id")
+    destinations: dict[str, TelegramSettings] = Field(default_factory=dict)
     bot_token: SecretStr | None = None
     chat_id: str | None = None
     api_base: str = "https://api.telegram.org"
@@ -158,6 +182,7 @@ class TelegramSettings(ChannelSettings):
 
 class WebhookSettings(ChannelSettings):
     required = ("url",)
+    destinations: dict[str, WebhookSettings] = Field(default_factory=dict)
     url: SecretStr | None = None
     secret: SecretStr | None = None  # HMAC-SHA256 signing key
     headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -165,6 +190,7 @@ class WebhookSettings(ChannelSettings):
 
 
 class LogSettings(ChannelSettings):
+    destinations: dict[str, LogSettings] = Field(default_factory=dict)
     enabled: bool | None = True
     level: str = "WARNING"
     rate_limit: RateLimit | None = None
@@ -180,3 +206,30 @@ class NotificationsSettings(StrictModel):
 
     def for_channel(self, channel: AlertChannel | str) -> ChannelSettings:
         return getattr(self, AlertChannel.parse(channel).value)
+
+    def destination(self, name: Any) -> ChannelSettings:
+        """The settings of a destination (``telegram`` or ``telegram:ops``); ValueError when unknown."""
+        channel, own = parse_destination(name)
+        section = self.for_channel(channel)
+        if own is None:
+            return section
+        try:
+            return section.destinations[own]
+        except KeyError:
+            raise ValueError(f"unknown destination {channel.value}:{own}: notifications.{channel.value}.destinations "
+                             f"has {sorted(section.destinations) or 'none'}") from None
+
+    def has_destination(self, name: Any) -> bool:
+        try:
+            self.destination(name)
+        except ValueError:
+            return False
+        return True
+
+    def destination_names(self) -> list[str]:
+        """Every destination this configuration names: each channel type, then its named destinations."""
+        out = []
+        for channel in AlertChannel:
+            out.append(channel.value)
+            out += [f"{channel.value}:{n}" for n in self.for_channel(channel).destinations]
+        return out

@@ -70,6 +70,17 @@ class Settings(StrictModel):
                                  "is false")
         return self
 
+    @model_validator(mode="after")
+    def _routes_name_known_destinations(self) -> Settings:
+        """Every destination a route names is configured (``telegram:ops`` needs
+        ``notifications.telegram.destinations.ops``)."""
+        for i, route in enumerate(self.alerts.routes):
+            for name in route.destinations:
+                if not self.notifications.has_destination(name):
+                    raise ValueError(f"alerts.routes[{i}].destinations names {name!r}, which notifications does "
+                                     f"not define (known: {', '.join(self.notifications.destination_names())})")
+        return self
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data with every secret masked."""
         data = self.model_dump(mode="json", by_alias=True)

@@ -51,6 +51,11 @@ Keep this docstring's table in step with the methods below.
 | {ns}:notify:floor:{alert}:{channel}   | string | kind last let through to the channel; PX its min_repeat_seconds |
 | {ns}:notify:outbox                    | zset   | "alert_id|kind" -> Redis time; ZREM once enqueued |
 | {ns}:notify:handed                    | zset   | "alert_id|kind|channel" -> Redis time; ZREM when its task starts (sweep drops expired alerts') |
+| {ns}:notify:group:{group}             | hash   | storm group's open window: id (start ms), until, lead; PX alerts.group_interval_seconds |
+| {ns}:notify:group:{group}:held        | zset   | "alert_id|kind" held for the window's grouped message -> window id; EXPIRE alert retention |
+| {ns}:notify:groups:due                | zset   | "group|window" -> Redis time its grouped message is due (re-scored while claimed); ZREM once handed; EXPIRE alert retention |
+| {ns}:notify:grouped:{message}         | list   | one grouped message's "alert_id|kind" members (message id grp-{group}-{window}); TTL alert retention |
+| {ns}:notify:grouped:{message}:to     | hash   | destination -> the members its grouped message lists; TTL alert retention |
 | {ns}:silence:{id}                     | string | Silence JSON (times on the Redis clock); PXAT its end: only expiry removes it (or `silence remove`) |
 | {ns}:silences:ends                    | zset   | silence id -> ends_at; ended ids dropped on add (≤ 1000 live); PXAT the last end |
 | {ns}:silences                         | hash   | legacy (before the Redis-clock silences): moved to the keys above on first read |
@@ -305,6 +310,25 @@ class KeySpace:
     def notify_handed(self) -> str:
         """Notification tasks enqueued whose first run has not started yet (alerting/outbox.py)."""
         return self._k("notify", "handed")
+
+    def notify_group(self, group: str) -> str:
+        """A storm group's open window (alerting/grouping.py, ``notify_group.lua``)."""
+        return self._k("notify", "group", group)
+
+    def notify_group_held(self, group: str) -> str:
+        return self._k("notify", "group", group, "held")
+
+    @property
+    def notify_groups_due(self) -> str:
+        return self._k("notify", "groups", "due")
+
+    def notify_grouped(self, message: str) -> str:
+        """The members of one grouped message (``group_flush.lua``)."""
+        return self._k("notify", "grouped", message)
+
+    def notify_grouped_to(self, message: str) -> str:
+        """Per destination, the members of one grouped message it lists (the routes and floors at its flush)."""
+        return self._k("notify", "grouped", message, "to")
 
     # ----------------------------------------------------------- health / recovery / breakers (issue 5 adds here)
 

@@ -43,3 +43,39 @@ def test_lists_the_maintenance_windows_open_now_and_next(tmp_path):
     assert "maintenance window migration (all alerts): 2099-12-24T22:00+00:00 to 2099-12-25T01:00+00:00" \
         in result.output
     assert "maintenance window past (all alerts): ended" in result.output
+
+
+def test_prints_the_effective_route_of_each_builtin_rule(tmp_path):
+    from graphwiz_monitoring.rulebook.rules import BUILTIN_RULES
+
+    config = tmp_path / "routes.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  telegram: {bot_token: '123:SECRETtoken99', chat_id: '1', destinations: {ops: {chat_id: '2'}}}\n"
+        "  webhook: {url: 'http://example.com/SECRETpath', destinations: {pager: {url: 'http://example.com/p'}}}\n"
+        "alerts:\n"
+        "  routes:\n"
+        "    - {match: {severity: [critical, emergency]}, destinations: [telegram:ops, webhook:pager], continue: true}\n"
+        "    - {match: {rule: exchange_disconnect, exchange: 'bin*'}, destinations: [telegram]}\n"
+        "    - {match: {rule: 'exchange_*'}, destinations: [discord]}\n")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for rule in BUILTIN_RULES:
+        assert sum(1 for line in lines if line.startswith(f"#   {rule} [")) == 1, rule
+    assert "#   exchange_disconnect [critical]: telegram:ops, webhook:pager, discord  <- routes 1, 3" in lines
+    assert ("#     per alert: route 2 when exchange=bin*: telegram (instead of the routes after it)" in lines)
+    assert "#   large_loss [critical]: telegram:ops, webhook:pager  <- route 1" in lines
+    assert "#   high_cpu [warning]: discord, slack, log  <- the rule's channels" in lines
+    assert "SECRET" not in result.output
+    import yaml
+
+    assert yaml.safe_load(result.output.replace("configuration OK", ""))["alerts"]["routes"][1]["continue"] is False
+
+
+def test_a_route_to_an_unknown_destination_is_an_error_naming_it(tmp_path):
+    config = tmp_path / "bad-route.yaml"
+    config.write_text("alerts:\n  routes:\n    - {match: {rule: high_cpu}, destinations: [telegram:nowhere]}\n")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "alerts.routes[0].destinations names 'telegram:nowhere'" in result.output

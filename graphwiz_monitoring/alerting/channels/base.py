@@ -79,3 +79,8 @@ class Channel(ABC):
     @abstractmethod
     def send(self, alert: Alert, kind: str) -> None:
         """Send one notification; ``kind`` is "firing", "repeat-<n>" or "resolved[-<n>]". Raises DeliveryFailed."""
+
+    @abstractmethod
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        """Send one grouped message listing several alerts of a storm (alerting/grouping.py), each with its
+        kind (one kind base for all). Raises DeliveryFailed."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.http import fail_for_status, json_or_none, post, protect
-from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.channels.render import GroupView, View, fit
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import DiscordSettings
 
@@ -68,6 +68,15 @@ def build_embed(view: View) -> dict[str, Any]:
     return embed
 
 
+def build_group_embed(view: GroupView) -> dict[str, Any]:
+    """One embed for a grouped message: the headline, one line per alert in the description."""
+    footer = fit(f"{view.footer} | rule {', '.join(view.rules)}", FOOTER_MAX_CHARS)
+    title = fit(view.headline, TITLE_MAX_CHARS, escape_markdown)
+    budget = min(DESCRIPTION_MAX_CHARS, EMBED_TOTAL_MAX_CHARS - len(title) - len(footer))
+    return {"title": title, "description": "\n".join(view.lines(budget, escape_markdown)), "color": view.color,
+            "timestamp": view.timestamp, "footer": {"text": footer}}
+
+
 class DiscordChannel(Channel):
     name = "discord"
     settings_model = DiscordSettings
@@ -79,11 +88,19 @@ class DiscordChannel(Channel):
     def payload(self, alert: Alert, kind: str) -> dict[str, Any]:
         return {"embeds": [build_embed(View(alert, kind))], "allowed_mentions": {"parse": []}}
 
+    def group_payload(self, items: list[tuple[Alert, str]]) -> dict[str, Any]:
+        return {"embeds": [build_group_embed(GroupView(items))], "allowed_mentions": {"parse": []}}
+
     def send(self, alert: Alert, kind: str) -> None:
+        self._post(self.payload(alert, kind))
+
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        self._post(self.group_payload(items))
+
+    def _post(self, payload: dict[str, Any]) -> None:
         s = self.settings
         assert isinstance(s, DiscordSettings) and s.webhook_url is not None
-        response = post(self.name, s.webhook_url.get_secret_value(), json_body=self.payload(alert, kind),
-                        timeout=s.timeout_seconds)
+        response = post(self.name, s.webhook_url.get_secret_value(), json_body=payload, timeout=s.timeout_seconds)
         if response.status_code in (200, 204):
             return
         body = json_or_none(response)

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from graphwiz_monitoring.alerting.channels.base import Channel
-from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.channels.render import GroupView, View, fit
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import EmailSettings
 from graphwiz_monitoring.errors import DeliveryFailed
@@ -65,6 +65,41 @@ def build_message(view: View, settings: EmailSettings) -> EmailMessage:
     return msg
 
 
+def build_group_message(view: GroupView, settings: EmailSettings) -> EmailMessage:
+    """A grouped message: the subject names the count and rule(s); one section per alert (title, message,
+    labels), in plain text and escaped HTML."""
+    msg = EmailMessage()
+    msg["Subject"] = fit(_one_line(view.subject), SUBJECT_MAX_CHARS)
+    msg["From"] = settings.from_ or ""
+    msg["To"] = ", ".join(settings.to)
+    msg["Date"] = formatdate(view.event_time, usegmt=True)
+    msg["Message-ID"] = make_msgid(idstring=f"group.{view.items[0][0].alert_id}.{view.kind}")
+    msg["X-Graphwiz-Kind"] = view.kind
+    plain = [view.subject, ""]
+    sections = []
+
+    def esc(text: str) -> str:
+        return html.escape(text, quote=True)
+
+    for alert_view in view.views:
+        alert = alert_view.alert
+        labels = ", ".join(f"{k}={v}" for k, v in alert_view.fields)
+        message = fit(alert.message, MESSAGE_MAX_CHARS // max(1, len(view.items)))
+        plain += [f"* {alert_view.subject}", f"  {message}", f"  {labels} | alert {alert.alert_id}", ""]
+        sections.append(f"<li><b>{esc(alert_view.subject)}</b><br>{esc(message)}<br>"
+                        f'<span style="color:#888">{esc(labels)} | alert {esc(alert.alert_id)}</span></li>')
+    plain.append(f"{view.footer} | rule {', '.join(view.rules)} | {view.timestamp}")
+    msg.set_content("\n".join(plain))
+    msg.add_alternative(
+        '<!DOCTYPE html><html><body style="font-family:sans-serif">'
+        f'<div style="border-left:6px solid #{view.color:06X};padding:8px 12px">'
+        f'<h2 style="margin:0 0 8px 0">{esc(view.subject)}</h2><ul>{"".join(sections)}</ul>'
+        f'<p style="color:#888;font-size:12px">{esc(view.footer)} | {esc(view.timestamp)}</p></div></body></html>',
+        subtype="html",
+    )
+    return msg
+
+
 def _classify(stage: str, exc: BaseException) -> DeliveryFailed:
     """Map an smtplib/socket/ssl exception to a DeliveryFailed without the server's text."""
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -102,12 +137,18 @@ class EmailChannel(Channel):
         return build_message(View(alert, kind), self.settings)
 
     def send(self, alert: Alert, kind: str) -> None:
+        self._send(self.message(alert, kind))
+
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        assert isinstance(self.settings, EmailSettings)
+        self._send(build_group_message(GroupView(items), self.settings))
+
+    def _send(self, msg: EmailMessage) -> None:
         s = self.settings
         assert isinstance(s, EmailSettings) and s.smtp_server
         if s.username and not (s.use_tls or s.use_ssl):
             raise DeliveryFailed("email: refusing to send the password without TLS (set use_tls or use_ssl)",
                                  retryable=False)
-        msg = self.message(alert, kind)
         context = ssl.create_default_context(cafile=s.ca_file) if (s.use_tls or s.use_ssl) else None
         stage, failure = "connect", None
         try:

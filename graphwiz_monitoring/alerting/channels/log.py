@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from graphwiz_monitoring.alerting.channels.base import Channel
-from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.channels.render import GroupView, View, fit
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import LogSettings
 
@@ -44,6 +44,12 @@ class LogChannel(Channel):
 
     def send(self, alert: Alert, kind: str) -> None:
         log.log(self.level, "ALERT %s", describe(alert, kind))
+
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        """One record for the whole group: its subject, then each alert's line (`` || `` between them)."""
+        view = GroupView(items)
+        log.log(self.level, "ALERT GROUP %s: %s", _line(view.subject),
+                " || ".join(describe(alert, kind) for alert, kind in items))
 
     def dead_letter_notice(self, channel: str, alert: Alert | None, alert_id: str, kind: str, reason: str) -> None:
         """A notification was given up on: always at ERROR, whatever the configured level."""

@@ -117,3 +117,88 @@ class View:
     @property
     def footer(self) -> str:
         return f"Severity: {self.severity}"
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """The channel-independent presentation of a grouped message (alerting/grouping.py): several alerts of
+    one storm, each with its own kind (all of one kind base: firing, repeat, resolved or stale)."""
+
+    items: list[tuple[Alert, str]]
+
+    @property
+    def views(self) -> list[View]:
+        return [View(alert, kind) for alert, kind in self.items]
+
+    @property
+    def kind(self) -> str:
+        base = kind_base(self.items[0][1])
+        return base.value if base is not None else self.items[0][1]
+
+    @property
+    def resolved(self) -> bool:
+        return self.views[0].resolved
+
+    @property
+    def stale(self) -> bool:
+        return self.views[0].stale
+
+    @property
+    def top_severity(self) -> AlertSeverity:
+        return max((alert.severity for alert, _ in self.items), key=lambda s: s.rank)
+
+    @property
+    def severity(self) -> str:
+        return self.top_severity.value.upper()
+
+    @property
+    def rules(self) -> list[str]:
+        return list(dict.fromkeys(alert.rule_name for alert, _ in self.items))
+
+    @property
+    def headline(self) -> str:
+        """``19 alerts firing: exchange_disconnect``, marked when resolved or stale."""
+        what = {NotificationKind.FIRING.value: "firing", NotificationKind.REPEAT.value: "still firing",
+                NotificationKind.RESOLVED.value: "resolved", NotificationKind.STALE.value: "stale"}.get(self.kind, self.kind)
+        rules = self.rules
+        text = f"{len(self.items)} alerts {what}: {rules[0] if len(rules) == 1 else ', '.join(rules)}"
+        if self.stale:
+            return f"{STALE_MARK} {text}"
+        return f"{RESOLVED_MARK} {text}" if self.resolved else text
+
+    @property
+    def subject(self) -> str:
+        return f"[{self.severity}] {self.headline}"
+
+    @property
+    def color(self) -> int:
+        return RESOLVED_COLOR if self.resolved else SEVERITY_COLORS[self.top_severity]
+
+    @property
+    def event_time(self) -> float:
+        return max(view.event_time for view in self.views)
+
+    @property
+    def timestamp(self) -> str:
+        return iso(self.event_time)
+
+    @property
+    def footer(self) -> str:
+        return f"Severity: {self.severity} | {len(self.items)} alerts"
+
+    def lines(self, limit: int, escape: Callable[[str], str] = _identity, bullet: str = "• ",
+              line_max: int = 300) -> list[str]:
+        """One line per alert (``• <title>``) within ``limit`` characters in all (newlines counted), the
+        last saying how many did not fit: every alert is named whenever the channel's limit allows."""
+        out: list[str] = []
+        used = 0
+        for i, (alert, _) in enumerate(self.items):
+            line = bullet + fit(alert.title, line_max, escape)
+            rest = len(self.items) - i - 1
+            reserve = len(f"… and {rest} more") + 1 if rest else 0
+            if used + len(line) + 1 + reserve > limit:
+                out.append(f"… and {len(self.items) - i} more")
+                break
+            out.append(line)
+            used += len(line) + 1
+        return out

@@ -10,7 +10,7 @@ from typing import Any
 
 from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.http import fail_for_status, post, protect
-from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.channels.render import GroupView, View, fit
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import SlackSettings
 
@@ -57,11 +57,29 @@ class SlackChannel(Channel):
             }],
         }
 
+    def group_payload(self, items: list[tuple[Alert, str]]) -> dict[str, Any]:
+        view = GroupView(items)
+        return {
+            "attachments": [{
+                "fallback": fit(view.subject, TITLE_MAX_CHARS, escape),
+                "color": hex_color(view.color),
+                "title": fit(view.headline, TITLE_MAX_CHARS, escape),
+                "text": "\n".join(view.lines(TEXT_MAX_CHARS, escape)),
+                "footer": view.footer,
+                "ts": int(view.event_time),
+            }],
+        }
+
     def send(self, alert: Alert, kind: str) -> None:
+        self._post(self.payload(alert, kind))
+
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        self._post(self.group_payload(items))
+
+    def _post(self, payload: dict[str, Any]) -> None:
         s = self.settings
         assert isinstance(s, SlackSettings) and s.webhook_url is not None
-        response = post(self.name, s.webhook_url.get_secret_value(), json_body=self.payload(alert, kind),
-                        timeout=s.timeout_seconds)
+        response = post(self.name, s.webhook_url.get_secret_value(), json_body=payload, timeout=s.timeout_seconds)
         if response.status_code == 200:
             return
         raise fail_for_status(self.name, response, detail=response.text.strip()[:100], secrets=self.secrets)

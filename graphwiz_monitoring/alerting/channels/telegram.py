@@ -13,7 +13,7 @@ from typing import Any
 
 from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.http import fail_for_status, json_or_none, post, protect
-from graphwiz_monitoring.alerting.channels.render import View, fit
+from graphwiz_monitoring.alerting.channels.render import GroupView, View, fit
 from graphwiz_monitoring.alerting.channels.telegram_buttons import alert_keyboard
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import TelegramSettings
@@ -45,6 +45,14 @@ def build_text(view: View) -> str:
     return "\n".join([head, body, "", *lines, "", tail]) if lines else "\n".join([head, body, "", tail])
 
 
+def build_group_text(view: GroupView) -> str:
+    """The HTML of a grouped message: the subject, one line per alert, the rules and time."""
+    head = f"<b>{fit(view.subject, TITLE_MAX_CHARS, escape)}</b>"
+    tail = f"<i>rule {fit(', '.join(view.rules), TITLE_MAX_CHARS, escape)} | {view.timestamp}</i>"
+    budget = MESSAGE_MAX_CHARS - len(head) - len(tail) - 4
+    return "\n".join([head, "", *view.lines(budget, escape), "", tail])
+
+
 class TelegramChannel(Channel):
     name = "telegram"
     settings_model = TelegramSettings
@@ -68,9 +76,20 @@ class TelegramChannel(Channel):
             payload["reply_markup"] = alert_keyboard(alert.alert_id)
         return payload
 
+    def group_payload(self, items: list[tuple[Alert, str]]) -> dict[str, Any]:
+        s = self.settings
+        assert isinstance(s, TelegramSettings)
+        return {"chat_id": s.chat_id, "text": build_group_text(GroupView(items)), "parse_mode": "HTML",
+                "disable_web_page_preview": True}
+
     def send(self, alert: Alert, kind: str) -> None:
-        response = post(self.name, self.url(), json_body=self.payload(alert, kind),
-                        timeout=self.settings.timeout_seconds)
+        self._post(self.payload(alert, kind))
+
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        self._post(self.group_payload(items))
+
+    def _post(self, payload: dict[str, Any]) -> None:
+        response = post(self.name, self.url(), json_body=payload, timeout=self.settings.timeout_seconds)
         body = json_or_none(response)
         body = body if isinstance(body, dict) else {}
         if response.status_code == 200 and body.get("ok") is not False:

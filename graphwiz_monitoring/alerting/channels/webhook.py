@@ -1,7 +1,9 @@
 """Generic webhook: a JSON document, signed with HMAC-SHA256 when a secret is set, custom headers.
 
 Body: ``{title, message, severity, timestamp, metadata, labels, alert_id, rule, state, kind}``
-(``timestamp``: when it fired, or when it resolved, ISO-8601 UTC).
+(``timestamp``: when it fired, or when it resolved, ISO-8601 UTC). A grouped message (a storm,
+alerting/grouping.py): ``{group: true, title, severity (the highest), kind, timestamp, rules, count,
+alerts: [<one body as above per alert>]}``.
 
 Signing (when ``secret`` is set)::
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from graphwiz_monitoring.alerting.channels.base import Channel
 from graphwiz_monitoring.alerting.channels.http import fail_for_status, post, protect
-from graphwiz_monitoring.alerting.channels.render import View
+from graphwiz_monitoring.alerting.channels.render import GroupView, View
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config import WebhookSettings
 from graphwiz_monitoring.vocabulary import NotificationKind
@@ -73,6 +75,13 @@ def build_payload(view: View) -> dict[str, Any]:
     }
 
 
+def build_group_payload(view: GroupView) -> dict[str, Any]:
+    """A grouped message: ``group: true``, the headline, and ``alerts``: one single-alert body each."""
+    return {"group": True, "title": view.headline, "severity": view.top_severity.value, "kind": view.kind,
+            "timestamp": view.timestamp, "rules": view.rules, "count": len(view.items),
+            "alerts": [build_payload(v) for v in view.views]}
+
+
 class WebhookChannel(Channel):
     name = "webhook"
     settings_model = WebhookSettings
@@ -83,9 +92,12 @@ class WebhookChannel(Channel):
 
     def request(self, alert: Alert, kind: str, now: float | None = None) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers to send."""
+        return self.signed(build_payload(View(alert, kind)), now)
+
+    def signed(self, payload: dict[str, Any], now: float | None = None) -> tuple[bytes, dict[str, str]]:
         s = self.settings
         assert isinstance(s, WebhookSettings)
-        body = json.dumps(build_payload(View(alert, kind)), default=str, separators=(",", ":")).encode()
+        body = json.dumps(payload, default=str, separators=(",", ":")).encode()
         headers = {name: value.get_secret_value() for name, value in s.headers.items()}
         headers["Content-Type"] = "application/json"
         for name in list(headers):
@@ -98,9 +110,14 @@ class WebhookChannel(Channel):
         return body, headers
 
     def send(self, alert: Alert, kind: str) -> None:
+        self._post(*self.request(alert, kind))
+
+    def send_group(self, items: list[tuple[Alert, str]]) -> None:
+        self._post(*self.signed(build_group_payload(GroupView(items))))
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> None:
         s = self.settings
         assert isinstance(s, WebhookSettings) and s.url is not None
-        body, headers = self.request(alert, kind)
         response = post(self.name, s.url.get_secret_value(), data=body, headers=headers, timeout=s.timeout_seconds)
         if 200 <= response.status_code < 300:
             return

@@ -69,7 +69,7 @@ def test_lost_handoff_is_swept_once_per_channel(make_manager, store, keys, error
     assert sweep(manager).dispatched == 0  # younger than the grace period: maybe still being enqueued
     result = sweep(manager, grace_seconds=0)
     assert result.summary() == {"dispatched": 1, "dropped": 0, "muted": 0, "failed": 0,
-                                "resent": 0, "waiting": 0}
+                                "resent": 0, "waiting": 0, "grouped": 0}
     assert sorted(dispatch.calls[len(before):]) == [(alert_id, "log", "firing"), (alert_id, "webhook", "firing")]
     assert pending(store, keys) == [] and not store.r.exists(keys.notify_outbox)
     assert sweep(manager, grace_seconds=0).dispatched == 0
@@ -110,7 +110,7 @@ def test_normal_path_leaves_the_outbox_empty(make_manager, store, keys) -> None:
     assert sorted(sent.of("resolved")) == sorted([(alert.alert_id, "log"), (alert.alert_id, "webhook"),
                                                   (external.alert_id, "log")])
     assert sweep(manager, grace_seconds=0).summary() == {"dispatched": 0, "dropped": 0, "muted": 0, "failed": 0,
-                                                                    "resent": 0, "waiting": 0}
+                                                                    "resent": 0, "waiting": 0, "grouped": 0}
 
 
 def test_resolution_goes_through_the_outbox_and_respects_send_resolved(make_manager, store, keys) -> None:
