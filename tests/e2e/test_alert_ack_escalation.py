@@ -33,6 +33,8 @@ COOLDOWN = 1.0
 STEP_TWO = 5.0
 ALERTS = {
     "cooldowns": {"emergency": COOLDOWN, "warning": COOLDOWN},
+    # alerts of one rule start together here: no storm grouping, so each is told at its own start
+    "group_interval_seconds": 0,
     "rules": {
         # acknowledged: repeats every second on the webhook
         "rate_limit": {"severity": "emergency", "channels": ["webhook"]},

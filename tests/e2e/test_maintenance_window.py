@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 
 CYCLE, OPEN = 10.0, 5.0  # the window is open while time.time() % CYCLE < OPEN
 MARGIN = 0.4  # a decision taken just before a window edge reaches the receiver a little after it
-ALERTS = {"cooldowns": {"emergency": 1},
+# No storm grouping: the two alerts' repeats would go out as one message at the group window's end.
+ALERTS = {"cooldowns": {"emergency": 1}, "group_interval_seconds": 0,
           "rules": {"exchange_disconnect": {"severity": "emergency", "channels": ["webhook"]}},
           "maintenance": {"every_ten_seconds": {"cron": "* * * * * */10", "duration": f"{OPEN:g}s",
                                                 "matchers": {"rule": "exchange_disconnect"}}}}
