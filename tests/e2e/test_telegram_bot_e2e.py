@@ -72,7 +72,7 @@ def rig(redis_server, tmp_path_factory):
         f"notifications:\n  telegram:\n    bot_token: '{TELEGRAM_TOKEN}'\n    chat_id: '{OPS_CHAT}'\n"
         f"    api_base: {fake.api_base}\n    allowed_chat_ids: [{OPS_CHAT}]\n    poll_timeout_seconds: 20\n"
         f"    max_retries: 0\n"
-        "recovery:\n  ack_timeout_seconds: 4\nhealth_checks:\n  trader_stale_seconds: 2\n"))
+        "recovery:\n  ack_timeout_seconds: 8\nhealth_checks:\n  trader_stale_seconds: 6\n"))
     settings = load_settings(config, env={})
     traders: dict[str, TraderProcess] = {}
     for name in TRADERS:
@@ -80,8 +80,8 @@ def rig(redis_server, tmp_path_factory):
         home.mkdir()
         trader_yaml = write_config(home / "trader.yaml", url, (
             f"trader:\n  name: {name}\n  poll_interval_seconds: 0.2\n  heartbeat_interval_seconds: 0.5\n"
-            f"  journal_dir: {home / 'journal'}\nhealth_checks:\n  trader_stale_seconds: 2\n"
-            "recovery:\n  ack_timeout_seconds: 4\n"))
+            f"  journal_dir: {home / 'journal'}\nhealth_checks:\n  trader_stale_seconds: 6\n"
+            "recovery:\n  ack_timeout_seconds: 8\n"))
         traders[name] = TraderProcess(home, trader_yaml, url)
         World({}, state_path=str(traders[name].state_path))
         traders[name].start()
