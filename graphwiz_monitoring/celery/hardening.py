@@ -79,8 +79,7 @@ class _GuardedQoS(redis_transport.QoS):
                         info["routing_key"])
             raise
         try:
-            owner = consumer_liveness.consumer_id(lambda: redis.Redis(
-                connection_pool=redis.ConnectionPool(**self.channel._connparams())))
+            owner = consumer_liveness.consumer_id(self.channel.own_client)
             with self.channel.conn_or_acquire() as client:
                 client.hset(consumer_liveness.OWNERS_KEY, delivery_tag, owner)
         except self.channel.connection_errors as exc:  # no owner: the visibility timeout still applies
@@ -110,6 +109,10 @@ class _GuardedChannel(redis_transport.Channel):
         consumer_liveness.beat_now()  # before any restore pass could take this worker for dead
         if _ORPHANED_TAGS or _POPPED_UNRECORDED:
             self._requeue_orphans()
+
+    def own_client(self) -> redis.Redis:
+        """A client on a pool of its own to this channel's Redis (the liveness heartbeat thread's)."""
+        return redis.Redis(connection_pool=redis.ConnectionPool(**self._connparams()))
 
     def close(self) -> None:
         try:
@@ -153,6 +156,18 @@ class _GuardedChannel(redis_transport.Channel):
             return True
 
 
+class _GuardedSentinelChannel(_GuardedChannel, redis_transport.SentinelChannel):
+    """The guarded channel over kombu's Sentinel channel: each new channel (after a failover, the consumer's
+    reconnection) asks the sentinels for the master; the guards above stay the same."""
+
+    def own_client(self) -> redis.Redis:
+        # _connparams() names a sentinel here: the heartbeat must write to the master the sentinels know.
+        channel_manager = getattr(self, "_sentinel_manager", None)
+        pool = self._sentinel_managed_pool()
+        self._sentinel_manager = channel_manager  # the new manager lives with the new client; the channel's stays
+        return redis.Redis(connection_pool=pool)
+
+
 class GuardedRedisTransport(redis_transport.Transport):
     """kombu's Redis transport, except that a malformed queue item is logged and dropped."""
 
@@ -166,6 +181,13 @@ class GuardedRedisTransport(redis_transport.Transport):
             except binascii.Error:  # raised while building the message, before anyone took it
                 problem = "body is not valid base64"
         log.error("broker: dropped a malformed message on %s: %s", queue, problem)
+
+
+class GuardedSentinelTransport(GuardedRedisTransport):
+    """kombu's Sentinel transport (``sentinel://`` URLs), guarded the same way."""
+
+    default_port = redis_transport.SentinelTransport.default_port  # type: ignore[assignment]
+    Channel = _GuardedSentinelChannel
 
 
 # Real arguments nest about 6 deep; ~250 levels already break pickling them for the pool.
@@ -260,6 +282,29 @@ RECONNECT_INTERVAL_MAX_SECONDS = 2.0
 
 
 GUARDED_TRANSPORT = f"{__name__}:GuardedRedisTransport"
+GUARDED_SENTINEL_TRANSPORT = f"{__name__}:GuardedSentinelTransport"
+
+
+def sentinel_transport_options(master: str | None, password: str | None) -> dict[str, Any]:
+    """broker_transport_options of a ``sentinel://`` URL: the master set's name and the sentinels' own password.
+
+    The password is wrapped so that Celery's and kombu's reprs of the options (banners, ``inspect conf``,
+    errors) never show it; redis-py sends the text itself.
+    """
+    options: dict[str, Any] = {"master_name": master}
+    if password:
+        options["sentinel_kwargs"] = {"password": _Secret(password)}
+    return options
+
+
+class _Secret(str):
+    """A str whose repr and str are masked: what redis-py encodes is still the real text (str.encode)."""
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+    def __str__(self) -> str:
+        return "**********"
 
 
 def broker_settings(url: str) -> dict[str, Any]:
@@ -270,6 +315,8 @@ def broker_settings(url: str) -> dict[str, Any]:
       (redis-py's default; kombu's own would be ``CERT_NONE``).
     - ``unix:///path?db=N`` (redis-py's form, which kombu does not know) becomes kombu's
       ``redis+socket:///path?virtual_host=N``; _Connection gives it the guarded transport too.
+    - ``sentinel://...;sentinel://.../db`` (kombu's own form): the guarded Sentinel transport; the master
+      name and sentinel password come in through ``sentinel_transport_options``.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -283,8 +330,11 @@ def broker_settings(url: str) -> dict[str, Any]:
         auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user or password else ""
         db = (query.get("db") or ["0"])[0]
         options["broker_url"] = f"redis+socket://{auth}{parts.path}?virtual_host={quote(db, safe='')}"
+    elif scheme == "sentinel":
+        options["broker_transport"] = GUARDED_SENTINEL_TRANSPORT
     elif scheme != "redis":  # settings refuse these: never run a broker connection without the guards
-        raise ConfigError([f"redis.url: scheme {scheme[:20]!r} is not supported (redis://, rediss://, unix://)"])
+        raise ConfigError([f"redis.url: scheme {scheme[:20]!r} is not supported (redis://, rediss://, unix://, "
+                           "sentinel://)"])
     return options
 
 
@@ -295,6 +345,13 @@ class _Connection(Connection):
         # (clones pass through here again, with the same URL).
         if self.uri_prefix == "redis" and self.transport_cls == "redis":
             self.transport_cls = GUARDED_TRANSPORT
+
+    def switch(self, conn_str: str) -> None:
+        # kombu moves to the next ';'-separated address after failed connection attempts, and takes that
+        # address's scheme as the transport: a sentinel:// one keeps the guarded Sentinel transport.
+        super().switch(conn_str)
+        if self.transport_cls == "sentinel":
+            self.transport_cls = GUARDED_SENTINEL_TRANSPORT
 
     def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) <= 2:  # (errback, max_retries): the intervals are kombu's defaults

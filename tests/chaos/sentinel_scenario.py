@@ -1,0 +1,182 @@
+"""Redis failover with Sentinel under load (issue 15 item 1): shared by the chaos test and bench/sentinel_failover.py.
+
+A private deployment (tests/fakes/sentinel_cluster.py: primary, one replica, three sentinels, passwords on
+both), one worker (every queue the scenario uses, 2 pool processes) and one beat, both real processes
+given only the sentinel URL; a ``TradingMonitor`` recording ``rate`` trades/s and creating one alert a
+second (``create_manual_alert`` to a loopback webhook). The primary is killed with -9; the sentinels
+promote the replica. Measured: promotion time, how long after it ingest counts trades again, trades
+counted against recorded, each alert's webhook deliveries, and the pids of worker and beat (no restart).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.trader.monitor import create_monitor
+from tests.chaos.steady_trader import SteadyTrader
+from tests.conftest import CeleryProcess, child_env, wait_until
+from tests.fakes.chat_apis import WebhookReceiver
+from tests.fakes.notify_fixtures import notifications_config
+from tests.fakes.sentinel_cluster import SentinelCluster
+
+QUEUES = "ingest,metrics,rules,health,recovery,notify.webhook,notify.log"
+ALERT_INTERVAL_SECONDS = 1.0
+
+
+@dataclass
+class Outcome:
+    """The figures of one run."""
+
+    rate: int
+    promoted_after: float = 0.0  # kill -9 -> sentinels report the replica as master
+    ingest_resumed_after: float = 0.0  # promotion -> a trade recorded after the kill is counted
+    trades_recorded: int = 0
+    trades_counted: int = 0
+    duplicates_recognised: int = 0
+    alerts_created: list[str] = field(default_factory=list)
+    alerts_refused: list[str] = field(default_factory=list)  # create_manual_alert raised: the caller was told
+    deliveries: Counter[str] = field(default_factory=Counter)
+    record_errors: list[str] = field(default_factory=list)
+    call_max_ms: float = 0.0
+    unconfirmed_writes: int = 0
+    pids_before: dict[str, int] = field(default_factory=dict)
+    pids_after: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def alerts_missing(self) -> list[str]:
+        return [a for a in self.alerts_created if self.deliveries[a] == 0]
+
+    @property
+    def alerts_duplicated(self) -> list[str]:
+        return [a for a in self.alerts_created if self.deliveries[a] > 1]
+
+    def lines(self) -> list[str]:
+        return [
+            f"SENTINEL failover: replica promoted {self.promoted_after:.2f} s after kill -9 of the primary; ingest "
+            f"counted trades again {self.ingest_resumed_after:.2f} s after the promotion",
+            f"SENTINEL trades: {self.trades_recorded} recorded at {self.rate}/s, {self.trades_counted} counted "
+            f"({self.duplicates_recognised} redelivered trades recognised as duplicates); record_* raised "
+            f"{len(self.record_errors)}, slowest call {self.call_max_ms:.1f} ms",
+            f"SENTINEL alerts: {len(self.alerts_created)} created, {len(self.alerts_refused)} refused (raised to the "
+            f"caller), {len(self.alerts_missing)} never notified, {len(self.alerts_duplicated)} notified twice; "
+            f"durable writes unconfirmed by a replica (trader): {self.unconfirmed_writes}",
+            f"SENTINEL processes: before {self.pids_before}, after {self.pids_after}",
+        ]
+
+
+def _config_extra(cluster: SentinelCluster, webhook: WebhookReceiver) -> str:
+    """The YAML after ``redis:\\n  url: ...`` (write_config's layout): the rest of redis, then the sections."""
+    notifications = notifications_config(webhook=webhook)
+    sections = {"notifications": notifications,
+                "monitoring": {"metrics_interval_seconds": 1, "rule_evaluation_interval_seconds": 1}}
+    return cluster.settings_yaml() + "  socket_timeout_seconds: 1\n" + yaml.safe_dump(sections, sort_keys=False)
+
+
+def _alive(proc: CeleryProcess) -> int | None:
+    return proc.proc.pid if proc.alive() else None
+
+
+def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float) -> Outcome:
+    """Run the scenario; every process it starts is stopped on return."""
+    outcome = Outcome(rate=rate)
+    cluster = SentinelCluster(workdir / "redis").start()
+    webhook = WebhookReceiver().start()
+    procs: list[CeleryProcess] = []
+    monitor: Any = None
+    trader: SteadyTrader | None = None
+    stop_alerts = threading.Event()
+    try:
+        config = workdir / "monitoring.yaml"
+        config.write_text(f"redis:\n  url: '{cluster.url}'\n{_config_extra(cluster, webhook)}", encoding="utf-8")
+        env = child_env(config, cluster.url, workdir / "state")
+        worker = CeleryProcess(["worker", "-Q", QUEUES, "-c", "2", "--without-gossip", "--without-mingle",
+                                "--loglevel", "INFO"], env, workdir / "worker.log")
+        procs.append(worker)
+        wait_until(lambda: "ready." in worker.output() or not worker.alive(), timeout=60, message="worker ready")
+        assert worker.alive(), worker.output()[-3000:]
+        beat = CeleryProcess(["beat", "--loglevel", "INFO"], env, workdir / "beat.log")
+        procs.append(beat)
+        outcome.pids_before = {"worker": worker.proc.pid, "beat": beat.proc.pid}
+
+        redis_settings = cluster.settings(socket_timeout_seconds=1)
+        settings = parse_settings({"redis": redis_settings}, env={})
+        store, keys = Store.from_settings(settings.redis), KeySpace()
+        total = lambda: int(store.r.hget(keys.trading_agg, "total_trades") or 0)  # noqa: E731
+        monitor = create_monitor({"redis": redis_settings,
+                                  "trader": {"journal_dir": str(workdir / "journal"), "buffer_max_records": 50_000,
+                                             "stop_timeout_seconds": 30, "resend_unconfirmed_after_seconds": 5}})
+        trader = SteadyTrader(monitor, rate).start()
+
+        def alerts() -> None:
+            n = 0
+            while not stop_alerts.wait(ALERT_INTERVAL_SECONDS):
+                n += 1
+                try:
+                    alert = monitor.create_manual_alert(f"failover drill {n}", "one alert a second", "warning",
+                                                        ["webhook"])
+                    outcome.alerts_created.append(alert.alert_id)
+                except Exception as exc:  # told to the caller: it may try again
+                    outcome.alerts_refused.append(f"{n}: {type(exc).__name__}")
+
+        alert_thread = threading.Thread(target=alerts, name="alerts", daemon=True)
+        alert_thread.start()
+        wait_until(lambda: total() > 0 and len(webhook.received()) > 0, timeout=60,
+                   message="trades counted and an alert notified before the kill")
+        time.sleep(before_seconds)
+
+        recorded_at_kill = trader.stats.trades
+        old = cluster.kill_primary()
+        killed = time.time()
+        _, promoted = cluster.wait_promoted(old)
+        outcome.promoted_after = promoted - killed
+
+        def resumed() -> float | None:
+            try:
+                return time.time() if total() >= recorded_at_kill + rate // 10 else None
+            except Exception:
+                return None
+        outcome.ingest_resumed_after = wait_until(resumed, timeout=60, interval=0.02,
+                                                  message="ingest to count trades after the promotion") - promoted
+        time.sleep(after_seconds)
+
+        stop_alerts.set()
+        alert_thread.join(timeout=30)
+        stats = trader.stop()
+        assert monitor.client.flush(timeout=60), "the trader's client did not deliver everything"
+        outcome.trades_recorded = stats.trades
+        outcome.record_errors = stats.errors
+        outcome.call_max_ms = stats.max * 1e3
+        try:
+            wait_until(lambda: total() == stats.trades, timeout=60, message=f"all {stats.trades} trades counted")
+        finally:
+            outcome.trades_counted = total()
+        created = set(outcome.alerts_created)
+        wait_until(lambda: created <= {r.json.get("alert_id") for r in webhook.received()}, timeout=60,
+                   message="every created alert notified")
+        time.sleep(2)  # a duplicate (redelivered task) would arrive now
+        outcome.trades_counted = total()
+        outcome.duplicates_recognised = int(store.r.hget(keys.ingest_stats, "duplicates:trade") or 0)
+        outcome.deliveries = Counter(r.json.get("alert_id") for r in webhook.received())
+        outcome.unconfirmed_writes = monitor.alert_manager.store.unconfirmed_writes
+        outcome.pids_after = {"worker": _alive(worker), "beat": _alive(beat)}
+        store.close()
+        return outcome
+    finally:
+        stop_alerts.set()
+        if trader is not None:
+            trader.stop()
+        if monitor is not None:
+            monitor.client.stop(timeout=1)
+        for proc in procs:
+            proc.stop()
+        webhook.stop()
+        cluster.stop()
