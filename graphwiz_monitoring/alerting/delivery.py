@@ -125,7 +125,9 @@ def claim_delivery(store: Store, record: str, *, token: str, lease_ms: int, ttl_
 def finish_delivery(store: Store, record: str, *, token: str, outcome: str, reason: str, ttl_seconds: int) -> int:
     """``delivery_finish.lua``: record this attempt's outcome (only while ``token`` holds the claim); the
     failures counted so far."""
-    return int(store.run_script("delivery_finish", [record], [token, outcome, reason[:MAX_REASON_CHARS], ttl_seconds]))
+    # Durable: a "sent" lost in a failover would have the notification sent again.
+    return int(store.run_script("delivery_finish", [record], [token, outcome, reason[:MAX_REASON_CHARS], ttl_seconds],
+                                durable=True))
 
 
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:

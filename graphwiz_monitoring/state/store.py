@@ -121,7 +121,9 @@ class Store:
         self.r: Any = _Guarded(self._client, self.safe_url)
         self._shas: dict[str, str] = {}
         self.replicas = replicas
-        self._wait_ms = max(1, int(replica_timeout_seconds * 1000))
+        # WAIT blocks the connection server-side: past the socket timeout the client would give up and retry
+        # the whole write. Half of it leaves room for the write itself.
+        self._wait_ms = max(1, int(min(replica_timeout_seconds, socket_timeout / 2) * 1000))
         self._skip_wait_until = 0.0
         self._warned_at = float("-inf")
         self._lock = threading.Lock()
@@ -182,6 +184,8 @@ class Store:
         """Execute a pipeline of ``store.r.pipeline(transaction=False)`` as a durable write (see run_script):
         its replies, once ``replicas`` replicas have its writes."""
         target = getattr(pipe, "_target", pipe)
+        if getattr(target, "transaction", False):  # inside MULTI, WAIT answers at once without waiting
+            raise StateError("execute_durable needs a pipeline(transaction=False): WAIT inside MULTI does not wait")
         if not self._waits():
             return list(self._call(target.execute))
         return self._call(self._execute_waiting, target)

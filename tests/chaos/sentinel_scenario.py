@@ -10,25 +10,31 @@ counted against recorded, each alert's webhook deliveries, and the pids of worke
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from websockets.sync.client import connect
 
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.chaos.steady_trader import SteadyTrader
-from tests.conftest import CeleryProcess, child_env, wait_until
+from tests.conftest import ROOT, CeleryProcess, child_env, free_port, wait_until
 from tests.fakes.chat_apis import WebhookReceiver
 from tests.fakes.notify_fixtures import notifications_config
 from tests.fakes.sentinel_cluster import SentinelCluster
 
 QUEUES = "ingest,metrics,rules,health,recovery,notify.webhook,notify.log"
+PROCESSES = ("worker", "beat", "exporter", "realtime")
 ALERT_INTERVAL_SECONDS = 1.0
 
 
@@ -48,6 +54,9 @@ class Outcome:
     record_errors: list[str] = field(default_factory=list)
     call_max_ms: float = 0.0
     unconfirmed_writes: int = 0
+    exporter_ok_after: float = 0.0  # promotion -> /metrics shows Redis up and a trade recorded after the kill
+    realtime_events_after_promotion: int = 0  # alert events a WebSocket client got from the new master
+    cli_status_exit: int | None = None  # `graphwiz-monitoring status` started after the promotion
     pids_before: dict[str, int] = field(default_factory=dict)
     pids_after: dict[str, int | None] = field(default_factory=dict)
 
@@ -69,20 +78,89 @@ class Outcome:
             f"SENTINEL alerts: {len(self.alerts_created)} created, {len(self.alerts_refused)} refused (raised to the "
             f"caller), {len(self.alerts_missing)} never notified, {len(self.alerts_duplicated)} notified twice; "
             f"durable writes unconfirmed by a replica (trader): {self.unconfirmed_writes}",
+            f"SENTINEL other clients: exporter /metrics right {self.exporter_ok_after:.2f} s after the promotion; "
+            f"realtime relayed {self.realtime_events_after_promotion} alert events from the new master; "
+            f"CLI status exit {self.cli_status_exit}",
             f"SENTINEL processes: before {self.pids_before}, after {self.pids_after}",
         ]
 
 
-def _config_extra(cluster: SentinelCluster, webhook: WebhookReceiver) -> str:
+def _config_extra(cluster: SentinelCluster, webhook: WebhookReceiver, exporter_port: int, ws_port: int) -> str:
     """The YAML after ``redis:\\n  url: ...`` (write_config's layout): the rest of redis, then the sections."""
     notifications = notifications_config(webhook=webhook)
     sections = {"notifications": notifications,
-                "monitoring": {"metrics_interval_seconds": 1, "rule_evaluation_interval_seconds": 1}}
+                "monitoring": {"metrics_interval_seconds": 1, "rule_evaluation_interval_seconds": 1,
+                               "prometheus_port": exporter_port},
+                "websocket": {"port": ws_port}}
     return cluster.settings_yaml() + "  socket_timeout_seconds: 1\n" + yaml.safe_dump(sections, sort_keys=False)
 
 
 def _alive(proc: CeleryProcess) -> int | None:
     return proc.proc.pid if proc.alive() else None
+
+
+class CliProcess(CeleryProcess):
+    """A long-running ``graphwiz-monitoring <command>`` child (exporter, realtime), stopped like a Celery one."""
+
+    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._log_file = open(log, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "graphwiz_monitoring.cli", command], cwd=str(ROOT),
+                                     env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _metric(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+class EventListener:
+    """A WebSocket client of the realtime server, keeping (arrival time, event type) of every message."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.events: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ws-listener", daemon=True)
+
+    def start(self) -> EventListener:
+        wait_until(self._connectable, timeout=30, message="the realtime server")
+        self._thread.start()
+        return self
+
+    def _connectable(self) -> bool:
+        try:
+            with connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=2) as ws:
+                    while not self._stop.is_set():
+                        try:
+                            raw = ws.recv(timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        self.events.append((time.time(), str(json.loads(raw).get("type"))))
+            except Exception:  # the server restarting would be a finding: the pid check reports it
+                self._stop.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float) -> Outcome:
@@ -95,8 +173,10 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
     trader: SteadyTrader | None = None
     stop_alerts = threading.Event()
     try:
+        exporter_port, ws_port = free_port(), free_port()
         config = workdir / "monitoring.yaml"
-        config.write_text(f"redis:\n  url: '{cluster.url}'\n{_config_extra(cluster, webhook)}", encoding="utf-8")
+        config.write_text(f"redis:\n  url: '{cluster.url}'\n{_config_extra(cluster, webhook, exporter_port, ws_port)}",
+                          encoding="utf-8")
         env = child_env(config, cluster.url, workdir / "state")
         worker = CeleryProcess(["worker", "-Q", QUEUES, "-c", "2", "--without-gossip", "--without-mingle",
                                 "--loglevel", "INFO"], env, workdir / "worker.log")
@@ -105,7 +185,11 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
         assert worker.alive(), worker.output()[-3000:]
         beat = CeleryProcess(["beat", "--loglevel", "INFO"], env, workdir / "beat.log")
         procs.append(beat)
-        outcome.pids_before = {"worker": worker.proc.pid, "beat": beat.proc.pid}
+        exporter = CliProcess("exporter", env, workdir / "exporter.log")
+        realtime = CliProcess("realtime", env, workdir / "realtime.log")
+        procs.extend([exporter, realtime])
+        listener = EventListener(ws_port).start()
+        outcome.pids_before = {name: p.proc.pid for name, p in zip(PROCESSES, procs, strict=True)}
 
         redis_settings = cluster.settings(socket_timeout_seconds=1)
         settings = parse_settings({"redis": redis_settings}, env={})
@@ -146,6 +230,16 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
                 return None
         outcome.ingest_resumed_after = wait_until(resumed, timeout=60, interval=0.02,
                                                   message="ingest to count trades after the promotion") - promoted
+
+        def exporter_right() -> float | None:
+            text = _scrape(exporter_port)
+            up, trades = _metric(text, "graphwiz_exporter_redis_up"), _metric(text, "graphwiz_trading_total_trades_total")
+            return time.time() if up == 1 and trades is not None and trades > recorded_at_kill else None
+        outcome.exporter_ok_after = wait_until(exporter_right, timeout=30, interval=0.1,
+                                               message="the exporter to read the new master") - promoted
+        status = subprocess.run([sys.executable, "-m", "graphwiz_monitoring.cli", "status"], cwd=str(ROOT), env=env,
+                                capture_output=True, timeout=60)
+        outcome.cli_status_exit = status.returncode
         time.sleep(after_seconds)
 
         stop_alerts.set()
@@ -167,7 +261,10 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
         outcome.duplicates_recognised = int(store.r.hget(keys.ingest_stats, "duplicates:trade") or 0)
         outcome.deliveries = Counter(r.json.get("alert_id") for r in webhook.received())
         outcome.unconfirmed_writes = monitor.alert_manager.store.unconfirmed_writes
-        outcome.pids_after = {"worker": _alive(worker), "beat": _alive(beat)}
+        listener.stop()
+        outcome.realtime_events_after_promotion = sum(1 for at, kind in listener.events
+                                                      if at > promoted and kind == "alert")
+        outcome.pids_after = {name: _alive(p) for name, p in zip(PROCESSES, procs, strict=True)}
         store.close()
         return outcome
     finally:

@@ -4,7 +4,9 @@ process follows by itself (tests/chaos/sentinel_scenario.py runs it; bench/senti
 
 Asserted: trades counted exactly; every alert created is notified exactly once (an alert whose
 creation raised was refused to its caller: counted, not promised); ingest counts trades again within
-15 s of the promotion; the worker and beat are the same processes before and after.
+15 s of the promotion; the exporter serves figures from the new master, the realtime server relays
+its events, a CLI command started after the promotion works; worker, beat, exporter and realtime are
+the same processes before and after.
 """
 
 from __future__ import annotations
@@ -26,3 +28,7 @@ def test_primary_killed_sentinels_promote_and_nothing_needs_a_restart(tmp_path) 
     assert outcome.trades_counted == outcome.trades_recorded
     assert outcome.alerts_created and outcome.alerts_missing == [] and outcome.alerts_duplicated == []
     assert outcome.ingest_resumed_after < INGEST_RESUME_TARGET_SECONDS
+    # The exporter, the realtime server and the CLI follow the new master too.
+    assert outcome.exporter_ok_after < INGEST_RESUME_TARGET_SECONDS
+    assert outcome.realtime_events_after_promotion > 0
+    assert outcome.cli_status_exit == 0
