@@ -25,6 +25,7 @@ from kombu.transport import redis as redis_transport
 
 from graphwiz_monitoring.celery import liveness as consumer_liveness
 from graphwiz_monitoring.celery.redaction import task_argsrepr
+from graphwiz_monitoring.config.redis_url import normalised_sentinel_url
 from graphwiz_monitoring.errors import ConfigError
 from graphwiz_monitoring.tasks import ALL_QUEUES
 
@@ -332,6 +333,7 @@ def broker_settings(url: str) -> dict[str, Any]:
         options["broker_url"] = f"redis+socket://{auth}{parts.path}?virtual_host={quote(db, safe='')}"
     elif scheme == "sentinel":
         options["broker_transport"] = GUARDED_SENTINEL_TRANSPORT
+        options["broker_url"] = normalised_sentinel_url(url)  # one database and password through every sentinel
     elif scheme != "redis":  # settings refuse these: never run a broker connection without the guards
         raise ConfigError([f"redis.url: scheme {scheme[:20]!r} is not supported (redis://, rediss://, unix://, "
                            "sentinel://)"])
