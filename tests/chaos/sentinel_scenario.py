@@ -11,6 +11,7 @@ counted against recorded, each alert's webhook deliveries, and the pids of worke
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from websockets.sync.client import connect
 
@@ -31,7 +33,7 @@ from tests.chaos.steady_trader import SteadyTrader
 from tests.conftest import ROOT, CeleryProcess, child_env, free_port, wait_until
 from tests.fakes.chat_apis import WebhookReceiver
 from tests.fakes.notify_fixtures import notifications_config
-from tests.fakes.sentinel_cluster import SentinelCluster
+from tests.fakes.sentinel_cluster import DATA_PASSWORD, SENTINEL_PASSWORD, SentinelCluster
 
 QUEUES = "ingest,metrics,rules,health,recovery,notify.webhook,notify.log"
 PROCESSES = ("worker", "beat", "exporter", "realtime")
@@ -54,9 +56,11 @@ class Outcome:
     record_errors: list[str] = field(default_factory=list)
     call_max_ms: float = 0.0
     unconfirmed_writes: int = 0
+    beat_task_after: float | None = None  # promotion -> a task beat scheduled ran (worker log), None: never
     exporter_ok_after: float = 0.0  # promotion -> /metrics shows Redis up and a trade recorded after the kill
     realtime_events_after_promotion: int = 0  # alert events a WebSocket client got from the new master
     cli_status_exit: int | None = None  # `graphwiz-monitoring status` started after the promotion
+    secrets_seen: list[str] = field(default_factory=list)  # where a Redis or sentinel password showed up
     pids_before: dict[str, int] = field(default_factory=dict)
     pids_after: dict[str, int | None] = field(default_factory=dict)
 
@@ -78,6 +82,7 @@ class Outcome:
             f"SENTINEL alerts: {len(self.alerts_created)} created, {len(self.alerts_refused)} refused (raised to the "
             f"caller), {len(self.alerts_missing)} never notified, {len(self.alerts_duplicated)} notified twice; "
             f"durable writes unconfirmed by a replica (trader): {self.unconfirmed_writes}",
+            f"SENTINEL beat: a scheduled rule evaluation ran {self.beat_task_after} s after the promotion",
             f"SENTINEL other clients: exporter /metrics right {self.exporter_ok_after:.2f} s after the promotion; "
             f"realtime relayed {self.realtime_events_after_promotion} alert events from the new master; "
             f"CLI status exit {self.cli_status_exit}",
@@ -107,6 +112,23 @@ class CliProcess(CeleryProcess):
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "graphwiz_monitoring.cli", command], cwd=str(ROOT),
                                      env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+_SUCCEEDED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] Task workers\.rules\.evaluate\[.*succeeded",
+                       re.MULTILINE)
+
+
+def _first_beat_task_after(worker_log: str, since: float) -> float | None:
+    """Seconds from ``since`` to the first rule evaluation (a beat entry) a worker finished after it."""
+    for match in _SUCCEEDED.finditer(worker_log):
+        at = time.mktime(time.strptime(match.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(match.group(1)[20:]) / 1000
+        if at > since:
+            return round(at - since, 2)
+    return None
+
+
+def _secrets_in(where: str, text: str) -> list[str]:
+    return [f"{where}: {secret}" for secret in (DATA_PASSWORD, SENTINEL_PASSWORD) if secret in text]
 
 
 def _metric(text: str, name: str) -> float | None:
@@ -240,6 +262,7 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
         status = subprocess.run([sys.executable, "-m", "graphwiz_monitoring.cli", "status"], cwd=str(ROOT), env=env,
                                 capture_output=True, timeout=60)
         outcome.cli_status_exit = status.returncode
+        outcome.secrets_seen += _secrets_in("CLI status output", (status.stdout + status.stderr).decode(errors="replace"))
         time.sleep(after_seconds)
 
         stop_alerts.set()
@@ -261,10 +284,14 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
         outcome.duplicates_recognised = int(store.r.hget(keys.ingest_stats, "duplicates:trade") or 0)
         outcome.deliveries = Counter(r.json.get("alert_id") for r in webhook.received())
         outcome.unconfirmed_writes = monitor.alert_manager.store.unconfirmed_writes
+        outcome.beat_task_after = _first_beat_task_after(worker.output(), promoted)
         listener.stop()
         outcome.realtime_events_after_promotion = sum(1 for at, kind in listener.events
                                                       if at > promoted and kind == "alert")
         outcome.pids_after = {name: _alive(p) for name, p in zip(PROCESSES, procs, strict=True)}
+        for name, p in zip(PROCESSES, procs, strict=True):  # the process list (ps) of each and its children
+            for each in [psutil.Process(p.proc.pid), *psutil.Process(p.proc.pid).children(recursive=True)]:
+                outcome.secrets_seen += _secrets_in(f"{name} command line", " ".join(each.cmdline()))
         store.close()
         return outcome
     finally:
@@ -273,7 +300,8 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
             trader.stop()
         if monitor is not None:
             monitor.client.stop(timeout=1)
-        for proc in procs:
+        for name, proc in zip(PROCESSES, procs, strict=False):
             proc.stop()
+            outcome.secrets_seen += _secrets_in(f"{name} log", proc.output())
         webhook.stop()
         cluster.stop()
