@@ -73,8 +73,9 @@ class RedisSettings(StrictModel):
     # Redis Sentinel (url = sentinel://...;sentinel://.../db, config/redis_url.py): the master set's name,
     # required with a sentinel URL and refused without one; the sentinels' own password, if they have one
     # (the URL's password is the master's and replicas').
+    # An empty value is unset ("${VAR:-}" in a config shared by a single-Redis and a Sentinel deployment).
     sentinel_master: str | None = Field(None, validate_default=True)
-    sentinel_password: SecretStr | None = None
+    sentinel_password: Annotated[SecretStr | None, BeforeValidator(lambda v: v or None)] = None
     # Writes whose loss would break a promise (alert episodes, outbox entries, ingest marks, delivery
     # outcomes, silences) wait until this many replicas have them (Redis WAIT), at most
     # replica_ack_timeout_seconds; 0 = never wait. None: 1 with a sentinel URL, 0 with a single Redis.
@@ -89,6 +90,7 @@ class RedisSettings(StrictModel):
     @field_validator("sentinel_master")
     @classmethod
     def _master_with_sentinel_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value or None
         url = info.data.get("url")
         if url is None:  # the URL itself is invalid: reported there
             return value

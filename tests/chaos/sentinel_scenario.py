@@ -28,6 +28,7 @@ from websockets.sync.client import connect
 
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state.store import REPLICA_RECHECK_SECONDS
 from graphwiz_monitoring.trader.monitor import create_monitor
 from tests.chaos.steady_trader import SteadyTrader
 from tests.conftest import ROOT, CeleryProcess, child_env, free_port, wait_until
@@ -56,6 +57,7 @@ class Outcome:
     record_errors: list[str] = field(default_factory=list)
     call_max_ms: float = 0.0
     unconfirmed_writes: int = 0
+    unconfirmed_at_rejoin: int | None = None  # the same counter once the old primary is a replica again
     beat_task_after: float | None = None  # promotion -> a task beat scheduled ran (worker log), None: never
     exporter_ok_after: float = 0.0  # promotion -> /metrics shows Redis up and a trade recorded after the kill
     realtime_events_after_promotion: int = 0  # alert events a WebSocket client got from the new master
@@ -81,7 +83,9 @@ class Outcome:
             f"{len(self.record_errors)}, slowest call {self.call_max_ms:.1f} ms",
             f"SENTINEL alerts: {len(self.alerts_created)} created, {len(self.alerts_refused)} refused (raised to the "
             f"caller), {len(self.alerts_missing)} never notified, {len(self.alerts_duplicated)} notified twice; "
-            f"durable writes unconfirmed by a replica (trader): {self.unconfirmed_writes}",
+            f"durable writes unconfirmed by a replica (trader): {self.unconfirmed_writes}"
+            + (f" ({self.unconfirmed_at_rejoin} when the old primary was a replica again)"
+               if self.unconfirmed_at_rejoin is not None else ""),
             f"SENTINEL beat: a scheduled rule evaluation ran {self.beat_task_after} s after the promotion",
             f"SENTINEL other clients: exporter /metrics right {self.exporter_ok_after:.2f} s after the promotion; "
             f"realtime relayed {self.realtime_events_after_promotion} alert events from the new master; "
@@ -185,8 +189,9 @@ class EventListener:
         self._thread.join(timeout=5)
 
 
-def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float) -> Outcome:
-    """Run the scenario; every process it starts is stopped on return."""
+def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float, rejoin: bool = False) -> Outcome:
+    """Run the scenario; every process it starts is stopped on return. ``rejoin``: after ingest resumed, the
+    killed primary is started again (the sentinels make it a replica) and the run goes on ``after_seconds``."""
     outcome = Outcome(rate=rate)
     cluster = SentinelCluster(workdir / "redis").start()
     webhook = WebhookReceiver().start()
@@ -263,6 +268,10 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
                                 capture_output=True, timeout=60)
         outcome.cli_status_exit = status.returncode
         outcome.secrets_seen += _secrets_in("CLI status output", (status.stdout + status.stderr).decode(errors="replace"))
+        if rejoin:
+            cluster.rejoin(old)
+            time.sleep(REPLICA_RECHECK_SECONDS)  # durable writes go back to waiting within this
+            outcome.unconfirmed_at_rejoin = monitor.alert_manager.store.unconfirmed_writes
         time.sleep(after_seconds)
 
         stop_alerts.set()

@@ -153,6 +153,19 @@ class SentinelCluster:
         port = wait_until(promoted, timeout=timeout, interval=0.02, message="sentinels to promote the replica")
         return int(port), time.time()
 
+    def rejoin(self, port: int, timeout: float = 30) -> None:
+        """Start the killed node ``port`` again; the sentinels turn it into a replica of the new master."""
+        self._spawn(port, self.workdir / f"redis-{port}.conf")
+
+        def replica_in_sync() -> bool:
+            try:
+                with redis.Redis(port=port, password=DATA_PASSWORD, socket_timeout=0.5, decode_responses=True) as c:
+                    info = c.info("replication")
+            except redis.RedisError:
+                return False
+            return info.get("role") == "slave" and info.get("master_link_status") == "up"
+        wait_until(replica_in_sync, timeout=timeout, interval=0.05, message="the old primary back as a replica")
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
