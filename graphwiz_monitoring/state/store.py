@@ -163,15 +163,17 @@ class Store:
         """
         sha = self._shas.get(name) or self._load(name)
         if durable and self._waits():
-            try:
-                pipe = self._client.pipeline(transaction=False)
-                pipe.evalsha(sha, len(keys), *keys, *args)
-                return self._execute_waiting(pipe)[0]
-            except redis.exceptions.NoScriptError:
-                self._load(name)  # Redis restarted (or a replica was promoted) without our scripts
-                return self.run_script(name, keys, args, durable=durable)
-            except redis.RedisError as exc:
-                raise StateError(f"Redis at {self.safe_url}: script {name}: {type(exc).__name__}: {exc}") from None
+            for attempt in (1, 2):
+                try:
+                    pipe = self._client.pipeline(transaction=False)
+                    pipe.evalsha(sha, len(keys), *keys, *args)
+                    return self._execute_waiting(pipe)[0]
+                except redis.exceptions.NoScriptError:
+                    if attempt == 2:
+                        raise StateError(f"Redis at {self.safe_url}: script {name} not loaded") from None
+                    sha = self._load(name)  # Redis restarted (or a replica was promoted) without our scripts
+                except redis.RedisError as exc:
+                    raise StateError(f"Redis at {self.safe_url}: script {name}: {type(exc).__name__}: {exc}") from None
         try:
             return self._client.evalsha(sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:

@@ -1,5 +1,8 @@
 """Durable writes (issue 15 item 1): ``run_script(..., durable=True)`` and ``execute_durable`` wait for a replica.
 
+The script calls go through ``outbox.mark_handed`` (``zadd_now.lua``, a durable write): tests call the
+scripts' wrappers, never ``run_script`` (tests/unit/test_layout.py).
+
 With a replica the write returns once the replica has it (read back from the replica at once); without
 one (a single Redis, or a promoted replica left alone) the write still happens, waits at most the
 timeout once, counts as unconfirmed, and the following writes stop waiting for a while instead of each
@@ -16,8 +19,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from graphwiz_monitoring.alerting.outbox import mark_handed
 from graphwiz_monitoring.errors import StateError
-from graphwiz_monitoring.state import Store
+from graphwiz_monitoring.state import KeySpace, Store
 from tests.conftest import RedisServer, free_port, require_binary, wait_until
 
 
@@ -49,9 +53,13 @@ def test_durable_script_returns_once_the_replica_has_it(primary_with_replica: tu
     primary, replica_port = primary_with_replica
     store = Store(primary.url, replicas=1, replica_timeout_seconds=2)
     replica = redis.Redis(port=replica_port, decode_responses=True)
+    keys = KeySpace("durable")
     for n in range(20):
-        assert store.run_script("zadd_now", ["durable:marks"], [f"m{n}"], durable=True) == 1
-        assert replica.zscore("durable:marks", f"m{n}") is not None  # WAIT ran on the write's own connection
+        mark_handed(store, keys, [f"m{n}"])
+        assert replica.zscore(keys.notify_handed, f"m{n}") is not None  # WAIT ran on the write's own connection
+    store.r.script_flush()  # what a promoted replica looks like: none of our scripts loaded
+    mark_handed(store, keys, ["after-flush"])
+    assert replica.zscore(keys.notify_handed, "after-flush") is not None
     pipe = store.r.pipeline(transaction=False)
     pipe.set("durable:ack", "1")
     pipe.incr("durable:count")
@@ -64,22 +72,23 @@ def test_without_a_replica_the_write_happens_waits_once_and_is_counted(tmp_path:
     alone = RedisServer(tmp_path / "alone")
     alone.start()
     try:
-        store = Store(alone.url, replicas=1, replica_timeout_seconds=0.3)
+        store, keys = Store(alone.url, replicas=1, replica_timeout_seconds=0.3), KeySpace()
         started = time.monotonic()
-        assert store.run_script("zadd_now", ["marks"], ["a"], durable=True) == 1
+        mark_handed(store, keys, ["a"])
         first = time.monotonic() - started
         started = time.monotonic()
-        assert store.run_script("zadd_now", ["marks"], ["b"], durable=True) == 1
+        mark_handed(store, keys, ["b"])
         second = time.monotonic() - started
         assert first >= 0.3 and second < 0.2, (first, second)  # no replica known: later writes do not wait
-        assert store.r.zcard("marks") == 2 and store.unconfirmed_writes == 2
+        assert store.r.zcard(keys.notify_handed) == 2 and store.unconfirmed_writes == 2
         with pytest.raises(StateError, match="transaction=False"):  # inside MULTI, WAIT would not wait
             store.execute_durable(store.r.pipeline(transaction=True))
 
         never = Store(alone.url)  # replicas=0: a single Redis (the default without Sentinel)
         started = time.monotonic()
-        assert never.run_script("zadd_now", ["marks"], ["c"], durable=True) == 1
+        mark_handed(never, keys, ["c"])
         assert time.monotonic() - started < 0.2 and never.unconfirmed_writes == 0
+        assert store.r.zcard(keys.notify_handed) == 3
     finally:
         alone.stop()
 
@@ -89,10 +98,10 @@ def test_wait_stays_below_the_socket_timeout(tmp_path: Path) -> None:
     alone = RedisServer(tmp_path / "alone")
     alone.start()
     try:
-        store = Store(alone.url, socket_timeout=0.4, replicas=1, replica_timeout_seconds=5)
+        store, keys = Store(alone.url, socket_timeout=0.4, replicas=1, replica_timeout_seconds=5), KeySpace()
         started = time.monotonic()
-        assert store.run_script("zadd_now", ["marks"], ["a"], durable=True) == 1
+        mark_handed(store, keys, ["a"])
         assert time.monotonic() - started < 0.4
-        assert store.r.zcard("marks") == 1 and store.unconfirmed_writes == 1
+        assert store.r.zcard(keys.notify_handed) == 1 and store.unconfirmed_writes == 1
     finally:
         alone.stop()
