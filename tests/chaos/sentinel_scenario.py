@@ -288,7 +288,7 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
         created = set(outcome.alerts_created)
         wait_until(lambda: created <= {r.json.get("alert_id") for r in webhook.received()}, timeout=60,
                    message="every created alert notified")
-        time.sleep(2)  # a duplicate (redelivered task) would arrive now
+        time.sleep(1.5)  # a duplicate (redelivered task) would arrive now
         outcome.trades_counted = total()
         outcome.duplicates_recognised = int(store.r.hget(keys.ingest_stats, "duplicates:trade") or 0)
         outcome.deliveries = Counter(r.json.get("alert_id") for r in webhook.received())

@@ -25,7 +25,7 @@ INGEST_RESUME_TARGET_SECONDS = 15
 
 def test_primary_killed_sentinels_promote_and_nothing_needs_a_restart(tmp_path, caplog) -> None:
     caplog.set_level(logging.DEBUG)  # the trader's own log lines (it runs in this process)
-    outcome = sentinel_scenario.run(tmp_path, rate=500, before_seconds=2, after_seconds=3)
+    outcome = sentinel_scenario.run(tmp_path, rate=500, before_seconds=1, after_seconds=2)
     print("\n" + "\n".join(outcome.lines()))
     assert outcome.pids_after == outcome.pids_before, "a process died or needed a restart"
     assert outcome.record_errors == []
