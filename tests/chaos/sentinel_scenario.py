@@ -26,6 +26,7 @@ import psutil
 import yaml
 from websockets.sync.client import connect
 
+from graphwiz_monitoring.celery.liveness import ALIVE_TTL_SECONDS
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.store import REPLICA_RECHECK_SECONDS
@@ -63,6 +64,8 @@ class Outcome:
     realtime_events_after_promotion: int = 0  # alert events a WebSocket client got from the new master
     cli_status_exit: int | None = None  # `graphwiz-monitoring status` started after the promotion
     secrets_seen: list[str] = field(default_factory=list)  # where a Redis or sentinel password showed up
+    malformed_dropped: int = 0  # "dropped a queue item that is not a message" lines (one was pushed)
+    heartbeat_on_new_master: bool = False  # the worker's liveness thread wrote to the new master
     pids_before: dict[str, int] = field(default_factory=dict)
     pids_after: dict[str, int | None] = field(default_factory=dict)
 
@@ -90,6 +93,8 @@ class Outcome:
             f"SENTINEL other clients: exporter /metrics right {self.exporter_ok_after:.2f} s after the promotion; "
             f"realtime relayed {self.realtime_events_after_promotion} alert events from the new master; "
             f"CLI status exit {self.cli_status_exit}",
+            f"SENTINEL hardening: malformed queue item dropped {self.malformed_dropped}x; worker heartbeat on the new "
+            f"master: {self.heartbeat_on_new_master}",
             f"SENTINEL processes: before {self.pids_before}, after {self.pids_after}",
         ]
 
@@ -244,6 +249,7 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
                    message="trades counted and an alert notified before the kill")
         time.sleep(before_seconds)
 
+        store.r.lpush("ingest", "{not json")  # the worker hardening holds under Sentinel too: logged, dropped
         recorded_at_kill = trader.stats.trades
         old = cluster.kill_primary()
         killed = time.time()
@@ -294,6 +300,12 @@ def run(workdir: Path, *, rate: int, before_seconds: float, after_seconds: float
         outcome.deliveries = Counter(r.json.get("alert_id") for r in webhook.received())
         outcome.unconfirmed_writes = monitor.alert_manager.store.unconfirmed_writes
         outcome.beat_task_after = _first_beat_task_after(worker.output(), promoted)
+        outcome.malformed_dropped = worker.output().count("broker: dropped a queue item that is not a message")
+        # The liveness thread's entries lapse ALIVE_TTL_SECONDS after each write (Redis clock): one lapsing
+        # later than that after the promotion was written to the new master (else its messages would be
+        # taken for a dead worker's and requeued).
+        lapses = store.r.zrange(KeySpace.queue_consumers("ingest"), 0, -1, withscores=True)
+        outcome.heartbeat_on_new_master = any(score > promoted + ALIVE_TTL_SECONDS for _, score in lapses)
         listener.stop()
         outcome.realtime_events_after_promotion = sum(1 for at, kind in listener.events
                                                       if at > promoted and kind == "alert")

@@ -32,6 +32,9 @@ def test_primary_killed_sentinels_promote_and_nothing_needs_a_restart(tmp_path, 
     assert outcome.trades_counted == outcome.trades_recorded
     assert outcome.alerts_created and outcome.alerts_missing == [] and outcome.alerts_duplicated == []
     assert outcome.ingest_resumed_after < INGEST_RESUME_TARGET_SECONDS
+    # The worker hardening holds: a malformed queue item is dropped (the worker lives on: pids above), and the
+    # dead-worker requeue's heartbeat follows the failover.
+    assert outcome.malformed_dropped == 1 and outcome.heartbeat_on_new_master
     # Beat went on scheduling (a rule evaluation it sent ran after the promotion).
     assert outcome.beat_task_after is not None and outcome.beat_task_after < INGEST_RESUME_TARGET_SECONDS
     # The exporter, the realtime server and the CLI follow the new master too.
