@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from graphwiz_monitoring.config import RedisSettings, mask_url
 from graphwiz_monitoring.config.redis_url import is_sentinel_url, parse_sentinel_url
@@ -38,9 +38,11 @@ log = logging.getLogger(__name__)
 
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 # A command that meets a failover (connection refused, READONLY from the demoted master) is retried this
-# often, 0.1 s growing to 1 s apart: a few seconds, the time sentinels with down-after-milliseconds of a
-# second or two need to promote a replica. Longer failovers surface as StateError, like an outage.
-FAILOVER_RETRIES = 6
+# often, 0.1 s growing to 1 s apart (equal jitter: at least half of that, so the retries span 3-5 s): the
+# time sentinels with down-after-milliseconds of a second or two need to promote a replica, and for
+# every sentinel to learn of it (one still naming the old master sends us back there meanwhile).
+# Longer failovers surface as StateError, like an outage.
+FAILOVER_RETRIES = 8
 FAILOVER_BACKOFF_BASE_SECONDS = 0.1
 FAILOVER_BACKOFF_CAP_SECONDS = 1.0
 # After a WAIT that timed out (no replica connected, e.g. right after a failover left none), durable writes
@@ -83,6 +85,30 @@ class _Guarded:
             reset()
 
 
+class _MasterFollowingConnection(SentinelManagedConnection):
+    """A Sentinel-managed connection that asks for the master's address on every reconnection.
+
+    redis-py (8.2; issue redis/redis-py#3874, PR #3875 open) re-resolves the master only when the pool
+    hands out a connection: a command that meets the failover (READONLY from the demoted master, or a
+    refused connection) is retried on the same connection object, which reconnects to the old address
+    every time, so the retries cannot succeed (tests/integration/test_sentinel_switchover.py).
+    """
+
+    _address_fresh = False
+
+    def connect_to(self, address: tuple[str, int]) -> None:
+        self._address_fresh = True  # the pool has just resolved it: no second round trip to the sentinels
+        try:
+            super().connect_to(address)
+        finally:
+            self._address_fresh = False
+
+    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+        if not self._sock and not self._address_fresh and self.connection_pool.is_master:
+            self.host, self.port = self.connection_pool.get_master_address()
+        super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
+
+
 def _client_for(url: str, socket_timeout: float, sentinel_master: str | None,
                 sentinel_password: str | None) -> redis.Redis:
     """A redis-py client for ``url``: a plain one, or the master of ``sentinel_master`` found by the sentinels."""
@@ -100,10 +126,11 @@ def _client_for(url: str, socket_timeout: float, sentinel_master: str | None,
     if sentinel_password:
         sentinel_options["password"] = sentinel_password
     sentinel = Sentinel(list(addresses.sentinels), sentinel_kwargs=sentinel_options)
-    retry = Retry(ExponentialWithJitterBackoff(base=FAILOVER_BACKOFF_BASE_SECONDS, cap=FAILOVER_BACKOFF_CAP_SECONDS),
+    retry = Retry(EqualJitterBackoff(cap=FAILOVER_BACKOFF_CAP_SECONDS, base=FAILOVER_BACKOFF_BASE_SECONDS),
                   FAILOVER_RETRIES)
     return sentinel.master_for(sentinel_master, db=addresses.db, username=addresses.username,
-                               password=addresses.password, retry=retry, **options)
+                               password=addresses.password, retry=retry,
+                               connection_class=_MasterFollowingConnection, **options)
 
 
 class Store:

@@ -75,7 +75,7 @@ class SentinelCluster:
         directory = self.workdir / f"data-{port}"
         directory.mkdir(exist_ok=True)
         lines = [f"port {port}", "bind 127.0.0.1", f'dir "{directory}"', "appendonly yes", "appendfsync everysec",
-                 'save ""', "maxmemory-policy noeviction", f'requirepass "{DATA_PASSWORD}"',
+                 'save ""', "maxmemory-policy noeviction", "shutdown-timeout 0", f'requirepass "{DATA_PASSWORD}"',
                  f'masterauth "{DATA_PASSWORD}"', "repl-diskless-sync yes", "repl-diskless-sync-delay 0"]
         if primary is not None:
             lines.append(f"replicaof 127.0.0.1 {primary}")
