@@ -21,7 +21,9 @@ Steps of one attempt, each decided in Redis so any number of workers cooperate:
    task ends otherwise (duplicate, dead letter, open circuit) is simply wasted: the channel idles
    for that 1/rate; cheaper than tracking and handing slots back.
 4. **Send**; then mark done (``delivery_finish.lua``). A send that happened must be recorded: if Redis
-   does not answer, the attempt keeps trying for as long as its lease protects it.
+   does not answer, the attempt keeps trying for as long as its lease protects it. The worker holds
+   off Celery's termination of the task on a lost broker connection until the attempt ends
+   (celery/termination.py), so a Redis restart or failover does not cut between the two.
 
 Duplicate window: a sender killed *after* the API accepted the message and *before* the record is
 marked done leaves a claim that is taken over, and the notification is sent again. So does one

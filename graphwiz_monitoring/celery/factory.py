@@ -15,14 +15,10 @@ from kombu import Queue
 from graphwiz_monitoring.celery import liveness
 from graphwiz_monitoring.celery.beat import build_beat_schedule
 from graphwiz_monitoring.celery.clock import RedisClock, stamp
-from graphwiz_monitoring.celery.hardening import (
-    HardenedApp,
-    HardenedTask,
-    broker_settings,
-    sentinel_transport_options,
-)
+from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
 from graphwiz_monitoring.celery.routing import route_task
 from graphwiz_monitoring.celery.sender import CeleryTaskSender
+from graphwiz_monitoring.celery.sentinel import sentinel_transport_options
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.context import get_settings, get_store
 from graphwiz_monitoring.tasks import ALL_QUEUES, METRICS

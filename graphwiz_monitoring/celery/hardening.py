@@ -102,7 +102,7 @@ class _GuardedQoS(redis_transport.QoS):
         super().restore_visible(start, num, interval)
 
 
-class _GuardedChannel(redis_transport.Channel):
+class GuardedChannel(redis_transport.Channel):
     QoS = _GuardedQoS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -157,22 +157,10 @@ class _GuardedChannel(redis_transport.Channel):
             return True
 
 
-class _GuardedSentinelChannel(_GuardedChannel, redis_transport.SentinelChannel):
-    """The guarded channel over kombu's Sentinel channel: each new channel (after a failover, the consumer's
-    reconnection) asks the sentinels for the master; the guards above stay the same."""
-
-    def own_client(self) -> redis.Redis:
-        # _connparams() names a sentinel here: the heartbeat must write to the master the sentinels know.
-        channel_manager = getattr(self, "_sentinel_manager", None)
-        pool = self._sentinel_managed_pool()
-        self._sentinel_manager = channel_manager  # the new manager lives with the new client; the channel's stays
-        return redis.Redis(connection_pool=pool)
-
-
 class GuardedRedisTransport(redis_transport.Transport):
     """kombu's Redis transport, except that a malformed queue item is logged and dropped."""
 
-    Channel = _GuardedChannel
+    Channel = GuardedChannel
 
     def _deliver(self, message: Any, queue: str) -> None:
         problem = _envelope_problem(message, queue)
@@ -182,13 +170,6 @@ class GuardedRedisTransport(redis_transport.Transport):
             except binascii.Error:  # raised while building the message, before anyone took it
                 problem = "body is not valid base64"
         log.error("broker: dropped a malformed message on %s: %s", queue, problem)
-
-
-class GuardedSentinelTransport(GuardedRedisTransport):
-    """kombu's Sentinel transport (``sentinel://`` URLs), guarded the same way."""
-
-    default_port = redis_transport.SentinelTransport.default_port  # type: ignore[assignment]
-    Channel = _GuardedSentinelChannel
 
 
 # Real arguments nest about 6 deep; ~250 levels already break pickling them for the pool.
@@ -283,29 +264,8 @@ RECONNECT_INTERVAL_MAX_SECONDS = 2.0
 
 
 GUARDED_TRANSPORT = f"{__name__}:GuardedRedisTransport"
-GUARDED_SENTINEL_TRANSPORT = f"{__name__}:GuardedSentinelTransport"
-
-
-def sentinel_transport_options(master: str | None, password: str | None) -> dict[str, Any]:
-    """broker_transport_options of a ``sentinel://`` URL: the master set's name and the sentinels' own password.
-
-    The password is wrapped so that Celery's and kombu's reprs of the options (banners, ``inspect conf``,
-    errors) never show it; redis-py sends the text itself.
-    """
-    options: dict[str, Any] = {"master_name": master}
-    if password:
-        options["sentinel_kwargs"] = {"password": _Secret(password)}
-    return options
-
-
-class _Secret(str):
-    """A str whose repr and str are masked: what redis-py encodes is still the real text (str.encode)."""
-
-    def __repr__(self) -> str:
-        return "'**********'"
-
-    def __str__(self) -> str:
-        return "**********"
+# celery/sentinel.py: the same guards over kombu's Sentinel transport (sentinel:// URLs).
+GUARDED_SENTINEL_TRANSPORT = "graphwiz_monitoring.celery.sentinel:GuardedSentinelTransport"
 
 
 def broker_settings(url: str) -> dict[str, Any]:

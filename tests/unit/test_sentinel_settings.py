@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from graphwiz_monitoring.celery import create_app
-from graphwiz_monitoring.celery.hardening import GUARDED_SENTINEL_TRANSPORT, sentinel_transport_options
+from graphwiz_monitoring.celery.hardening import GUARDED_SENTINEL_TRANSPORT
+from graphwiz_monitoring.celery.sentinel import sentinel_transport_options
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.config.redis_url import parse_sentinel_url
 from graphwiz_monitoring.errors import ConfigError, StateError
