@@ -119,8 +119,9 @@ def claim_delivery(store: Store, record: str, *, token: str, lease_ms: int, ttl_
                    gone_holder: str = "") -> tuple[str, int, str]:
     """``delivery_claim.lua``: (verdict, failures or ms of lease left, holder of a busy claim). ``gone_holder``
     takes over a claim whose holder process is known to be gone (only if it still holds it)."""
+    # Durable: a claim lost in a failover would leave the send it covers unrecordable (finish needs it).
     verdict, value, busy_holder = store.run_script("delivery_claim", [record],
-                                                   [token, lease_ms, ttl_seconds, holder, gone_holder])
+                                                   [token, lease_ms, ttl_seconds, holder, gone_holder], durable=True)
     return str(verdict), int(value), str(busy_holder or "")
 
 
