@@ -7,7 +7,7 @@ import os
 import socket
 
 from graphwiz_monitoring.config import Settings, load_settings
-from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state import KeySpace, Store, settings_store, shared_store
 
 
 @functools.lru_cache(maxsize=1)
@@ -17,13 +17,8 @@ def get_settings() -> Settings:
 
 
 def get_store(settings: Settings | None = None) -> Store:
-    settings = settings or get_settings()
-    return _store(settings.redis.url, settings.redis.socket_timeout_seconds)
-
-
-@functools.lru_cache(maxsize=8)
-def _store(url: str, socket_timeout: float) -> Store:
-    return Store(url, socket_timeout=socket_timeout)
+    """This process's store for ``settings`` (one per URL and options: redis-py pools the connections)."""
+    return settings_store((settings or get_settings()).redis)
 
 
 def get_keys(settings: Settings | None = None) -> KeySpace:
@@ -38,4 +33,4 @@ def hostname() -> str:
 def reset() -> None:
     """Forget cached settings and stores (tests, config reload)."""
     get_settings.cache_clear()
-    _store.cache_clear()
+    shared_store.cache_clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting.delivery import backoff_seconds, deliver_notification
 from graphwiz_monitoring.celery import app, retry_countdown
+from graphwiz_monitoring.celery.termination import deferred_termination
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 
@@ -23,8 +24,11 @@ REDIS_RETRY_MAX_SECONDS = 60.0
 def deliver(self, alert_id: str, channel: str, kind: str = "firing") -> str:
     settings = get_settings()
     try:
-        result = deliver_notification(get_store(settings), get_keys(settings), settings, alert_id, channel, kind,
-                                      token=self.request.id)
+        # Celery terminates this task if the broker connection drops (Redis restart, failover): not between
+        # the send and its record, or the redelivery would send again (celery/termination.py).
+        with deferred_termination():
+            result = deliver_notification(get_store(settings), get_keys(settings), settings, alert_id, channel,
+                                          kind, token=self.request.id)
     except StateError as exc:  # Redis unreachable: nothing decided yet, try again
         wait = backoff_seconds(self.request.retries + 1, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_MAX_SECONDS)
         raise self.retry(countdown=retry_countdown(wait, settings), exc=StateError(str(exc))) from None

@@ -54,7 +54,8 @@ def acknowledge(store: Store, keys: KeySpace, alert: Alert, by: str, comment: st
     outcome, now, until = store.run_script(
         "alert_ack", [keys.alert_state(alert.rule_name, alert.fingerprint), keys.alerts_active,
                       keys.alert_ack(alert.alert_id), keys.alerts_escalation],
-        [member, alert.alert_id, by, comment or "", for_seconds or 0, max(1, int(ttl_seconds))])
+        [member, alert.alert_id, by, comment or "", for_seconds or 0, max(1, int(ttl_seconds))],
+        durable=True)  # an ack lost at a failover would page the people who answered
     if outcome != "acked":
         return None
     return Ack(by=by, at=float(now), comment=comment, expires_at=float(until) if until else None)
@@ -64,7 +65,8 @@ def unacknowledge(store: Store, keys: KeySpace, alert: Alert) -> bool:
     """Take back ``alert``'s ack (repeats and escalation go on at once); True when one was in force."""
     return bool(store.run_script(
         "alert_unack", [keys.alert_state(alert.rule_name, alert.fingerprint), keys.alert_ack(alert.alert_id),
-                        keys.alerts_escalation], [f"{alert.rule_name}|{alert.fingerprint}", alert.alert_id]))
+                        keys.alerts_escalation], [f"{alert.rule_name}|{alert.fingerprint}", alert.alert_id],
+        durable=True))
 
 
 def parse(raw: Mapping[str, str] | None) -> Ack | None:

@@ -26,7 +26,9 @@ Steps of one attempt, each decided in Redis so any number of workers cooperate:
    task ends otherwise (duplicate, dead letter, open circuit) is simply wasted: the channel idles
    for that 1/rate; cheaper than tracking and handing slots back.
 4. **Send**; then mark done (``delivery_finish.lua``). A send that happened must be recorded: if Redis
-   does not answer, the attempt keeps trying for as long as its lease protects it.
+   does not answer, the attempt keeps trying for as long as its lease protects it. The worker holds
+   off Celery's termination of the task on a lost broker connection until the attempt ends
+   (celery/termination.py), so a Redis restart or failover does not cut between the two.
 
 Duplicate window: a sender killed *after* the API accepted the message and *before* the record is
 marked done leaves a claim that is taken over, and the notification is sent again. So does one
@@ -122,15 +124,18 @@ def claim_delivery(store: Store, record: str, *, token: str, lease_ms: int, ttl_
                    gone_holder: str = "") -> tuple[str, int, str]:
     """``delivery_claim.lua``: (verdict, failures or ms of lease left, holder of a busy claim). ``gone_holder``
     takes over a claim whose holder process is known to be gone (only if it still holds it)."""
+    # Durable: a claim lost in a failover would leave the send it covers unrecordable (finish needs it).
     verdict, value, busy_holder = store.run_script("delivery_claim", [record],
-                                                   [token, lease_ms, ttl_seconds, holder, gone_holder])
+                                                   [token, lease_ms, ttl_seconds, holder, gone_holder], durable=True)
     return str(verdict), int(value), str(busy_holder or "")
 
 
 def finish_delivery(store: Store, record: str, *, token: str, outcome: str, reason: str, ttl_seconds: int) -> int:
     """``delivery_finish.lua``: record this attempt's outcome (only while ``token`` holds the claim); the
     failures counted so far."""
-    return int(store.run_script("delivery_finish", [record], [token, outcome, reason[:MAX_REASON_CHARS], ttl_seconds]))
+    # Durable: a "sent" lost in a failover would have the notification sent again.
+    return int(store.run_script("delivery_finish", [record], [token, outcome, reason[:MAX_REASON_CHARS], ttl_seconds],
+                                durable=True))
 
 
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:

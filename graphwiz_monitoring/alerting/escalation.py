@@ -112,7 +112,7 @@ def claim(store: Store, keys: KeySpace, member: str) -> tuple[str, str, int]:
     rule_name, fp = member.split("|", 1)
     outcome, alert_id, step = store.run_script(
         "alert_escalate", [keys.alert_state(rule_name, fp), keys.alerts_active, keys.alerts_escalation,
-                           keys.notify_outbox], [member, outbox.entry("", "")])
+                           keys.notify_outbox], [member, outbox.entry("", "")], durable=True)  # records the step's outbox entry
     return str(outcome), str(alert_id), int(step)
 
 

@@ -92,7 +92,8 @@ def admit(store: Store, keys: KeySpace, alert: Alert, kind: str, alerts: AlertsS
     verdict, window, ends_ms, scheduled = store.run_script(
         "notify_group", [keys.notify_group(group), keys.notify_group_held(group), keys.notify_groups_due,
                          keys.notify_outbox],
-        [outbox_member, int(alerts.group_interval_seconds * 1000), group, int(ttl_seconds), alert.alert_id])
+        [outbox_member, int(alerts.group_interval_seconds * 1000), group, int(ttl_seconds), alert.alert_id],
+        durable=True)  # a held notification left the outbox: only its group owes it now
     return Admission(str(verdict) == "held", group, str(window), int(ends_ms) / 1000.0, bool(int(scheduled)))
 
 

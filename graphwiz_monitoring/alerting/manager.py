@@ -291,14 +291,15 @@ class AlertManager:
         (outcome, alert id, the alert when created now)."""
         k, alerts, rule_name, fp = self.keys, self.settings.alerts, alert.rule_name, alert.fingerprint
         plan = escalation.start(alert, alerts)  # should this observation open the episode: its steps and channels
-        outcome, alert_id, _now, sequence, rise = self.store.run_script(
+        outcome, alert_id, _now, sequence, rise = self.store.run_script(  # durable: the episode and its outbox entry
             "alert_fire",
             [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
              k.alerts_history, k.alert_counts, k.notify_outbox, k.alerts_escalation],
             [for_seconds, cooldown, alert.alert_id, json.dumps(alert.to_dict()), self._alert_ttl,
              f"{rule_name}|{fp}", f"{rule_name}|{alert.severity.value}", self._state_ttl(cooldown, for_seconds),
              self._alert_ttl, alerts.history_max_entries, outbox.entry(alert.alert_id, NotificationKind.FIRING),
-             alert.severity.rank, *(plan.argv() if plan else escalation.NO_PLAN_ARGV)])
+             alert.severity.rank, *(plan.argv() if plan else escalation.NO_PLAN_ARGV)],
+            durable=True)
         if outcome == "created":
             log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule_name)
             self._announce(alert, NotificationKind.FIRING)
@@ -405,7 +406,8 @@ class AlertManager:
         k = self.keys
         outcome, alert_id, kind = self.store.run_script(
             "alert_resolve", [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.notify_outbox],
-            [member, "", outbox.entry("", ""), self.settings.alerts.resolve_after_seconds, "1" if force else "0"])
+            [member, "", outbox.entry("", ""), self.settings.alerts.resolve_after_seconds, "1" if force else "0"],
+            durable=True)
         if outcome in ("none", "waiting"):
             return None
         alert = self._sync_state(alert_id, member) if outcome != "noticed" else self._load(alert_id)
@@ -452,7 +454,7 @@ class AlertManager:
         k = self.keys
         outcome, alert_id = self.store.run_script(
             "alert_stale", [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.notify_outbox],
-            [member, outbox.entry("", "")])
+            [member, outbox.entry("", "")], durable=True)
         if outcome != "stale":
             return None
         kind = NotificationKind.STALE.value
@@ -593,7 +595,7 @@ class AlertManager:
         """(stored, queued): the record if new, and its outbox entry, in one step (alert_store.lua)."""
         stored, queued = self.store.run_script(
             "alert_store", [self.keys.alert(alert.alert_id), self.keys.notify_outbox],
-            [json.dumps(alert.to_dict()), self._alert_ttl, kind, outbox.entry(alert.alert_id, kind)])
+            [json.dumps(alert.to_dict()), self._alert_ttl, kind, outbox.entry(alert.alert_id, kind)], durable=True)
         return bool(stored), bool(queued)
 
     def _record_history(self, alert: Alert) -> None:

@@ -49,7 +49,7 @@ def handed_entry(alert_id: str, kind: str, channel: str) -> str:
 def mark_handed(store: Store, keys: KeySpace, members: list[str]) -> None:
     """Record tasks about to be enqueued (``handed_entry`` members), by the Redis clock."""
     if members:
-        store.run_script("zadd_now", [keys.notify_handed], members)
+        store.run_script("zadd_now", [keys.notify_handed], members, durable=True)
 
 
 def started(store: Store, keys: KeySpace, alert_id: str, kind: str, channel: str) -> None:

@@ -73,7 +73,8 @@ def add_silence(store: Store, keys: KeySpace, matchers: Mapping[str, str], *, en
 
 def _store_silence(store: Store, keys: KeySpace, silence: Silence) -> None:
     outcome = store.run_script(SCRIPT, [keys.silence(silence.id), keys.silences_ends],
-                               [silence.id, json.dumps(silence.to_dict()), repr(silence.ends_at), MAX_SILENCES])
+                               [silence.id, json.dumps(silence.to_dict()), repr(silence.ends_at), MAX_SILENCES],
+                               durable=True)
     if outcome == "ended":
         raise RuleError(f"a silence must end in the future: ends_at {_iso(silence.ends_at)} has passed "
                         f"(Redis time)")
@@ -89,11 +90,11 @@ def remove_silence(store: Store, keys: KeySpace, silence_id: str) -> bool:
     """End a runtime silence now; True when it existed."""
     if silence_id.startswith("cfg-"):
         raise RuleError(f"silence {silence_id} comes from alerts.silences in the config file; edit it there")
-    pipe = store.r.pipeline(transaction=True)
+    pipe = store.r.pipeline(transaction=False)  # one connection, in order: a durable write (store.py)
     pipe.delete(keys.silence(silence_id))
     pipe.zrem(keys.silences_ends, silence_id)
     pipe.hdel(keys.silences, silence_id)  # a legacy entry not moved yet
-    deleted, _, legacy = pipe.execute()
+    deleted, _, legacy = store.execute_durable(pipe)
     return bool(deleted or legacy)
 
 

@@ -1,5 +1,5 @@
 """THE Celery glue: the app (``celery -A graphwiz_monitoring worker|beat|flower`` finds it here), its
-configuration, beat schedule and routing, worker hardening and liveness, Flower options and argument
+configuration, beat schedule and routing, worker hardening (sentinel.py: over Redis Sentinel too) and liveness, Flower options and argument
 redaction, and the one ``TaskSender`` (sender.py).
 
 Run by: workers, beat, Flower, and the CLI; the trader only builds a sender. Only this package, the

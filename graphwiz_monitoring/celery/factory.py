@@ -18,6 +18,7 @@ from graphwiz_monitoring.celery.clock import RedisClock, stamp
 from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
 from graphwiz_monitoring.celery.routing import route_task
 from graphwiz_monitoring.celery.sender import CeleryTaskSender
+from graphwiz_monitoring.celery.sentinel import sentinel_transport_options
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.context import get_settings, get_store
 from graphwiz_monitoring.tasks import ALL_QUEUES, METRICS
@@ -39,8 +40,11 @@ def retry_countdown(seconds: float, settings: Settings) -> float:
 def configure(app: Celery, settings: Settings) -> None:
     """Apply settings to the app: broker, queues, routes, reliability options, beat schedule."""
     state_dir = os.environ.get("GRAPHWIZ_STATE_DIR", ".graphwiz")
+    redis = settings.redis
+    sentinel = sentinel_transport_options(redis.sentinel_master, redis.sentinel_password.get_secret_value()
+                                          if redis.sentinel_password else None) if redis.is_sentinel else {}
     app.conf.update(
-        # Every accepted URL form (redis://, rediss://, unix://) gets the guarded transport: a malformed
+        # Every accepted URL form (redis://, rediss://, unix://, sentinel://) gets the guarded transport: a malformed
         # queue item is logged and dropped instead of stopping the worker, a dead worker's messages are
         # requeued within seconds, a message popped as Redis died is put back (hardening.py).
         **broker_settings(settings.redis.url),
@@ -51,6 +55,7 @@ def configure(app: Celery, settings: Settings) -> None:
             "socket_timeout": settings.redis.socket_timeout_seconds,
             "socket_connect_timeout": settings.redis.socket_timeout_seconds,
             "retry_on_timeout": True,
+            **sentinel,  # master_name, sentinel_kwargs: kombu's Sentinel channel finds the master each connect
         },
         task_queues=[Queue(q, routing_key=q) for q in ALL_QUEUES],
         task_default_queue=METRICS,

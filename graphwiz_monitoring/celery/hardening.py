@@ -25,6 +25,7 @@ from kombu.transport import redis as redis_transport
 
 from graphwiz_monitoring.celery import liveness as consumer_liveness
 from graphwiz_monitoring.celery.redaction import task_argsrepr
+from graphwiz_monitoring.config.redis_url import normalised_sentinel_url
 from graphwiz_monitoring.errors import ConfigError
 from graphwiz_monitoring.tasks import ALL_QUEUES
 
@@ -79,8 +80,7 @@ class _GuardedQoS(redis_transport.QoS):
                         info["routing_key"])
             raise
         try:
-            owner = consumer_liveness.consumer_id(lambda: redis.Redis(
-                connection_pool=redis.ConnectionPool(**self.channel._connparams())))
+            owner = consumer_liveness.consumer_id(self.channel.own_client)
             with self.channel.conn_or_acquire() as client:
                 client.hset(consumer_liveness.OWNERS_KEY, delivery_tag, owner)
         except self.channel.connection_errors as exc:  # no owner: the visibility timeout still applies
@@ -102,7 +102,7 @@ class _GuardedQoS(redis_transport.QoS):
         super().restore_visible(start, num, interval)
 
 
-class _GuardedChannel(redis_transport.Channel):
+class GuardedChannel(redis_transport.Channel):
     QoS = _GuardedQoS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -110,6 +110,10 @@ class _GuardedChannel(redis_transport.Channel):
         consumer_liveness.beat_now()  # before any restore pass could take this worker for dead
         if _ORPHANED_TAGS or _POPPED_UNRECORDED:
             self._requeue_orphans()
+
+    def own_client(self) -> redis.Redis:
+        """A client on a pool of its own to this channel's Redis (the liveness heartbeat thread's)."""
+        return redis.Redis(connection_pool=redis.ConnectionPool(**self._connparams()))
 
     def close(self) -> None:
         try:
@@ -156,7 +160,7 @@ class _GuardedChannel(redis_transport.Channel):
 class GuardedRedisTransport(redis_transport.Transport):
     """kombu's Redis transport, except that a malformed queue item is logged and dropped."""
 
-    Channel = _GuardedChannel
+    Channel = GuardedChannel
 
     def _deliver(self, message: Any, queue: str) -> None:
         problem = _envelope_problem(message, queue)
@@ -260,6 +264,8 @@ RECONNECT_INTERVAL_MAX_SECONDS = 2.0
 
 
 GUARDED_TRANSPORT = f"{__name__}:GuardedRedisTransport"
+# celery/sentinel.py: the same guards over kombu's Sentinel transport (sentinel:// URLs).
+GUARDED_SENTINEL_TRANSPORT = "graphwiz_monitoring.celery.sentinel:GuardedSentinelTransport"
 
 
 def broker_settings(url: str) -> dict[str, Any]:
@@ -270,6 +276,8 @@ def broker_settings(url: str) -> dict[str, Any]:
       (redis-py's default; kombu's own would be ``CERT_NONE``).
     - ``unix:///path?db=N`` (redis-py's form, which kombu does not know) becomes kombu's
       ``redis+socket:///path?virtual_host=N``; _Connection gives it the guarded transport too.
+    - ``sentinel://...;sentinel://.../db`` (kombu's own form): the guarded Sentinel transport; the master
+      name and sentinel password come in through ``sentinel_transport_options``.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -283,8 +291,12 @@ def broker_settings(url: str) -> dict[str, Any]:
         auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user or password else ""
         db = (query.get("db") or ["0"])[0]
         options["broker_url"] = f"redis+socket://{auth}{parts.path}?virtual_host={quote(db, safe='')}"
+    elif scheme == "sentinel":
+        options["broker_transport"] = GUARDED_SENTINEL_TRANSPORT
+        options["broker_url"] = normalised_sentinel_url(url)  # one database and password through every sentinel
     elif scheme != "redis":  # settings refuse these: never run a broker connection without the guards
-        raise ConfigError([f"redis.url: scheme {scheme[:20]!r} is not supported (redis://, rediss://, unix://)"])
+        raise ConfigError([f"redis.url: scheme {scheme[:20]!r} is not supported (redis://, rediss://, unix://, "
+                           "sentinel://)"])
     return options
 
 
@@ -295,6 +307,13 @@ class _Connection(Connection):
         # (clones pass through here again, with the same URL).
         if self.uri_prefix == "redis" and self.transport_cls == "redis":
             self.transport_cls = GUARDED_TRANSPORT
+
+    def switch(self, conn_str: str) -> None:
+        # kombu moves to the next ';'-separated address after failed connection attempts, and takes that
+        # address's scheme as the transport: a sentinel:// one keeps the guarded Sentinel transport.
+        super().switch(conn_str)
+        if self.transport_cls == "sentinel":
+            self.transport_cls = GUARDED_SENTINEL_TRANSPORT
 
     def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) <= 2:  # (errback, max_retries): the intervals are kombu's defaults

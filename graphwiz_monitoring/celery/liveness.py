@@ -101,15 +101,14 @@ def _beat(client: redis.Redis, ident: str) -> None:
 def watch_queues(consumer: Any) -> None:
     """At ``worker_ready``: start this worker's heartbeat now and publish the queues it consumes with it."""
     task_consumer = getattr(consumer, "task_consumer", None)
-    connparams = getattr(getattr(task_consumer, "channel", None), "_connparams", None)
-    if connparams is None:  # not kombu's Redis transport: no broker-level keys to write
-        log.warning("queue consumers not published: the broker transport is not Redis")
+    own_client = getattr(getattr(task_consumer, "channel", None), "own_client", None)
+    if own_client is None:  # not our guarded Redis transport: no broker-level keys to write
+        log.warning("queue consumers not published: the broker transport is not the guarded Redis one")
         return
-    params = connparams()
     with _beat_lock:
         _queues.clear()
         _queues.update(pid=os.getpid(), provider=lambda: consumed_queues(consumer), written=set())
-    consumer_id(lambda: redis.Redis(connection_pool=redis.ConnectionPool(**params)))
+    consumer_id(own_client)
     beat_now()  # the queues are published before the worker says it is ready
 
 

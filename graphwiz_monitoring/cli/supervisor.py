@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from graphwiz_monitoring.config import Settings, mask_url
 from graphwiz_monitoring.errors import GraphwizError
 from graphwiz_monitoring.state import Store
+from graphwiz_monitoring.state.store import store_options
 from graphwiz_monitoring.tasks import HEALTH, INGEST_QUEUES, METRICS, NOTIFY_QUEUES, RECOVERY, RULES
 
 STOP_GRACE_SECONDS = 15
@@ -62,8 +63,11 @@ def find_redis_server() -> str | None:
 def redis_child(settings: Settings, state_dir: Path) -> ChildSpec | None:
     """None when the configured Redis answers; else a spec that starts a local one on its port."""
     url = settings.redis.url
-    if Store(url, socket_timeout=1).is_available():
+    if Store(url, **{**store_options(settings.redis), "socket_timeout": 1}).is_available():
         return None
+    if settings.redis.is_sentinel:  # a Redis of its own would be no part of the sentinels' set
+        raise GraphwizError(f"no master of {settings.redis.sentinel_master!r} answers through the sentinels at "
+                            f"{mask_url(url)}; `run` starts no Redis for a Sentinel deployment")
     parts = urlsplit(url)
     if parts.hostname not in LOOPBACK_HOSTS:
         raise GraphwizError(f"Redis at {mask_url(url)} does not answer, and it is not local, so none is started")

@@ -7,7 +7,8 @@ overrides ``redis.url``. Every problem is reported at once in one ``ConfigError`
 and the offending value (secrets masked).
 
 Modules: ``fields`` (base model, field types), ``channels``, ``alerts``, ``health``, ``runtime``
-(the sections), ``settings`` (the root model), ``masking`` (secrets), ``loading`` (files, env, errors).
+(the sections), ``settings`` (the root model), ``masking`` (secrets), ``loading`` (files, env, errors),
+``redis_url`` (the Sentinel URL form, shared by the broker and the store).
 """
 
 from __future__ import annotations

@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from graphwiz_monitoring.config.fields import HostList, Port, PositiveSeconds, StrictModel
 from graphwiz_monitoring.config.masking import VALUE_FREE_ERROR
+from graphwiz_monitoring.config.redis_url import (
+    SENTINEL_SCHEME,
+    SentinelUrlError,
+    is_sentinel_url,
+    parse_sentinel_url,
+)
 
 
 class MonitoringSettings(StrictModel):
@@ -39,28 +45,74 @@ class MonitoringSettings(StrictModel):
 
 # URL schemes redis.url may use: every one is a form the worker hardening (celery/hardening.py: guarded
 # transport, dead-worker requeue, lost-pop recovery) and redis-py (state/store.py) both understand. Any
-# other (sentinel://, redis+socket://, a typo) is refused here rather than running without the hardening.
-REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+# other (redis+socket://, a typo) is refused here rather than running without the hardening.
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
+# Without redis.min_replicas_acked: the replicas a promise-keeping write waits for (state/store.py durable).
+SENTINEL_DEFAULT_REPLICAS_ACKED = 1
 
 
 def _redis_url(value: Any) -> Any:
     # A value-free error type: loading.py shows its message although redis.url is a secret key, since
-    # the message names only the scheme (what precedes "://"), never the host, user or password.
+    # the message names only the scheme (what precedes "://") or an address's position, never the host,
+    # user or password.
     scheme = value.partition("://")[0].lower() if isinstance(value, str) and "://" in value else ""
     if scheme not in REDIS_URL_SCHEMES:
         shown = repr(scheme) if re.fullmatch(r"[a-z][a-z0-9+.-]{0,19}", scheme) else "none"
-        raise PydanticCustomError(VALUE_FREE_ERROR, "must be a redis://, rediss:// or unix:// URL (the schemes the "
-                                  "worker hardening covers), got scheme {scheme}", {"scheme": shown})
+        raise PydanticCustomError(VALUE_FREE_ERROR, "must be a redis://, rediss://, unix:// or sentinel:// URL "
+                                  "(the schemes the worker hardening covers), got scheme {scheme}", {"scheme": shown})
+    if scheme == SENTINEL_SCHEME:
+        try:
+            parse_sentinel_url(value)
+        except SentinelUrlError as exc:
+            raise PydanticCustomError(VALUE_FREE_ERROR, "{problem}", {"problem": str(exc)}) from None
     return value
 
 
 class RedisSettings(StrictModel):
     url: Annotated[str, BeforeValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
+    # Redis Sentinel (url = sentinel://...;sentinel://.../db, config/redis_url.py): the master set's name,
+    # required with a sentinel URL and refused without one; the sentinels' own password, if they have one
+    # (the URL's password is the master's and replicas').
+    # An empty value is unset ("${VAR:-}" in a config shared by a single-Redis and a Sentinel deployment).
+    sentinel_master: str | None = Field(None, validate_default=True)
+    sentinel_password: Annotated[SecretStr | None, BeforeValidator(lambda v: v or None)] = None
+    # Writes whose loss would break a promise (alert episodes, outbox entries, ingest marks, delivery
+    # outcomes, silences) wait until this many replicas have them (Redis WAIT), at most
+    # replica_ack_timeout_seconds; 0 = never wait. None: 1 with a sentinel URL, 0 with a single Redis.
+    min_replicas_acked: int | None = Field(None, ge=0, le=16)
+    replica_ack_timeout_seconds: PositiveSeconds = 1
     namespace: str = Field("graphwiz", pattern=r"^[A-Za-z0-9_.-]+$")
     # How long an unacknowledged task (its worker was killed) waits before Redis hands it out again;
     # retry countdowns are capped at half of it so that waiting retries are never redelivered early.
     visibility_timeout_seconds: PositiveSeconds = 1200
     socket_timeout_seconds: PositiveSeconds = 5
+
+    @field_validator("sentinel_master")
+    @classmethod
+    def _master_with_sentinel_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value or None
+        url = info.data.get("url")
+        if url is None:  # the URL itself is invalid: reported there
+            return value
+        if is_sentinel_url(url) and not value:
+            raise ValueError("required when redis.url is a sentinel:// URL: the name of the master set the "
+                             "sentinels watch (sentinel monitor <name> ...)")
+        if value is not None and not is_sentinel_url(url):
+            raise ValueError(f"is only used with a sentinel:// redis.url, got {value!r}")
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value):
+            raise ValueError(f"must be a master name (letters, digits, _ . -), got {value!r}")
+        return value
+
+    @property
+    def is_sentinel(self) -> bool:
+        return is_sentinel_url(self.url)
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """How many replicas a durable write waits for (``min_replicas_acked``, or its default)."""
+        if self.min_replicas_acked is not None:
+            return self.min_replicas_acked
+        return SENTINEL_DEFAULT_REPLICAS_ACKED if self.is_sentinel else 0
 
 
 class WebsocketSettings(StrictModel):

@@ -116,7 +116,7 @@ class GraphwizCollector(Collector):
 
 
 def collector_for(settings: Settings, store: Store | None = None, **kwargs: Any) -> GraphwizCollector:
-    from graphwiz_monitoring.state import shared_store
+    from graphwiz_monitoring.state import settings_store
 
-    store = store or shared_store(settings.redis.url, settings.redis.socket_timeout_seconds)
+    store = store or settings_store(settings.redis)
     return GraphwizCollector(store, KeySpace(settings.redis.namespace), settings, **kwargs)

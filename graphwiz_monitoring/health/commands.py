@@ -82,12 +82,14 @@ def read_results(store: Store, keys: KeySpace, command_id: str) -> dict[str, dic
 
 def write_result(store: Store, keys: KeySpace, command_id: str, identity: str, result: dict[str, Any]) -> None:
     """Store one trader's outcome and wake whoever waits for it."""
-    pipe = store.r.pipeline(transaction=True)
+    # One connection, in order (the waiter woken by RPUSH finds the result), and durable (store.py): a
+    # trader's acknowledgement lost in a failover would have the command timed out although it ran.
+    pipe = store.r.pipeline(transaction=False)
     pipe.hset(keys.control_results(command_id), identity, json.dumps(result, default=str))
     pipe.expire(keys.control_results(command_id), RESULT_TTL_SECONDS)
     pipe.rpush(keys.control_ack(command_id), identity)
     pipe.expire(keys.control_ack(command_id), ACK_TTL_SECONDS)
-    pipe.execute()
+    store.execute_durable(pipe)
 
 
 def redis_now_ms(store: Store) -> int:

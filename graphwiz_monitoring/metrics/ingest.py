@@ -193,7 +193,8 @@ def run_ingest_script(store: Store, keys: KeySpace, prepared: Prepared, header: 
     """``ingest.lua``: write one prepared batch atomically (idempotent by batch id and trade id)."""
     raw = store.run_script("ingest", script_keys(keys, prepared.exchanges, prepared.agents,
                                                    str(header.get("trader", UNNAMED_TRADER))),
-                           [json.dumps(header), prepared.blob, json.dumps(prepared.compact, separators=(",", ":"))])
+                           [json.dumps(header), prepared.blob, json.dumps(prepared.compact, separators=(",", ":"))],
+                           durable=True)  # the batch's mark and counts: the task is acknowledged after this
     return dict(json.loads(raw))
 
 

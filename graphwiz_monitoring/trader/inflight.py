@@ -38,7 +38,7 @@ def redis_confirm(settings: Settings) -> Confirm:
     """Look the ids up in ``batches:seen`` (one ZMSCORE) and the ingest queue's length, in one round trip."""
     from graphwiz_monitoring.state import KeySpace, Store
 
-    store = Store(settings.redis.url, socket_timeout=settings.redis.socket_timeout_seconds)
+    store = Store.from_settings(settings.redis)
     seen_key = KeySpace(settings.redis.namespace).batches_seen
 
     def confirm(batch_ids: list[str]) -> tuple[list[bool], bool] | None:

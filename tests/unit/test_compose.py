@@ -21,6 +21,7 @@ import yaml
 from graphwiz_monitoring.celery.flower import flower_options
 from graphwiz_monitoring.cli import main as cli
 from graphwiz_monitoring.config import parse_settings
+from graphwiz_monitoring.config.redis_url import parse_sentinel_url
 from graphwiz_monitoring.dashboards.provisioning import (
     ALERTMANAGER_TARGET,
     EXPORTER_SERVICE,
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 CELERY_SUBCOMMANDS = {"worker", "beat", "flower"}
-_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?")
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -49,28 +51,67 @@ ENV = dotenv(ROOT / ".env.example")
 
 
 def interpolate(node: Any, env: dict[str, str], seen: set[str] | None = None) -> Any:
-    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR and $$."""
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR and $$, nested
+    in defaults too (``${A:-${B}}``, which compose v2 supports)."""
     if isinstance(node, dict):
         return {k: interpolate(v, env, seen) for k, v in node.items()}
     if isinstance(node, list):
         return [interpolate(v, env, seen) for v in node]
     if not isinstance(node, str):
         return node
+    return _expand(node, env, seen)
 
-    def repl(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        name = m.group(1) or m.group(4)
-        if seen is not None:
-            seen.add(name)
-        op, arg = m.group(2), m.group(3)
-        value = env.get(name)
-        unset = value is None or (op is not None and op.startswith(":") and value == "")
-        if op in (":?", "?") and unset:
-            raise AssertionError(f"required variable {name} is missing: {arg}")
-        return (arg if unset and op in (":-", "-") else value) or ""
 
-    return _VAR.sub(repl, node)
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``${`` whose body starts at ``start`` (nested ``${...}`` skipped)."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth, i = depth + 1, i + 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise AssertionError(f"unclosed ${{ in {text!r}")
+
+
+def _expand(text: str, env: dict[str, str], seen: set[str] | None) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] != "$":
+            out.append(text[i])
+            i += 1
+        elif text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            end = _closing_brace(text, i + 2)
+            body = text[i + 2:end]
+            match = _BRACED.match(body)
+            assert match, f"bad interpolation ${{{body}}}"
+            name, op, arg = match.group(1), match.group(2), body[match.end():]
+            if seen is not None:
+                seen.add(name)
+            value = env.get(name)
+            unset = value is None or (op is not None and op.startswith(":") and value == "")
+            if op in (":?", "?") and unset:
+                raise AssertionError(f"required variable {name} is missing: {arg}")
+            out.append(_expand(arg, env, seen) if unset and op in (":-", "-") else (value or ""))
+            i = end + 1
+        else:
+            match = _NAME.match(text, i + 1)
+            if match is None:
+                out.append("$")
+                i += 1
+                continue
+            if seen is not None:
+                seen.add(match.group(0))
+            out.append(env.get(match.group(0)) or "")
+            i = match.end()
+    return "".join(out)
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +278,34 @@ def test_containers_get_a_working_config_that_binds_and_protects(compose: dict[s
     without = {**services["flower"], "environment": {**services["flower"]["environment"], "FLOWER_PASSWORD": ""}}
     with pytest.raises(ConfigError, match="basic_auth_password"):
         flower_options(_container_settings(without))
+
+
+HA_ENV = {**ENV, "REDIS_SENTINEL_MASTER": "graphwiz", "REDIS_URL": ";".join(
+    f"sentinel://:{ENV['REDIS_PASSWORD']}@sentinel-{n}:26379" for n in (1, 2, 3)) + "/0"}
+
+
+def test_ha_profile_is_a_primary_a_replica_and_three_sentinels_the_services_reach(raw: dict[str, Any]) -> None:
+    compose = interpolate(raw, HA_ENV)
+    services = compose["services"]
+    ha = sorted(name for name, service in services.items() if service.get("profiles") == ["ha"])
+    assert ha == ["redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"]
+    replica = " ".join(_command(services["redis-replica"]))
+    assert "--replicaof redis 6379" in replica and f"--masterauth {ENV['REDIS_PASSWORD']}" in replica
+    assert f"--masterauth {ENV['REDIS_PASSWORD']}" in " ".join(_command(services["redis"]))  # a replica after failover
+    for n in (1, 2, 3):
+        sentinel = services[f"sentinel-{n}"]
+        script = _command(sentinel)[-1]
+        env = sentinel["environment"]
+        assert env["SENTINEL_NAME"] == f"sentinel-{n}" and env["MASTER_NAME"] == "graphwiz"
+        # Quorum 2 of 3 on the `redis` service; the password comes from the environment, not the command line.
+        assert "sentinel monitor $MASTER_NAME redis 6379 2" in script and "$REDIS_PASSWORD" in script
+        assert ENV["REDIS_PASSWORD"] not in script and "--sentinel" in script
+    # Every graphwiz service gets the sentinel URL and the master name, and its config loads as Sentinel.
+    exporter = _container_settings(services["exporter"])
+    assert exporter.redis.is_sentinel and exporter.redis.sentinel_master == "graphwiz"
+    assert exporter.redis.replicas_to_wait == 1
+    hosts = {host for host, _ in parse_sentinel_url(exporter.redis.url).sentinels}
+    assert hosts == {"sentinel-1", "sentinel-2", "sentinel-3"} and hosts <= set(services)
+    # Without the `ha` settings (.env.example as shipped) the same services use the single Redis.
+    single = _container_settings(interpolate(raw, ENV)["services"]["exporter"])
+    assert not single.redis.is_sentinel and single.redis.sentinel_master is None

@@ -17,13 +17,13 @@ from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import ConfigError
 
 
-@pytest.mark.parametrize("url", ["sentinel://:hunter2pw@sentinel-host:26379", "redis+socket:///run/redis.sock",
+@pytest.mark.parametrize("url", ["redis+socket:///run/redis.sock",
                                  "localhost:6379", ":hunter2pw@host:6379/0", "amqp://guest:hunter2pw@rabbit//"])
 def test_redis_url_without_the_hardening_is_refused_at_config_load_naming_redis_url(url: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_settings({"redis": {"url": url}}, env={})
     text = str(err.value)
-    assert "redis.url: must be a redis://, rediss:// or unix:// URL" in text
+    assert "redis.url: must be a redis://, rediss://, unix:// or sentinel:// URL" in text
     assert "hunter2pw" not in text and "host" not in text.split("got scheme")[-1]
 
 
