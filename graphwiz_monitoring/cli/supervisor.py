@@ -1,20 +1,21 @@
 """The single-machine default (`graphwiz-monitoring run`): Redis (reused or started), a detection worker
-with the beat embedded, a sending worker, one web process (exporter and realtime server), the demo.
+with the beat embedded, a sending worker that also serves /metrics and the status page, the demo.
 
 **Lean** (issue 16: a small VPS; ``bench/footprint.py`` measures it). The Python children are not
 started as new interpreters: the supervisor imports what they run once (``preload()``: the Celery app,
 the task modules, the servers), freezes those objects out of the garbage collector, and forks; the
 children then share those pages copy-on-write instead of each holding its own copy. Four Python
-processes stay, each for a reason:
+processes stay (measured before and after: docs/BENCHMARKS.md), each for a reason:
 
-- **worker** (ingest, Celery's default queue, metrics, rules, health; beat embedded) keeps a prefork
-  pool of one process: a hung health check or rule evaluation is killed at its hard time limit, and
-  a crashed child loses nothing (acks late, reject on worker lost);
+- **worker** (ingest, Celery's default queue, metrics, rules, health; beat embedded as a thread:
+  celery/beat_thread.py) keeps a prefork pool of one process: a hung health check or rule evaluation
+  is killed at its hard time limit, and a crashed child loses nothing (acks late, reject on worker lost);
 - **notify** (recovery, notify.*) uses a threads pool: sending only waits on the network, each
   channel call has its own timeout, and being a separate process from detection is what keeps a hung
   mail server from ever delaying an alert; a crashed notify process loses nothing either (acks late,
-  and its liveness heartbeat lets the other worker requeue its messages: celery/liveness.py);
-- **web**: the exporter and the realtime server, which only wait on sockets (cli/web.py);
+  and its liveness heartbeat lets the other worker requeue its messages: celery/liveness.py). It also
+  serves /metrics and the realtime stream and status page, in threads of their own
+  (``--serve``: celery/web_step.py), as they too only wait on sockets;
 - the supervisor itself: starts, restarts and stops the others, and keeps the console.
 
 Multi-host deployments (docker-compose.yml) keep their prefork pools per queue family.
@@ -70,7 +71,7 @@ NOTIFY_THREADS = 4  # concurrent sends; each waits on the network, bounded by it
 PRELOAD_MODULES = (
     "celery.apps.worker", "celery.worker.consumer", "celery.concurrency.prefork", "celery.concurrency.thread",
     "celery.beat", "kombu.transport.redis", "billiard.pool",
-    "graphwiz_monitoring.exporter.server", "graphwiz_monitoring.realtime.server", "graphwiz_monitoring.cli.web",
+    "graphwiz_monitoring.exporter.server", "graphwiz_monitoring.exporter.collector", "graphwiz_monitoring.realtime.server",
     "graphwiz_monitoring.trader.monitor",
 )
 
@@ -197,23 +198,22 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
               "--without-gossip", "--without-mingle"]
     children.append(ChildSpec("worker", [*celery, "-n", "main@%h", "-Q", ",".join((*INGEST_QUEUES, METRICS, RULES, HEALTH)),
                                          "--concurrency", str(DETECTION_PROCESSES),
-                                         "-B", "--schedule", str(state_dir / "celerybeat-schedule")],
+                                         "--beat-thread", "--schedule", str(state_dir / "celerybeat-schedule")],
                               fork=True, role="ingest, metrics, rules, health checks; beat"))
-    children.append(ChildSpec("notify", [*celery, "-n", "notify@%h", "-Q", ",".join((RECOVERY, *NOTIFY_QUEUES)),
-                                         "--pool", "threads", "--concurrency", str(NOTIFY_THREADS)],
-                              fork=True, role="notifications, recovery actions"))
     mon, ws = settings.monitoring, settings.websocket
-    # Unset (None) starts them too: only an explicit false leaves them out (config/runtime.py).
-    serves = [flag for flag, on in (("--exporter", mon.enable_prometheus is not False),
-                                    ("--realtime", mon.enable_realtime is not False)) if on]
-    if serves:
-        urls = []
-        if "--realtime" in serves:
-            urls.append(f"status page: http://{ws.host}:{ws.port}/")
-        if "--exporter" in serves:
-            urls.append(f"metrics: http://{mon.prometheus_host}:{mon.prometheus_port}/metrics")
-        children.append(ChildSpec("web", [py, "-m", "graphwiz_monitoring.cli.web", *serves], url=", ".join(urls),
-                                  fork=True, role="Prometheus exporter, realtime stream and status page"))
+    # Unset (None) serves them too: only an explicit false leaves them out (config/runtime.py).
+    serve = [name for name, on in (("exporter", mon.enable_prometheus is not False),
+                                   ("realtime", mon.enable_realtime is not False)) if on]
+    urls = []
+    if "realtime" in serve:
+        urls.append(f"status page: http://{ws.host}:{ws.port}/")
+    if "exporter" in serve:
+        urls.append(f"metrics: http://{mon.prometheus_host}:{mon.prometheus_port}/metrics")
+    children.append(ChildSpec("notify", [*celery, "-n", "notify@%h", "-Q", ",".join((RECOVERY, *NOTIFY_QUEUES)),
+                                         "--pool", "threads", "--concurrency", str(NOTIFY_THREADS),
+                                         *(["--serve", ",".join(serve)] if serve else [])],
+                              url=", ".join(urls) or None, fork=True,
+                              role="notifications, recovery actions; /metrics and the status page (threads)"))
     if demo:
         children.append(ChildSpec("demo", [py, "-m", "graphwiz_monitoring.cli.demo"], fork=True,
                                   role="DEMO: a synthetic trader feed, not real trades"))
@@ -402,6 +402,7 @@ def _fork_module(name: str, argv: list[str], read_fd: int, write_fd: int) -> int
     code = 1
     try:
         os.setsid()
+        gc.freeze()  # what the supervisor made since preload(): the child's collections leave the shared pages alone
         setproctitle.setproctitle(f"graphwiz-monitoring run: {name}")  # else ps shows the supervisor's command line
         os.close(read_fd)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -444,7 +445,7 @@ def startup_block(specs: list[ChildSpec], settings: Settings, log_dir: Path, ver
 
     lines = [f"graphwiz-monitoring {__version__}: the whole system on this machine"]
     for spec in specs:
-        if spec.name == "web" and spec.url:
+        if spec.name == "notify" and spec.url:
             for url in spec.url.split(", "):
                 label, _, address = url.partition(": ")
                 lines.append(f"  {label:<12} {address}")
