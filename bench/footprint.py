@@ -64,13 +64,20 @@ def answers(url: str) -> bool:
         return False
 
 
-def pss_kib(pid: int) -> int:
-    """Proportional set size of one process, kB, from the kernel's rollup of its mappings."""
+def rollup(pid: int) -> tuple[float, float]:
+    """(PSS, anonymous PSS) of one process in MiB, from the kernel's rollup of its mappings.
+
+    Anonymous pages are shared only within a fork family, so their PSS does not depend on what else runs
+    on the machine; file pages (binaries, libpython) are shared with every process mapping the same file,
+    so a second Prometheus elsewhere on the machine halves the first one's file PSS.
+    """
+    fields = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+            name, _, rest = line.partition(":")
+            if name in ("Pss", "Pss_Anon"):
+                fields[name] = int(rest.split()[0]) / 1024
+    return fields.get("Pss", 0.0), fields.get("Pss_Anon", 0.0)
 
 
 def describe(proc: psutil.Process) -> str:
@@ -86,24 +93,37 @@ def describe(proc: psutil.Process) -> str:
     return " ".join([Path(argv[0]).name, *interesting[-2:]]) if argv else proc.name()
 
 
-def family_pss(root_pid: int) -> list[tuple[int, str, float]]:
-    """(pid, label, PSS MiB) of a process and all its descendants."""
+Row = tuple[int, str, float, float]  # pid, label, PSS MiB, anonymous PSS MiB
+
+
+def family_pss(root_pid: int) -> list[Row]:
+    """A process and all its descendants."""
     root = psutil.Process(root_pid)
     rows = []
     for proc in [root, *root.children(recursive=True)]:
         try:
-            rows.append((proc.pid, describe(proc), pss_kib(proc.pid) / 1024))
+            rows.append((proc.pid, describe(proc), *rollup(proc.pid)))
         except (OSError, psutil.Error):  # exited between listing and reading
             continue
     return rows
 
 
-def print_table(title: str, rows: list[tuple[int, str, float]]) -> float:
-    total = sum(r[2] for r in rows)
-    print(f"\n{title}: {len(rows)} processes, {total:.1f} MiB PSS")
-    for pid, label, mib in rows:
-        print(f"  {pid:>8}  {mib:7.1f} MiB  {label}")
-    return total
+def print_table(title: str, rows: list[Row]) -> tuple[float, float]:
+    total, anon = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    print(f"\n{title}: {len(rows)} processes, {total:.1f} MiB PSS ({anon:.1f} MiB anonymous)")
+    for pid, label, mib, anon_mib in rows:
+        print(f"  {pid:>8}  {mib:7.1f} MiB  ({anon_mib:5.1f} anon)  {label}")
+    return total, anon
+
+
+def other_instances(binaries: list[str], ours: set[int]) -> int:
+    """Processes of the same binaries outside this benchmark: they share file pages, lowering our PSS."""
+    names = {Path(b).name for b in binaries}
+    count = 0
+    for proc in psutil.process_iter(["pid", "name"]):
+        if proc.info["pid"] not in ours and proc.info["name"] in names:
+            count += 1
+    return count
 
 
 # ------------------------------------------------------------------ trader process (not measured)
@@ -171,6 +191,7 @@ class Services:
         am = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
         if not prom or not am:
             raise SystemExit("prometheus and alertmanager (Debian packages) are needed for the comparison")
+        self.binaries = [os.path.realpath(prom), os.path.realpath(am)]
         (self.workdir / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n"
             f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{self.am_port}']\n"
@@ -219,11 +240,17 @@ def main() -> int:
         services.ready()
         time.sleep(args.idle)
         idle = family_pss(services.procs["run"].pid)
-        figures["run_idle_mib"] = print_table("run, idle", idle)
-        stack = [(services.procs[n].pid, n, pss_kib(services.procs[n].pid) / 1024)
-                 for n in ("prometheus", "alertmanager")]
-        figures["prometheus_alertmanager_mib"] = print_table("Prometheus + Alertmanager, idle", stack)
+        figures["run_idle_mib"], figures["run_idle_anon_mib"] = print_table("run, idle", idle)
+        stack = [(services.procs[n].pid, n, *rollup(services.procs[n].pid)) for n in ("prometheus", "alertmanager")]
+        figures["prometheus_alertmanager_mib"], figures["prometheus_alertmanager_anon_mib"] = print_table(
+            "Prometheus + Alertmanager, idle", stack)
         figures["processes"] = len(idle)
+        others = other_instances(services.binaries, {p.pid for p in services.procs.values()})
+        if others:
+            print(f"  note: {others} other prometheus/alertmanager processes run on this machine; they share "
+                  "these binaries' file pages, so the PSS above is lower than on a machine of their own "
+                  "(the anonymous PSS is not affected)")
+        figures["other_prometheus_processes"] = others
 
         ctx = mp.get_context("spawn")
         results = ctx.Queue()
@@ -233,7 +260,7 @@ def main() -> int:
         while time.monotonic() < deadline and trader.is_alive():
             time.sleep(0.5)
         loaded = family_pss(services.procs["run"].pid)  # measured while the trades still arrive
-        figures["run_load_mib"] = print_table(f"run, after {args.load:g} s of {args.rate:,} trades/s", loaded)
+        figures["run_load_mib"], figures["run_load_anon_mib"] = print_table(f"run, after {args.load:g} s of {args.rate:,} trades/s", loaded)
         res = results.get(timeout=120)
         trader.join(timeout=30)
         keys = KeySpace()

@@ -72,11 +72,19 @@ trader:
         assert str(state / "logs") in startup and "Ctrl-C" in STARTUP_END
         wait_until(lambda: ALERT_LINE in output(), timeout=90, message="the demo's drawdown alert on the console")
         family = psutil.Process(proc.pid).children(recursive=True)
-        assert len(family) >= 5  # redis, detection worker (+ its prefork child), notify, web, demo
+        assert len(family) >= 5  # redis, detection worker (+ its prefork child), notify worker, demo
+        # A crashed process is restarted, and the console says so in one line each.
+        notify = next(p for p in family if "notify@" in " ".join(p.cmdline()))
+        notify.kill()
+        wait_until(lambda: "process notify restarted" in output(), timeout=20, message="notify restarted")
+        wait_until(lambda: _get(f"http://127.0.0.1:{exporter_port}/metrics") == 200, timeout=30,
+                   message="/metrics served again by the restarted notify worker")
+        family = psutil.Process(proc.pid).children(recursive=True)
         time.sleep(max(0.0, 60 - (time.monotonic() - console_started)))
         after = output().split(STARTUP_END, 1)[1].splitlines()
         assert len(after) < 40, "\n".join(after)
         assert any(ALERT_LINE in line for line in after)
+        assert any("process notify exited with -9" in line for line in after)
         assert any("summary:" in line and "trades/s" in line for line in after)
         assert "superuser" not in output() and "celery@" not in output() and "[config]" not in output()
         # ... while the processes' own output went to their log files.
