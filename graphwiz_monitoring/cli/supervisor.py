@@ -338,10 +338,17 @@ class Supervisor:
                 self._pump(POLL_SECONDS)
                 self._restart_dead()
                 if self.console is not None:
-                    self.console.poll(self.say)
+                    self._poll_console()
         finally:
             self.stop_all()
         return 0
+
+    def _poll_console(self) -> None:
+        try:
+            self.console.poll(self.say)
+        except Exception as exc:  # a console bug must never stop the supervision; said once, console off
+            self.say(f"console stopped ({type(exc).__name__}: {exc}); the processes run on, logs in their files")
+            self.console = None
 
     def _wait_for_redis(self) -> None:
         url = self.env.get("GRAPHWIZ_REDIS_URL", "")
