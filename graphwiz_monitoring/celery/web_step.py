@@ -98,11 +98,7 @@ class WebServers(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Pool",)
 
     def __init__(self, w: Any, serve: str | None = None, **kwargs: Any) -> None:
-        self.serve = [name for name in (serve or "").split(",") if name]
-        unknown = sorted(set(self.serve) - set(SERVERS))
-        if unknown:
-            raise click.BadParameter(f"{', '.join(unknown)} (choose from {', '.join(SERVERS)})",
-                                     param_hint=f"'{SERVE_OPTION}'")
+        self.serve = _names(serve)
         self.enabled = bool(self.serve)
         self.endpoints: list[Any] = []
         super().__init__(w, **kwargs)
@@ -120,7 +116,18 @@ class WebServers(bootsteps.StartStopStep):
             endpoint.stop()
 
 
+def _names(value: str | None) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def _check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    unknown = sorted(set(_names(value)) - set(SERVERS))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} (choose from {', '.join(SERVERS)})")
+    return value
+
+
 def install(app: Celery) -> None:
-    app.user_options["worker"].add(click.Option([SERVE_OPTION], default=None, metavar="exporter,realtime",
+    app.user_options["worker"].add(click.Option([SERVE_OPTION], default=None, metavar="exporter,realtime", callback=_check,
                                                 help="Also serve /metrics and/or the realtime stream (threads)."))
     app.steps["worker"].add(WebServers)

@@ -134,3 +134,13 @@ def test_run_starts_exporter_and_realtime_unless_set_false(redis_url, tmp_path):
     assert serves({"enable_prometheus": True, "enable_realtime": True}) == {"exporter", "realtime"}
     assert serves({"enable_prometheus": False}) == {"realtime"}
     assert serves({"enable_prometheus": False, "enable_realtime": False}) == set()
+
+
+def test_worker_serve_option_names_a_bad_value(tmp_path):
+    """`run`'s worker options are Celery options of the app (--beat-thread, --serve): a bad value is one line."""
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "worker", "--serve", "exporter,ftp"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "GRAPHWIZ_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 2
+    assert "Invalid value for '--serve': ftp (choose from exporter, realtime)" in result.stderr
+    assert "Traceback" not in result.stderr
