@@ -46,7 +46,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -107,7 +107,6 @@ class _Child:
     fd: int | None = None  # read end of its output pipe
     partial: bytes = b""
     log: logging.Handler | None = None
-    started: list[float] = field(default_factory=list)
 
 
 class _Forked:
@@ -292,7 +291,6 @@ class Supervisor:
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         child.fd, child.partial = read_fd, b""
-        child.started.append(time.monotonic())
         self._selector.register(read_fd, selectors.EVENT_READ, child)
 
     def _pump(self, timeout: float) -> None:
@@ -458,8 +456,8 @@ def startup_block(specs: list[ChildSpec], settings: Settings, log_dir: Path, ver
                 lines.append(f"  {label:<12} {address}")
     redis = next((s for s in specs if s.name == "redis"), None)
     lines.append(f"  {'redis':<12} {mask_url(settings.redis.url)}" + (" (started here)" if redis else " (reused)"))
-    names = ", ".join(s.name for s in specs if s.name != "redis")
-    lines.append(f"  {'processes':<12} {names}")
+    for i, spec in enumerate(s for s in specs if s.name != "redis"):
+        lines.append(f"  {'processes' if i == 0 else '':<12} {spec.name}: {spec.role or ' '.join(spec.argv[1:3])}")
     lines.append(f"  {'logs':<12} {log_dir}/<process>.log (rotating)"
                  + ("; shown here too (--verbose)" if verbose else "; --verbose shows them here"))
     lines.append("Ctrl-C stops everything. Below: alerts, recoveries, pauses, restarts; a summary every 30 s.")
