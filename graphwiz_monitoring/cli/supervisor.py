@@ -67,13 +67,13 @@ LOG_BACKUPS = 3
 DETECTION_PROCESSES = 1  # one prefork child ingests 2,000 trades/s with room to spare (bench/footprint.py)
 NOTIFY_THREADS = 4  # concurrent sends; each waits on the network, bounded by its channel's timeout
 
-# What the forked children import, imported once by the supervisor before it forks (see preload()).
-PRELOAD_MODULES = (
-    "celery.apps.worker", "celery.worker.consumer", "celery.concurrency.prefork", "celery.concurrency.thread",
-    "celery.beat", "kombu.transport.redis", "billiard.pool",
-    "graphwiz_monitoring.exporter.server", "graphwiz_monitoring.exporter.collector", "graphwiz_monitoring.realtime.server",
-    "graphwiz_monitoring.trader.monitor",
+# What the Celery workers of `run` import, imported once by the supervisor before it forks (preload()).
+WORKER_PRELOAD = (
+    "graphwiz_monitoring.celery", "celery.apps.worker", "celery.worker.consumer", "celery.concurrency.prefork",
+    "celery.concurrency.thread", "celery.beat", "kombu.transport.redis", "billiard.pool",
 )
+SERVER_PRELOAD = ("graphwiz_monitoring.exporter.server", "graphwiz_monitoring.exporter.collector",
+                  "graphwiz_monitoring.realtime.server")
 
 
 @dataclass
@@ -87,6 +87,7 @@ class ChildSpec:
     restart: bool = True
     fork: bool = False
     role: str = ""  # what it does, for the startup block
+    preload: tuple[str, ...] = ()  # modules the supervisor imports before forking it (shared copy-on-write)
 
 
 class _Process(Protocol):
@@ -198,7 +199,7 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
     children.append(ChildSpec("worker", [*celery, "-n", "main@%h", "-Q", ",".join((*INGEST_QUEUES, METRICS, RULES, HEALTH)),
                                          "--concurrency", str(DETECTION_PROCESSES),
                                          "--beat-thread", "--schedule", str(state_dir / "celerybeat-schedule")],
-                              fork=True, role="ingest, metrics, rules, health checks; beat"))
+                              fork=True, role="ingest, metrics, rules, health checks; beat", preload=WORKER_PRELOAD))
     mon, ws = settings.monitoring, settings.websocket
     # Unset (None) serves them too: only an explicit false leaves them out (config/runtime.py).
     serve = [name for name, on in (("exporter", mon.enable_prometheus is not False),
@@ -212,10 +213,12 @@ def build_children(settings: Settings, *, demo: bool, config_args: list[str], st
                                          "--pool", "threads", "--concurrency", str(NOTIFY_THREADS),
                                          *(["--serve", ",".join(serve)] if serve else [])],
                               url=", ".join(urls) or None, fork=True,
-                              role="notifications, recovery actions; /metrics and the status page (threads)"))
+                              role="notifications, recovery actions; /metrics and the status page (threads)",
+                              preload=WORKER_PRELOAD + (SERVER_PRELOAD if serve else ())))
     if demo:
         children.append(ChildSpec("demo", [py, "-m", "graphwiz_monitoring.cli.demo"], fork=True,
-                                  role="DEMO: a synthetic trader feed, not real trades"))
+                                  role="DEMO: a synthetic trader feed, not real trades",
+                                  preload=("graphwiz_monitoring.trader.monitor",)))
     return children
 
 
@@ -225,13 +228,15 @@ def preload(specs: list[ChildSpec]) -> None:
     ``gc.freeze()`` moves every object alive now out of the collector's reach, so a collection in a
     child never writes to (and so copies) the pages it shares with the supervisor and its siblings.
     """
-    if not any(s.fork for s in specs):
-        return
-    from graphwiz_monitoring.celery import default_app
-
-    default_app().loader.import_default_modules()  # the task modules, as a worker imports them
-    for name in PRELOAD_MODULES:
+    modules = list(dict.fromkeys(name for spec in specs if spec.fork for name in spec.preload))
+    for name in modules:
         importlib.import_module(name)
+    if "graphwiz_monitoring.celery" in modules:
+        from graphwiz_monitoring.celery import default_app
+
+        default_app().loader.import_default_modules()  # the task modules, as a worker imports them
+    if not any(spec.fork for spec in specs):
+        return
     gc.collect()
     gc.freeze()
 
