@@ -289,7 +289,8 @@ class Supervisor:
         self._open_log(child)
         read_fd, write_fd = os.pipe()
         if child.spec.fork:
-            child.proc = _Forked(_fork_module(child.spec.name, child.spec.argv, read_fd, write_fd))
+            siblings = [c.fd for c in self.children if c.fd is not None and c is not child]
+            child.proc = _Forked(_fork_module(child.spec.name, child.spec.argv, read_fd, write_fd, siblings))
         else:
             child.proc = subprocess.Popen(child.spec.argv, env=self.env, stdout=write_fd, stderr=write_fd,
                                           stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
@@ -402,7 +403,7 @@ class Supervisor:
         self.say("stopped")
 
 
-def _fork_module(name: str, argv: list[str], read_fd: int, write_fd: int) -> int:
+def _fork_module(name: str, argv: list[str], read_fd: int, write_fd: int, siblings: list[int]) -> int:
     """Fork; the child runs ``argv`` (``python -m module args...``) as that command would, output to ``write_fd``."""
     if len(argv) < 3 or argv[1] != "-m":
         raise ValueError(f"a forked child runs `python -m module ...`, not {argv!r}")
@@ -414,7 +415,8 @@ def _fork_module(name: str, argv: list[str], read_fd: int, write_fd: int) -> int
         os.setsid()
         gc.freeze()  # what the supervisor made since preload(): the child's collections leave the shared pages alone
         setproctitle.setproctitle(f"graphwiz-monitoring run: {name}")  # else ps shows the supervisor's command line
-        os.close(read_fd)
+        for fd in (read_fd, *siblings):  # the supervisor's ends of the pipes: never this child's to hold
+            os.close(fd)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(write_fd, 1)
