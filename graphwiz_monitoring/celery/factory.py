@@ -6,13 +6,14 @@ the configured intervals (beat.py); hardening.py guards the worker against malfo
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
 
-from graphwiz_monitoring.celery import liveness
+from graphwiz_monitoring.celery import beat_thread, liveness, web_step
 from graphwiz_monitoring.celery.beat import build_beat_schedule
 from graphwiz_monitoring.celery.clock import RedisClock, stamp
 from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
@@ -104,6 +105,19 @@ def _publish_consumed_queues(sender: Any = None, **_: Any) -> None:
         liveness.watch_queues(sender)
 
 
+@signals.worker_init.connect(weak=False, dispatch_uid="graphwiz-gc-freeze-main")
+@signals.worker_process_init.connect(weak=False, dispatch_uid="graphwiz-gc-freeze-child")
+def _freeze_for_fork(**_: Any) -> None:
+    """Keep pages a worker shares with its prefork children shared (copy-on-write).
+
+    Called in the main process before the pool forks and in each pool child as it starts: every object
+    alive then leaves the garbage collector's generations, so a collection in either process no longer
+    writes to the shared objects' headers (which would copy their pages into both). Those objects are
+    the loaded modules and the worker's setup, alive for the process's life anyway.
+    """
+    gc.freeze()
+
+
 @signals.worker_shutting_down.connect(weak=False, dispatch_uid="graphwiz-queue-consumers-stop")
 def _withdraw_consumed_queues(**_: Any) -> None:
     liveness.forget_queues()
@@ -123,6 +137,8 @@ def create_app(settings: Settings) -> Celery:
     new = GraphwizApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=GraphwizTask)
     new.redis_clock = redis_clock(settings)
     configure(new, settings)
+    beat_thread.install(new)
+    web_step.install(new)
     return new
 
 

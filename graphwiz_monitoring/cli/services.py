@@ -18,16 +18,18 @@ from graphwiz_monitoring.errors import ConfigError
 @main.command("run")
 @click.option("--demo", is_flag=True, help="add a clearly labelled synthetic trader feed")
 @click.option("--state-dir", default=".graphwiz", show_default=True, type=click.Path(file_okay=False),
-              help="where a locally started Redis keeps its data (AOF) and beat its schedule")
+              help="where a locally started Redis keeps its data (AOF), beat its schedule, and logs/ the processes' logs")
+@click.option("--verbose", is_flag=True, help="show every process's log output on the console too")
 @click.pass_context
-def run(ctx: click.Context, demo: bool, state_dir: str) -> None:
+def run(ctx: click.Context, demo: bool, state_dir: str, verbose: bool) -> None:
     """Run the whole system on this machine: Redis (reused or started), worker + beat, exporter, realtime."""
     from pathlib import Path
 
     from graphwiz_monitoring.cli.supervisor import run_all
 
     settings = _load(ctx)
-    code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir))
+    code = run_all(settings, demo=demo, config_path=os.environ.get(CONFIG_ENV_VAR), state_dir=Path(state_dir),
+                   verbose=verbose)
     sys.exit(code)
 
 

@@ -59,9 +59,9 @@ def until(predicate: Callable[[], Any], abort: threading.Event, **kwargs: Any) -
     return wait_until(check, **kwargs)
 
 
-def worker_args(name: str) -> tuple[str, ...]:
+def worker_args(name: str, *extra: str) -> tuple[str, ...]:
     return ("worker", "-Q", "notify.webhook", "-c", str(CONCURRENCY), "-n", f"{name}@%h", "--loglevel", "INFO",
-            "--without-mingle", "--without-gossip")
+            "--without-mingle", "--without-gossip", *extra)
 
 
 def webhook_section(url: str) -> dict[str, Any]:
@@ -158,14 +158,16 @@ def run_child_kill(group: WorkerGroup, url: str, abort: threading.Event) -> dict
         store.close()
 
 
-def run_main_kill(group: WorkerGroup, url: str, abort: threading.Event) -> dict[str, Any]:
+def run_main_kill(group: WorkerGroup, url: str, abort: threading.Event, *pool: str) -> dict[str, Any]:
+    """B: the worker's main process killed mid-send. ``pool`` adds worker options: ``--pool threads`` is how
+    `graphwiz-monitoring run` sends (its notify worker), where the sends run in the main process itself."""
     fake = SlowReceiver(B_SLOW_SECONDS).start()
     store = Store(url)
     try:
         notifications = webhook_section(fake.url)
         broker = {"url": url}
         extra = config_yaml(notifications, redis=broker)
-        first = group.start(*worker_args("chaos-b1"), config_extra=extra)
+        first = group.start(*worker_args("chaos-b1", *pool), config_extra=extra)
         settings = make_settings(url, notifications, redis=broker)
         keys = KeySpace(settings.redis.namespace)
         alert_ids = [put_alert(store, keys, labels={"n": str(i)}).alert_id for i in range(B_ALERTS)]
@@ -182,7 +184,7 @@ def run_main_kill(group: WorkerGroup, url: str, abort: threading.Event) -> dict[
             unacked = client.hlen("unacked")
         # A supervisor (``graphwiz-monitoring run``, systemd) starts a replacement at once; it requeues
         # the dead worker's messages once that worker's heartbeat key has expired.
-        group.start(*worker_args("chaos-b2"), config_extra=extra)
+        group.start(*worker_args("chaos-b2", *pool), config_extra=extra)
         until(lambda: settled(store, keys, url, alert_ids), abort, timeout=SETTLE_TIMEOUT_SECONDS, interval=0.2,
               message="B: every notification settled")
         last = max(r.answered for r in fake.delivered())

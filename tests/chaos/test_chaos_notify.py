@@ -54,10 +54,14 @@ def kills_in_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     server = RedisServer(tmp / "redis")
     server.start()
     abort = threading.Event()
-    groups = [WorkerGroup(tmp, server.url.rsplit("/", 1)[0] + f"/{db}", name) for db, name in ((1, "a"), (2, "b"))]
-    pool = ThreadPoolExecutor(2)
+    groups = [WorkerGroup(tmp, server.url.rsplit("/", 1)[0] + f"/{db}", name)
+              for db, name in ((1, "a"), (2, "b"), (3, "b-threads"))]
+    pool = ThreadPoolExecutor(3)
     runs = {"A": pool.submit(notify_kills.run_child_kill, groups[0], groups[0].redis_url, abort),
-            "B": pool.submit(notify_kills.run_main_kill, groups[1], groups[1].redis_url, abort)}
+            "B": pool.submit(notify_kills.run_main_kill, groups[1], groups[1].redis_url, abort),
+            # B again with the threads pool of `graphwiz-monitoring run`'s notify worker (issue 16).
+            "B-threads": pool.submit(notify_kills.run_main_kill, groups[2], groups[2].redis_url, abort,
+                                     "--pool", "threads")}
     try:
         yield runs
     finally:
@@ -263,3 +267,9 @@ def test_kill9_of_workers_mid_delivery(kills_in_background):
     assert b["requests"] == B_ALERTS + CONCURRENCY, b
     # Back within seconds of the kill (heartbeat expiry + one restore pass), not the 20 min visibility timeout.
     assert b["all_delivered_after_s"] < B_REQUEUE_MAX_SECONDS + B_ALERTS, b
+    # The same with the sends in threads of the main process (`run`'s notify worker): nothing lost, no duplicate.
+    t = kills_in_background["B-threads"].result()
+    print("SCENARIO1 B-threads (threads-pool worker killed mid-send):", json.dumps(t))
+    assert t["all_ids"] and t["delivered"] == B_ALERTS == t["sent_counter"] and t["duplicates"] == 0, t
+    assert t["aborted"] == CONCURRENCY and t["aborted_were_in_flight"] and t["requests"] == B_ALERTS + CONCURRENCY, t
+    assert t["all_delivered_after_s"] < B_REQUEUE_MAX_SECONDS + B_ALERTS, t

@@ -1,6 +1,10 @@
 """`graphwiz-monitoring run --demo` on a machine where the configured Redis is not running: it starts its
-own, serves /metrics, the demo's drawdown alert shows on the log channel within a minute, and Ctrl-C
-stops every process with exit code 0."""
+own, serves /metrics, the demo's drawdown alert shows on the console within a minute, and Ctrl-C
+stops every process with exit code 0.
+
+The console stays quiet (issue 16): a startup block, then one line per event and a summary every 30 s
+(fewer than 40 lines in the first 60 s after the startup block, no Celery banner or root warning); the
+processes' full output is in rotating files under the state directory."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ import psutil
 
 from tests.conftest import free_port, require_binary, wait_until
 
+STARTUP_END = "Ctrl-C stops everything."
+ALERT_LINE = "alert firing    critical large_loss"
+
 
 def _get(url: str) -> int:
     try:
@@ -28,7 +35,7 @@ def _get(url: str) -> int:
 def test_run_demo_end_to_end(tmp_path):
     require_binary("redis-server")
     redis_port, exporter_port, ws_port = free_port(), free_port(), free_port()
-    config = tmp_path / "monitoring.yaml"
+    config, state = tmp_path / "monitoring.yaml", tmp_path / "state"
     config.write_text(f"""
 redis:
   url: redis://127.0.0.1:{redis_port}/0
@@ -45,7 +52,7 @@ trader:
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "graphwiz_monitoring.cli", "--config", str(config), "run", "--demo",
-         "--state-dir", str(tmp_path / "state")],
+         "--state-dir", str(state)],
         cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     lines: list[str] = []
@@ -57,11 +64,33 @@ trader:
         wait_until(lambda: _get(f"http://127.0.0.1:{exporter_port}/metrics") == 200, timeout=60,
                    message="/metrics answering")
         assert time.monotonic() - started < 60
-        assert "[   redis]" in output(), "the supervisor should have started its own Redis"
-        wait_until(lambda: "large_loss" in output() and "DEMO" in output(), timeout=90,
-                   message="the demo's drawdown alert on the log channel")
+        wait_until(lambda: STARTUP_END in output(), timeout=30, message="the startup block")
+        console_started = time.monotonic()
+        startup = output().split(STARTUP_END)[0]
+        assert "(started here)" in startup, "the supervisor should have started its own Redis"
+        assert f"http://127.0.0.1:{exporter_port}/metrics" in startup and f"http://127.0.0.1:{ws_port}/" in startup
+        assert str(state / "logs") in startup and "Ctrl-C" in STARTUP_END
+        wait_until(lambda: ALERT_LINE in output(), timeout=90, message="the demo's drawdown alert on the console")
         family = psutil.Process(proc.pid).children(recursive=True)
-        assert len(family) >= 6  # redis, two workers (+ prefork children), exporter, realtime, demo
+        assert len(family) >= 5  # redis, detection worker (+ its prefork child), notify worker, demo
+        # A crashed process is restarted, and the console says so in one line each.
+        notify = next(p for p in family if "notify@" in " ".join(p.cmdline()))
+        notify.kill()
+        wait_until(lambda: "process notify restarted" in output(), timeout=20, message="notify restarted")
+        wait_until(lambda: _get(f"http://127.0.0.1:{exporter_port}/metrics") == 200, timeout=30,
+                   message="/metrics served again by the restarted notify worker")
+        family = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(max(0.0, 60 - (time.monotonic() - console_started)))
+        after = output().split(STARTUP_END, 1)[1].splitlines()
+        assert len(after) < 40, "\n".join(after)
+        assert any(ALERT_LINE in line for line in after)
+        assert any("process notify exited with -9" in line for line in after)
+        assert any("summary:" in line and "trades/s" in line for line in after)
+        assert "superuser" not in output() and "celery@" not in output() and "[config]" not in output()
+        # ... while the processes' own output went to their log files.
+        worker_log = (state / "logs" / "worker.log").read_text(errors="replace")
+        assert "ready." in worker_log and "workers.ingest" in worker_log
+        assert "DEMO" in (state / "logs" / "demo.log").read_text(errors="replace")
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)

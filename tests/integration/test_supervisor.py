@@ -25,10 +25,11 @@ FAMILY = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 
          "print('up', flush=True); time.sleep(600)"
 
 
-def test_restarts_dead_child_and_stops_everything():
+def test_restarts_dead_child_and_stops_everything(tmp_path):
     out = io.StringIO()
     sup = Supervisor([ChildSpec("family", [sys.executable, "-c", FAMILY]),
-                      ChildSpec("flaky", [sys.executable, "-c", "print('boom', flush=True)"])], dict(os.environ), out)
+                      ChildSpec("flaky", [sys.executable, "-c", "print('boom', flush=True)"])], dict(os.environ), out,
+                     log_dir=tmp_path, verbose=True)
     runner = threading.Thread(target=sup.run)
     runner.start()
     wait_until(lambda: out.getvalue().count("[   flaky] boom") >= 2, timeout=15, message="flaky restarted")
@@ -40,7 +41,26 @@ def test_restarts_dead_child_and_stops_everything():
     assert not runner.is_alive()
     time.sleep(0.2)
     assert [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
-    assert "[     run] stopped" in out.getvalue()
+    assert out.getvalue().rstrip().endswith("stopped")
+    assert "process flaky exited with 0; restarting in" in out.getvalue()
+    assert (tmp_path / "flaky.log").read_text().count("boom") >= 2  # every child's output is in its log file
+
+
+def test_quiet_console_keeps_child_output_in_log_files(tmp_path):
+    """Without --verbose a child's lines go only to its rotating log file; a forked child (``python -m``)
+    runs the module like the command line would, its output and exit code included."""
+    out = io.StringIO()
+    sup = Supervisor([ChildSpec("chatty", [sys.executable, "-m", "tests.fakes.chatty_child"], fork=True, restart=False)],
+                     dict(os.environ), out, log_dir=tmp_path, verbose=False)
+    runner = threading.Thread(target=sup.run)
+    runner.start()
+    wait_until(lambda: sup.children[0].proc is not None and sup.children[0].proc.poll() is not None, timeout=15,
+               message="the forked child exited")
+    sup.request_stop()
+    runner.join(timeout=30)
+    log = (tmp_path / "chatty.log").read_text()
+    assert "line 199" in log and "to stderr" in log and "chatty" not in out.getvalue()
+    assert sup.children[0].proc.returncode == 3
 
 
 def test_configured_redis_that_answers_is_reused(redis_url):
@@ -97,16 +117,30 @@ def test_run_takes_every_queue_once_with_sending_apart_from_detection(redis_url,
     assert sorted(taken) == sorted(ALL_QUEUES)  # each exactly once
     # No notify.* beside detection; `celery` (a trader's plain Celery app sends record_trade there) with ingest.
     assert set(queues["worker"]) == {"ingest", "celery", "metrics", "rules", "health"}
-    assert [c.name for c in workers if "-B" in c.argv] == ["worker"]  # one beat
+    assert [c.name for c in workers if "--beat-thread" in c.argv or "-B" in c.argv] == ["worker"]  # one beat
     assert len({c.argv[c.argv.index("-n") + 1] for c in workers}) == len(workers)  # distinct node names
 
 
 def test_run_starts_exporter_and_realtime_unless_set_false(redis_url, tmp_path):
-    """Unset (None, a trader then serves nothing itself) or true: `run` starts both; false: neither."""
-    def names(monitoring: dict) -> set[str]:
+    """Unset (None, a trader then serves nothing itself) or true: `run` serves both (threads of the notify
+    worker); false: neither."""
+    def serves(monitoring: dict) -> set[str]:
         settings = parse_settings({"redis": {"url": redis_url}, "monitoring": monitoring}, env={})
-        return {c.name for c in supervisor.build_children(settings, demo=False, config_args=[], state_dir=tmp_path)}
+        notify = next(c for c in supervisor.build_children(settings, demo=False, config_args=[], state_dir=tmp_path)
+                      if c.name == "notify")
+        return set(notify.argv[notify.argv.index("--serve") + 1].split(",")) if "--serve" in notify.argv else set()
 
-    assert {"exporter", "realtime"} <= names({})
-    assert {"exporter", "realtime"} <= names({"enable_prometheus": True, "enable_realtime": True})
-    assert not {"exporter", "realtime"} & names({"enable_prometheus": False, "enable_realtime": False})
+    assert serves({}) == {"exporter", "realtime"}
+    assert serves({"enable_prometheus": True, "enable_realtime": True}) == {"exporter", "realtime"}
+    assert serves({"enable_prometheus": False}) == {"realtime"}
+    assert serves({"enable_prometheus": False, "enable_realtime": False}) == set()
+
+
+def test_worker_serve_option_names_a_bad_value(tmp_path):
+    """`run`'s worker options are Celery options of the app (--beat-thread, --serve): a bad value is one line."""
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "graphwiz_monitoring", "worker", "--serve", "exporter,ftp"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "GRAPHWIZ_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 2
+    assert "Invalid value for '--serve': ftp (choose from exporter, realtime)" in result.stderr
+    assert "Traceback" not in result.stderr
