@@ -46,6 +46,8 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "rules.evaluate": entry(tasks.EVALUATE_RULES, mon.rule_evaluation_interval_seconds),
         "rules.sweep_outbox": entry(tasks.SWEEP_OUTBOX, SWEEP_INTERVAL_SECONDS),
     }
+    if mon.heartbeat_url is not None and mon.heartbeat_url.get_secret_value():  # the URL stays out of the entry
+        schedule["monitoring.heartbeat"] = entry(tasks.HEARTBEAT, mon.heartbeat_interval_seconds)
     for name, check in settings.health_checks.checks.items():
         if check.enabled:
             schedule[f"health.{name}"] = entry(tasks.RUN_CHECK, check.interval_seconds, (name,))

@@ -22,6 +22,7 @@ from graphwiz_monitoring.config.alerts import (
     Severity,
     SilenceSettings,
 )
+from graphwiz_monitoring.config.availability import BeatSettings
 from graphwiz_monitoring.config.channels import (
     ChannelSettings,
     DiscordSettings,
@@ -78,6 +79,7 @@ __all__ = [
     "CustomRuleSettings",
     "DiscordSettings",
     "EmailSettings",
+    "BeatSettings",
     "FlowerSettings",
     "HealthCheckSettings",
     "HealthChecksSettings",
