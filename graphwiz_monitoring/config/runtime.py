@@ -40,6 +40,9 @@ class MonitoringSettings(StrictModel):
     # alerts when the pings stop. A secret: never logged. None: no pings.
     heartbeat_url: SecretStr | None = None
     heartbeat_interval_seconds: PositiveSeconds = 60
+    # Where the generated alertmanager.yml sends the always-firing graphwiz_watchdog alert every minute
+    # (`graphwiz-monitoring export-dashboards`): a second check at the same service, never heartbeat_url's.
+    watchdog_url: SecretStr | None = None
 
 
 # URL schemes redis.url may use: every one is a form the worker hardening (celery/hardening.py: guarded
