@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from graphwiz_monitoring.alerting.channels.base import secret_values
 from graphwiz_monitoring.alerting.channels.http import protect, request
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import DeliveryFailed
@@ -51,7 +52,7 @@ def send_heartbeat(store: Store, keys: KeySpace, settings: Settings) -> Heartbea
     if problems:
         log.warning("dead-man's switch: not pinging: %s", "; ".join(problems))
         return HeartbeatResult(False, problems)
-    protect([url])
+    protect(secret_values(settings.monitoring))  # urllib3 logs the path alone: its parts are redacted too
     interval = settings.monitoring.heartbeat_interval_seconds
     try:
         response = request("GET", "heartbeat", url, timeout=min(MAX_TIMEOUT_SECONDS, interval * TIMEOUT_FRACTION))
