@@ -57,8 +57,7 @@ from graphwiz_monitoring.config import ChannelSettings, Settings
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.guards.rate_limit import OWN_SLOT, hold_channel, take_token
-from graphwiz_monitoring.state import KeySpace, Store
-from graphwiz_monitoring.state import stamps
+from graphwiz_monitoring.state import KeySpace, Store, stamps
 from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
 from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind, kind_base
 

@@ -16,7 +16,7 @@ What this subclass adds to ``RedBeatScheduler``:
 - every tick of the holder stamps ``monitoring:stamps`` (``beat`` = Redis time, ``beat_holder``), what
   the dead-man's switch and the ``beat_down`` rule read;
 - Redis trouble never ends the process: a tick that cannot reach Redis is retried after
-  ``poll_seconds``; a lock lost meanwhile (it expired during an outage, another beat holds it now)
+  ``REDIS_RETRY_SECONDS``; a lock lost meanwhile (it expired during an outage, another beat holds it now)
   sends this beat back to standby instead of scheduling beside the new holder.
 
 The max-age stamps of every entry (beat.py, clock.py) are unchanged: RedBeat sends through the app.
@@ -40,6 +40,8 @@ from graphwiz_monitoring.state import KeySpace
 from graphwiz_monitoring.state.stamps import BEAT, BEAT_HOLDER
 
 log = logging.getLogger(__name__)
+
+REDIS_RETRY_SECONDS = 1.0  # a tick that could not reach Redis is tried again this soon (back within a second)
 
 
 def redbeat_settings(settings: Settings) -> dict[str, Any]:
@@ -65,6 +67,8 @@ def beat_client(settings: Settings) -> redis.Redis:
 
 class GraphwizScheduler(RedBeatScheduler):
     """RedBeat on the Redis clock, stamping its ticks, surviving Redis outages (see the module docstring)."""
+
+    lock: Any = None  # redis-py's Lock while this beat holds it (RedBeat's attribute)
 
     def __init__(self, app: Any, **kwargs: Any) -> None:
         settings: Settings = app.graphwiz_settings
@@ -113,12 +117,13 @@ class GraphwizScheduler(RedBeatScheduler):
                                      mapping={BEAT: repr(redis_now), BEAT_HOLDER: self._holder})
             return float(super().tick(min=min, **kwargs))
         except LockError:
-            log.warning("beat: lock lost (it expired while this beat could not renew it); standing by")
+            log.warning("beat: lock lost (it expired while this beat could not renew it); trying it again")
             self.lock = None
-            return self.max_interval
+            return 0.0  # the next tick at once: it takes the lock back, or stands by if another beat has it
         except redis.RedisError as exc:
-            log.warning("beat: Redis unreachable (%s); retrying in %.1fs", type(exc).__name__, self.max_interval)
-            return self.max_interval
+            wait = min(self.max_interval, REDIS_RETRY_SECONDS)
+            log.warning("beat: Redis unreachable (%s); retrying in %.1fs", type(exc).__name__, wait)
+            return wait
 
     def close(self) -> None:
         try:

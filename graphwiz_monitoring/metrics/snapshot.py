@@ -66,7 +66,8 @@ class RawState:
 def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | None = None) -> RawState:
     """Read the raw metric state (two pipelined round trips); raises StateError if Redis is down."""
     now = time.time() if now is None else now
-    raw = RawState(now=now, redis_now=store.now())
+    redis_now = store.now()
+    raw = RawState(now=now, redis_now=redis_now)
     pipe = store.r.pipeline(transaction=False)
     pipe.zrangebyscore(keys.hosts, now - settings.retention.host_stale_seconds, "+inf")
     pipe.hgetall(keys.trading_agg)
@@ -80,10 +81,10 @@ def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | No
     pipe.hgetall(keys.trader_heartbeat)
     pipe.hgetall(keys.ingest_stats)
     pipe.smembers(keys.traders)
-    pipeline.queue_pipeline(pipe, keys, raw.redis_now)
+    pipeline.queue_pipeline(pipe, keys, redis_now)
     replies = pipe.execute()
     own = pipeline.replies_count()
-    raw.monitoring = pipeline.parse(replies[-own:], raw.redis_now)
+    raw.monitoring = pipeline.parse(replies[-own:], redis_now)
     (hosts, raw.agg, raw.pnl_daily, exchanges, agents, raw.portfolio, *past,
      raw.recent_snapshots, raw.heartbeat, raw.ingest, traders) = replies[:-own]
     raw.past_values = {name: (found[0] if found else None) for name, found in zip(RETURN_PERIODS_SECONDS, past, strict=True)}

@@ -20,7 +20,7 @@ from tests.conftest import CeleryProcess, RedisServer, child_env, one_check_conf
 
 INTERVAL_SECONDS = 1.0
 FAILOVER_SECONDS = 5.0
-WINDOW_SECONDS = 4.0
+WINDOW_SECONDS = 3.0
 CHECK = "api_rate_limits"
 CONFIG = one_check_config(CHECK, INTERVAL_SECONDS) + f"beat:\n  failover_seconds: {FAILOVER_SECONDS:g}\n"
 
@@ -79,6 +79,6 @@ def test_the_standby_schedules_within_failover_seconds_of_the_active_beat_killed
     assert takeover <= FAILOVER_SECONDS, takeover
     # It continues at the nominal rate, alone.
     before, started = beats.sent(), time.monotonic()
-    time.sleep(3)
+    time.sleep(2)
     rate = (beats.sent() - before) / (time.monotonic() - started)
     assert 0.5 / INTERVAL_SECONDS <= rate <= 1.5 / INTERVAL_SECONDS, rate

@@ -80,10 +80,10 @@ def test_the_pings_stop_within_two_intervals_of_the_notify_worker_stopping(pipel
                timeout=10, message="pings arriving")
     stopped = time.monotonic()
     pipeline.procs["notify"].stop()
-    time.sleep(4 * INTERVAL_SECONDS)
+    time.sleep(3 * INTERVAL_SECONDS)
     after = [t - stopped for t in pipeline.pings() if t > stopped]
     print(f"\ndead-man's switch: notify worker stopped; {len(after)} ping(s) after the stop, last "
-          f"{max(after, default=0.0):.2f}s after it; none in the following {4 * INTERVAL_SECONDS - max(after, default=0):.1f}s")
+          f"{max(after, default=0.0):.2f}s after it; none in the following {3 * INTERVAL_SECONDS - max(after, default=0):.1f}s")
     assert max(after, default=0.0) <= 2 * INTERVAL_SECONDS, after
 
 
