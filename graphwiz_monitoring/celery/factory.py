@@ -14,11 +14,10 @@ from celery import Celery, signals
 from kombu import Queue
 
 from graphwiz_monitoring.celery import liveness
-from graphwiz_monitoring.celery.beat import build_beat_schedule
+from graphwiz_monitoring.celery.beat import build_beat_schedule, redbeat_settings
 from graphwiz_monitoring.celery.clock import RedisClock, stamp
 from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
 from graphwiz_monitoring.celery.routing import route_task
-from graphwiz_monitoring.celery.scheduler import redbeat_settings
 from graphwiz_monitoring.celery.sender import CeleryTaskSender
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.context import get_settings, get_store

@@ -44,20 +44,6 @@ log = logging.getLogger(__name__)
 REDIS_RETRY_SECONDS = 1.0  # a tick that could not reach Redis is tried again this soon (back within a second)
 
 
-def redbeat_settings(settings: Settings) -> dict[str, Any]:
-    """The Celery configuration that makes ``celery beat`` (and ``worker -B``) use this scheduler."""
-    keys = KeySpace(settings.redis.namespace)
-    return {
-        "beat_scheduler": f"{__name__}:GraphwizScheduler",
-        "beat_max_loop_interval": settings.beat.poll_seconds,
-        "redbeat_redis_url": settings.redis.url,
-        "redbeat_redis_options": {},  # the client is ours (beat_client); nothing inherited from the broker
-        "redbeat_key_prefix": keys.beat_prefix,
-        "redbeat_lock_key": keys.beat_lock,
-        "redbeat_lock_timeout": settings.beat.lock_timeout_seconds,
-    }
-
-
 def beat_client(settings: Settings) -> redis.Redis:
     """The Redis client of the scheduler (RedBeat wants redis-py itself: Lua scripts, locks, decoded replies)."""
     timeout = settings.redis.socket_timeout_seconds

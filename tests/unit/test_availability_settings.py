@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphwiz_monitoring.celery.beat import build_beat_schedule
-from graphwiz_monitoring.celery.scheduler import redbeat_settings
+from graphwiz_monitoring.celery.beat import build_beat_schedule, redbeat_settings
 from graphwiz_monitoring.config import parse_settings
 from graphwiz_monitoring.errors import ConfigError
 from graphwiz_monitoring.tasks import HEARTBEAT
@@ -53,3 +52,12 @@ def test_the_heartbeat_task_runs_on_notify_log() -> None:
     from graphwiz_monitoring.celery.routing import route_task
 
     assert route_task(HEARTBEAT, (), {}, {}) == {"queue": "notify.log"}
+
+
+def test_only_a_beat_process_imports_redbeat() -> None:
+    """A trader imports the Celery package for its sender: celery-redbeat stays out of it."""
+    import subprocess
+    import sys
+
+    code = "import sys, graphwiz_monitoring.celery as c; c.create_app; print('redbeat' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
