@@ -1,6 +1,7 @@
 """Several beats, one schedules (issue 15, item 2): two ``celery beat`` processes share one schedule and
 one lock in Redis (celery-redbeat); the periodic tasks go out at their nominal rate, not twice; the
-active beat killed with -9, the standby schedules within ``beat.failover_seconds``.
+active beat killed with -9, the standby (its host clock a minute behind) schedules within
+``beat.failover_seconds``.
 
 The two beats are started once for the module; the tests run in order (count, then kill).
 """
@@ -16,7 +17,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import CeleryProcess, RedisServer, child_env, one_check_config, wait_until, write_config
+from tests.conftest import (
+    CeleryProcess,
+    RedisServer,
+    child_env,
+    one_check_config,
+    skewed_clock,
+    wait_until,
+    write_config,
+)
 
 INTERVAL_SECONDS = 1.0
 FAILOVER_SECONDS = 5.0
@@ -29,10 +38,18 @@ class Beats:
     def __init__(self, server: RedisServer, workdir: Path) -> None:
         server.flush()
         self.client = redis.Redis.from_url(server.url)
-        config = write_config(workdir / "monitoring.yaml", server.url, CONFIG)
-        self.procs = [CeleryProcess(["beat", "--loglevel", "INFO", "--schedule", str(workdir / f"schedule-{i}")],
-                                    child_env(config, server.url, workdir / f"state-{i}"), workdir / f"beat-{i}.log")
-                      for i in range(2)]
+        self.server, self.workdir = server, workdir
+        self.config = write_config(workdir / "monitoring.yaml", server.url, CONFIG)
+        self.procs: list[CeleryProcess] = []
+
+    def start(self, clock_offset: str | None = None) -> CeleryProcess:
+        i = len(self.procs)
+        env = child_env(self.config, self.server.url, self.workdir / f"state-{i}")
+        env.update(skewed_clock(clock_offset) if clock_offset else {})
+        proc = CeleryProcess(["beat", "--loglevel", "INFO", "--schedule", str(self.workdir / f"schedule-{i}")],
+                             env, self.workdir / f"beat-{i}.log")
+        self.procs.append(proc)
+        return proc
 
     def sent(self) -> int:
         """Health checks scheduled so far (no worker runs: they wait in the queue)."""
@@ -47,7 +64,13 @@ class Beats:
 def beats(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Beats]:
     started = Beats(redis_server, tmp_path_factory.mktemp("beats"))
     try:
-        wait_until(lambda: started.sent() >= 2, timeout=30, message="the first scheduled checks")
+        started.start()
+        wait_until(lambda: started.sent() >= 1, timeout=30, message="the first scheduled check")
+        # The standby's host clock is a minute behind: it must continue the active beat's cadence on the
+        # Redis clock (RedBeat alone keeps each entry's last run from the holder's clock: this standby
+        # would wait a minute before scheduling anything).
+        started.start(clock_offset="-60s")
+        wait_until(lambda: "beat: Starting" in started.procs[1].output(), timeout=30, message="the standby")
         yield started
     finally:
         started.stop()
