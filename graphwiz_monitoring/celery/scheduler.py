@@ -61,6 +61,7 @@ class GraphwizScheduler(RedBeatScheduler):
         self._settings, self._keys = settings, KeySpace(settings.redis.namespace)
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         self._set_up = False
+        self._redis_down = False
         app.redbeat_redis = beat_client(settings)  # RedBeat's get_redis() returns it
         super().__init__(app, **kwargs)
 
@@ -95,6 +96,9 @@ class GraphwizScheduler(RedBeatScheduler):
     def tick(self, min: Any = min, **kwargs: Any) -> float:
         try:
             redis_now = self._sync_clock()
+            if self._redis_down:
+                log.info("beat: Redis reachable again")
+                self._redis_down = False
             if not self._set_up:
                 self.setup_schedule()
             if not self._holds_lock():
@@ -108,7 +112,10 @@ class GraphwizScheduler(RedBeatScheduler):
             return 0.0  # the next tick at once: it takes the lock back, or stands by if another beat has it
         except redis.RedisError as exc:
             wait = min(self.max_interval, REDIS_RETRY_SECONDS)
-            log.warning("beat: Redis unreachable (%s); retrying in %.1fs", type(exc).__name__, wait)
+            # One warning per outage, not one a second
+            (log.debug if self._redis_down else log.warning)(
+                "beat: Redis unreachable (%s); retrying every %.1fs", type(exc).__name__, wait)
+            self._redis_down = True
             return wait
 
     def close(self) -> None:
