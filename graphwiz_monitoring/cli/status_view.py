@@ -1,7 +1,8 @@
 """`graphwiz-monitoring status`: one terminal summary of the whole system, in plain tables.
 
-Health checks, circuit breakers, active alerts, Celery queue lengths, dead letters, the notification
-outbox and whether trading is paused. Every section is read on its own (see realtime/sources.py): a
+Health checks, circuit breakers, active alerts, the pipeline's own liveness (which beat schedules,
+the last rule evaluation and heartbeat ping, Redis memory), Celery queue lengths and live consumers,
+dead letters, the notification outbox and whether trading is paused. Every section is read on its own (see realtime/sources.py): a
 section whose area is not available, or that Redis fails to answer, prints why instead of taking the
 others down.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from graphwiz_monitoring.alerting.outbox import backlog
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.metrics.pipeline import read_section
 from graphwiz_monitoring.realtime.sources import collect_snapshot
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import dead_letter_count
@@ -42,6 +44,11 @@ def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str,
         data["notify_outbox"] = {"entries": entries, "oldest_age_seconds": round(age, 1)}
     except StateError as exc:
         data["unavailable"]["notify_outbox"] = f"Redis unavailable: {exc}"
+    data["pipeline"] = None
+    try:
+        data["pipeline"] = read_section(store, keys)
+    except StateError as exc:
+        data["unavailable"]["pipeline"] = f"Redis unavailable: {exc}"
     data["generated_at"] = time.time()
     return data
 
@@ -61,9 +68,14 @@ def render_status(data: dict[str, Any]) -> str:
                     ["breaker", "state", "failures"])
     out += _section("Active alerts", unavailable.get("alerts"), _alert_rows(data.get("alerts")),
                     ["severity", "rule", "title", "since"])
+    pipeline = data.get("pipeline")
+    if pipeline is not None or "pipeline" in unavailable:
+        out += _section("Pipeline", unavailable.get("pipeline"), _pipeline_rows(pipeline), ["part", "state"])
     queues = data.get("queues")
-    queue_rows = [{"queue": q, "waiting": n} for q, n in (queues or {}).items()]
-    out += _section("Queues", unavailable.get("queues"), queue_rows, ["queue", "waiting"])
+    consumers = {q: v.get("consumers") for q, v in ((pipeline or {}).get("queues") or {}).items()}
+    queue_rows = [{"queue": q, "waiting": n, "consumers": consumers.get(q)} for q, n in (queues or {}).items()]
+    out += _section("Queues", unavailable.get("queues"), queue_rows,
+                    ["queue", "waiting", "consumers"] if consumers else ["queue", "waiting"])
     dead = data.get("dead_letters")
     out += _section("Dead letters", unavailable.get("dead_letters"),
                     [{"list": "dead letters", "entries": dead}] if dead is not None else [], ["list", "entries"])
@@ -132,6 +144,26 @@ def _health_rows(health: Any) -> list[dict[str, Any]]:
 def _breaker_rows(breakers: Any) -> list[dict[str, Any]]:
     return [{"breaker": name, "state": b.get("state"), "failures": b.get("failures")}
             for name, b in sorted(_named(breakers, "breakers").items())]
+
+
+def _ago(seconds: Any, what: str) -> str:
+    return f"{what} {seconds:.1f} s ago" if isinstance(seconds, (int, float)) else f"never {what}"
+
+
+def _pipeline_rows(pipeline: Any) -> list[dict[str, Any]]:
+    """The watcher's own liveness (metrics/pipeline.py): which beat schedules, rules, the dead-man's switch, Redis."""
+    if not isinstance(pipeline, dict):
+        return []
+    holder = pipeline.get("beat_holder")
+    memory = pipeline.get("redis_memory_percent")
+    used = pipeline.get("redis_used_memory_bytes")
+    return [
+        {"part": "beat", "state": _ago(pipeline.get("beat_age_seconds"), "ticked") + (f" ({holder})" if holder else "")},
+        {"part": "rules", "state": _ago(pipeline.get("rules_age_seconds"), "evaluated")},
+        {"part": "heartbeat", "state": _ago(pipeline.get("heartbeat_age_seconds"), "pinged")},
+        {"part": "redis memory", "state": (f"{memory:.0f} % of maxmemory" if isinstance(memory, (int, float))
+                                           else f"{(used or 0) / 2**20:.1f} MiB, no maxmemory")},
+    ]
 
 
 def _alert_rows(alerts: Any) -> list[dict[str, Any]]:

@@ -91,12 +91,13 @@ def test_status_command_prints_readable_tables(tmp_path, redis_url, settings, st
     done = subprocess.run([*CLI, "status"], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    for title in ("Trading", "Health checks", "Circuit breakers", "Active alerts", "Queues", "Dead letters",
-                  "Notification outbox"):
+    for title in ("Trading", "Health checks", "Circuit breakers", "Active alerts", "Pipeline", "Queues",
+                  "Dead letters", "Notification outbox"):
         assert f"\n{title}" in out, title
     lines = out.splitlines()
-    assert any(line.split() == ["ingest", "1"] for line in lines), out
-    assert any(line.split() == ["notify.discord", "0"] for line in lines), out
+    assert any(line.split() == ["ingest", "1", "0"] for line in lines), out  # waiting, live consumers
+    assert any(line.split() == ["notify.discord", "0", "0"] for line in lines), out
+    assert any(line.split() == ["beat", "never", "ticked"] for line in lines), out  # no beat in this test
     assert any(line.split() == ["dead", "letters", "1"] for line in lines), out
     assert any(line.split() == ["PAUSED", "portfolio", "breach"] for line in lines), out
     assert any(line.split()[:3] == ["exchange_connectivity", "open", "3"] for line in lines), out
