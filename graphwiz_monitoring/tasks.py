@@ -40,6 +40,7 @@ FLUSH_GROUP = "workers.rules.flush_group"  # a storm group's grouped message, du
 RUN_CHECK = "workers.health.run_check"
 RUN_RECOVERY = "workers.recovery.run_recovery"
 NOTIFY_DELIVER = "workers.notify.deliver"
+HEARTBEAT = "workers.notify.heartbeat"  # the dead-man's switch: runs on notify.log (health/heartbeat.py)
 
 # kombu's Redis transport keeps a queue as a list named after it, plus one list per priority step
 # ("<queue>\x06\x16<step>") once a message carries a priority.

@@ -13,6 +13,7 @@ from graphwiz_monitoring.celery import app, retry_countdown
 from graphwiz_monitoring.celery.termination import deferred_termination
 from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
+from graphwiz_monitoring.health.heartbeat import send_heartbeat
 
 REDIS_RETRY_BASE_SECONDS = 1.0
 REDIS_RETRY_MAX_SECONDS = 60.0
@@ -38,3 +39,11 @@ def deliver(self, alert_id: str, channel: str, kind: str = "firing") -> str:
         raise self.retry(countdown=retry_countdown(result.retry_in, settings),
                          exc=DeliveryFailed(result.reason or result.outcome, retryable=True))
     return result.outcome
+
+
+@app.task(name=tasks.HEARTBEAT, max_retries=0)
+def heartbeat() -> dict[str, object]:
+    """Periodic: the dead-man's switch ping, only while the whole pipeline is alive (no retry: the next
+    tick pings again, and a late ping would vouch for a pipeline that may have died meanwhile)."""
+    settings = get_settings()
+    return send_heartbeat(get_store(settings), get_keys(settings), settings).summary()

@@ -18,6 +18,7 @@ from graphwiz_monitoring.context import get_keys, get_settings, get_store
 from graphwiz_monitoring.errors import StateError
 from graphwiz_monitoring.health.digest import send_due_digest
 from graphwiz_monitoring.metrics.snapshot import build_snapshot
+from graphwiz_monitoring.state import stamps
 
 
 @functools.lru_cache(maxsize=4)
@@ -41,8 +42,11 @@ def evaluate(self: Any) -> dict[str, Any]:
     """Periodic: every rule against a fresh snapshot (a failure waits for the next beat tick); publishes
     the deployment's non-secret alerting configuration again (alerting/published.py)."""
     settings = get_settings()
-    published.publish(get_store(settings), get_keys(settings), settings)
-    return _evaluate(fast=False)
+    store, keys = get_store(settings), get_keys(settings)
+    published.publish(store, keys, settings)
+    summary = _evaluate(fast=False)
+    stamps.stamp(store, keys, stamps.RULES)  # the dead-man's switch and beat_down read it
+    return summary
 
 
 @app.task(name=tasks.EVALUATE_FAST, bind=True, max_retries=2, default_retry_delay=0.2)

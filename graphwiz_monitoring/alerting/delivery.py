@@ -64,7 +64,7 @@ from graphwiz_monitoring.config import ChannelSettings, Settings
 from graphwiz_monitoring.errors import DeliveryFailed, StateError
 from graphwiz_monitoring.guards.breaker import CircuitBreaker
 from graphwiz_monitoring.guards.rate_limit import OWN_SLOT, hold_channel, take_token
-from graphwiz_monitoring.state import KeySpace, Store
+from graphwiz_monitoring.state import KeySpace, Store, stamps
 from graphwiz_monitoring.state.dead_letters import add_dead_letter, remove_dead_letter
 from graphwiz_monitoring.vocabulary import NOTIFICATION_KINDS, NotificationKind, kind_base
 
@@ -139,8 +139,11 @@ def finish_delivery(store: Store, record: str, *, token: str, outcome: str, reas
 
 
 def count(store: Store, keys: KeySpace, channel: str, outcome: str) -> None:
-    """graphwiz_notifications_total{channel,outcome}: HINCRBY on ``notifications:counts``."""
+    """graphwiz_notifications_total{channel,outcome}: HINCRBY on ``notifications:counts``; a dead letter
+    also stamps when it happened (the ``notify_dead_letters`` rule reads it, state/stamps.py)."""
     store.r.hincrby(keys.notification_counts, f"{channel}|{outcome}", 1)
+    if outcome == DEAD_LETTERED:
+        stamps.stamp(store, keys, stamps.NOTIFY_DEAD_LETTERED)
 
 
 def read_notification_counts(store: Store, keys: KeySpace) -> dict[tuple[str, str], int]:
@@ -307,6 +310,7 @@ def deliver_notification(store: Store, keys: KeySpace, settings: Settings, alert
                                                         "kind": str(kind)[:20]}, reason,
                         max_entries=settings.retention.dead_letters_max)
         log.error("NOTIFICATION FAILED: %s for alert %s, moved to the dead-letter list", reason, shown_id)
+        stamps.stamp(store, keys, stamps.NOTIFY_DEAD_LETTERED)
         return DeliveryResult(DEAD_LETTERED, reason=reason)
     outbox.started(store, keys, alert_id, kind, name)
     try:

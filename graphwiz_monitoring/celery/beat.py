@@ -1,4 +1,4 @@
-"""The beat schedule, built from the configured intervals.
+"""The beat schedule, built from the configured intervals, and the configuration of beat's scheduler.
 
 Every entry may be at most its interval old when a worker takes it, judged on the Redis clock
 (clock.py), so a stopped beat or a backlog never replays stale checks whatever the hosts' clocks say;
@@ -15,6 +15,10 @@ from graphwiz_monitoring.alerting import escalation
 from graphwiz_monitoring.alerting.outbox import SWEEP_INTERVAL_SECONDS
 from graphwiz_monitoring.celery.clock import MAX_AGE_HEADER
 from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.state import KeySpace
+
+# Resolved by Celery only in a beat process (``celery beat``, ``worker -B``): nothing else imports redbeat.
+SCHEDULER = "graphwiz_monitoring.celery.scheduler:GraphwizScheduler"
 
 # How often the digest due is looked for: a digest goes out at most this late (health/digest.py).
 DIGEST_TICK_SECONDS = 30.0
@@ -52,9 +56,25 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     }
     if escalation.configured(settings):  # without escalation config the schedule stays as it was
         schedule["rules.escalate"] = entry(tasks.ESCALATE, escalation.ESCALATION_TICK_SECONDS)
+    if mon.heartbeat_url is not None and mon.heartbeat_url.get_secret_value():  # the URL stays out of the entry
+        schedule["monitoring.heartbeat"] = entry(tasks.HEARTBEAT, mon.heartbeat_interval_seconds)
     for name, check in settings.health_checks.checks.items():
         if check.enabled:
             schedule[f"health.{name}"] = entry(tasks.RUN_CHECK, check.interval_seconds, (name,))
     if settings.alerts.digest is not None:  # the task finds the digest due on the Redis clock (health/digest.py)
         schedule["alerts.digest"] = entry(tasks.SEND_DIGEST, DIGEST_TICK_SECONDS)
     return schedule
+
+
+def redbeat_settings(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration of beat's scheduler (scheduler.py): one active beat, standbys, from ``beat.*``."""
+    keys = KeySpace(settings.redis.namespace)
+    return {
+        "beat_scheduler": SCHEDULER,
+        "beat_max_loop_interval": settings.beat.poll_seconds,
+        "redbeat_redis_url": settings.redis.url,
+        "redbeat_redis_options": {},  # the client is the scheduler's own (beat_client), nothing from the broker's
+        "redbeat_key_prefix": keys.beat_prefix,
+        "redbeat_lock_key": keys.beat_lock,
+        "redbeat_lock_timeout": settings.beat.lock_timeout_seconds,
+    }

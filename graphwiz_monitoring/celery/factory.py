@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import gc
 import os
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
 
 from graphwiz_monitoring.celery import beat_thread, liveness, web_step
-from graphwiz_monitoring.celery.beat import build_beat_schedule
+from graphwiz_monitoring.celery.beat import build_beat_schedule, redbeat_settings
 from graphwiz_monitoring.celery.clock import RedisClock, stamp
 from graphwiz_monitoring.celery.hardening import HardenedApp, HardenedTask, broker_settings
 from graphwiz_monitoring.celery.routing import route_task
@@ -77,7 +78,9 @@ def configure(app: Celery, settings: Settings) -> None:
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         beat_schedule=build_beat_schedule(settings),
-        beat_schedule_filename=os.path.join(state_dir, "celerybeat-schedule"),
+        beat_schedule_filename=os.path.join(state_dir, "celerybeat-schedule"),  # unused by RedBeat; kept for -S
+        # Several beats, one schedules (scheduler.py): the schedule and a lock in Redis (celery-redbeat).
+        **redbeat_settings(settings),
         timezone="UTC",
         enable_utc=True,
     )
@@ -89,9 +92,19 @@ class GraphwizTask(HardenedTask):
 
 
 class GraphwizApp(HardenedApp):
-    """The app, with ``redis_clock``: a message asking for a max age is stamped with the Redis time."""
+    """The app, with ``redis_clock``: a message asking for a max age is stamped with the Redis time.
+
+    ``clock_offset`` (Redis minus local seconds) is set by beat's scheduler at every tick: its ``now()``
+    and so the whole schedule then run on the Redis clock (scheduler.py).
+    """
 
     redis_clock: RedisClock | None = None
+    graphwiz_settings: Settings
+    clock_offset: float | None = None
+
+    def now(self) -> datetime:
+        local = super().now()
+        return local if self.clock_offset is None else local + timedelta(seconds=self.clock_offset)
 
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         stamp(options, self.redis_clock)
@@ -136,6 +149,7 @@ def create_app(settings: Settings) -> Celery:
     """A configured app; the trader client makes its own from the settings given to create_monitor()."""
     new = GraphwizApp("graphwiz_monitoring", include=TASK_MODULES, set_as_current=False, task_cls=GraphwizTask)
     new.redis_clock = redis_clock(settings)
+    new.graphwiz_settings = settings
     configure(new, settings)
     beat_thread.install(new)
     web_step.install(new)

@@ -20,5 +20,7 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
             raise ValueError(f"channel: unknown notification channel {channel!r} "
                              f"(known: {', '.join(tasks.NOTIFY_CHANNELS)})")
         return {"queue": tasks.notify_queue(name_)}
+    if name == tasks.HEARTBEAT:  # its run proves a notify worker takes tasks (health/heartbeat.py)
+        return {"queue": tasks.notify_queue("log")}
     module = name.rsplit(".", 1)[0]
     return {"queue": _QUEUE_BY_MODULE.get(module, tasks.METRICS)}

@@ -1,9 +1,10 @@
 """`graphwiz-monitoring status`: one terminal summary of the whole system, 80 columns wide.
 
 Trading first (P&L today and in total, drawdown, positions, paused or not), then active alerts, health
-checks, circuit breakers, Celery queue lengths, dead letters and the notification outbox. Every
-section is read on its own (see realtime/sources.py): a section whose area is not available, or that
-Redis fails to answer, prints why instead of taking the others down.
+checks, circuit breakers, the pipeline's own liveness (which beat schedules, the last rule evaluation
+and heartbeat ping, Redis memory), Celery queue lengths and live consumers, dead letters and the
+notification outbox. Every section is read on its own (see realtime/sources.py): a section whose
+area is not available, or that Redis fails to answer, prints why instead of taking the others down.
 
 Rendered with rich (tables that fit a width, cells cut with an ellipsis, never wrapped mid-word):
 hand-made padding broke rows in two on an 80-column terminal.
@@ -25,6 +26,7 @@ from rich.text import Text
 from graphwiz_monitoring.alerting.outbox import backlog
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import StateError
+from graphwiz_monitoring.metrics.pipeline import read_section
 from graphwiz_monitoring.realtime.sources import collect_snapshot
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.state.dead_letters import dead_letter_count
@@ -52,6 +54,11 @@ def gather_status(store: Store, keys: KeySpace, settings: Settings) -> dict[str,
         data["notify_outbox"] = {"entries": entries, "oldest_age_seconds": round(age, 1)}
     except StateError as exc:
         data["unavailable"]["notify_outbox"] = f"Redis unavailable: {exc}"
+    data["pipeline"] = None
+    try:
+        data["pipeline"] = read_section(store, keys)
+    except StateError as exc:
+        data["unavailable"]["pipeline"] = f"Redis unavailable: {exc}"
     data["generated_at"] = time.time()
     return data
 
@@ -77,7 +84,12 @@ def render_status(data: dict[str, Any], width: int = DEFAULT_WIDTH, color: bool 
     blocks.append((f"Health checks (overall: {overall})" if overall else "Health checks", unavailable.get("health"),
                    _health(health, width)))
     blocks.append(("Circuit breakers", unavailable.get("breakers"), _breakers(data.get("breakers"), width)))
-    blocks.append(("Queues (messages waiting)", unavailable.get("queues"), _queues(data.get("queues"), width)))
+    pipeline = data.get("pipeline")
+    if pipeline is not None or "pipeline" in unavailable:
+        blocks.append(("Pipeline", unavailable.get("pipeline"), _pipeline(pipeline, width)))
+    consumers = {q: v.get("consumers") for q, v in ((pipeline or {}).get("queues") or {}).items()}
+    blocks.append(("Queues (messages waiting / live consumers)" if consumers else "Queues (messages waiting)",
+                   unavailable.get("queues"), _queues(data.get("queues"), consumers, width)))
     blocks.append(("Delivery", _first_missing(unavailable, "dead_letters", "notify_outbox"),
                    _delivery(data.get("dead_letters"), data.get("notify_outbox"), width)))
     for title, missing, body in blocks:
@@ -262,11 +274,12 @@ def _breakers(breakers: Any, width: int) -> RenderableType | None:
     return table(["breaker", "state", "failures"], rows, width)
 
 
-def _queues(queues: Any, width: int) -> RenderableType | None:
-    """Name/length pairs, ``QUEUE_COLUMNS`` per line (a dozen queues would take a dozen lines as a table)."""
+def _queues(queues: Any, consumers: dict[str, Any], width: int) -> RenderableType | None:
+    """Name/length pairs (length / live consumers when known), ``QUEUE_COLUMNS`` per line (a dozen queues would
+    take a dozen lines as a table)."""
     if not queues:
         return None
-    pairs = [(str(q), str(n)) for q, n in queues.items()]
+    pairs = [(str(q), f"{n} / {consumers[q]}" if consumers.get(q) is not None else str(n)) for q, n in queues.items()]
     rows: list[list[str | Text]] = []
     for i in range(0, len(pairs), QUEUE_COLUMNS):
         chunk = pairs[i:i + QUEUE_COLUMNS] + [("", "")] * (QUEUE_COLUMNS - len(pairs[i:i + QUEUE_COLUMNS]))
@@ -284,4 +297,25 @@ def _delivery(dead: Any, outbox: Any, width: int) -> RenderableType | None:
     if outbox:
         # Entries normally leave within milliseconds; ones older than alerting.outbox.GRACE_SECONDS wait for a sweep.
         rows.append(["notification outbox", f"{outbox['entries']} waiting, oldest {outbox['oldest_age_seconds']:g} s"])
+    return table(["", ""], rows, width, header=False)
+
+
+def _ago(seconds: Any, what: str) -> str:
+    return f"{what} {seconds:.1f} s ago" if isinstance(seconds, (int, float)) else f"never {what}"
+
+
+def _pipeline(pipeline: Any, width: int) -> RenderableType | None:
+    """The watcher's own liveness (metrics/pipeline.py): which beat schedules, rules, the dead-man's switch, Redis."""
+    if not isinstance(pipeline, dict):
+        return None
+    holder = pipeline.get("beat_holder")
+    memory = pipeline.get("redis_memory_percent")
+    used = pipeline.get("redis_used_memory_bytes")
+    rows: list[list[str | Text]] = [
+        ["beat", _ago(pipeline.get("beat_age_seconds"), "ticked") + (f" ({holder})" if holder else "")],
+        ["rules", _ago(pipeline.get("rules_age_seconds"), "evaluated")],
+        ["heartbeat", _ago(pipeline.get("heartbeat_age_seconds"), "pinged")],
+        ["redis memory", f"{memory:.0f} % of maxmemory" if isinstance(memory, (int, float))
+         else f"{(used or 0) / 2**20:.1f} MiB, no maxmemory"],
+    ]
     return table(["", ""], rows, width, header=False)

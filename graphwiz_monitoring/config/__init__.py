@@ -25,6 +25,7 @@ from graphwiz_monitoring.config.alerts import (
     Severity,
     SilenceSettings,
 )
+from graphwiz_monitoring.config.availability import BeatSettings
 from graphwiz_monitoring.config.channels import (
     ChannelSettings,
     DiscordSettings,
@@ -83,6 +84,7 @@ __all__ = [
     "CustomRuleSettings",
     "DiscordSettings",
     "EmailSettings",
+    "BeatSettings",
     "FlowerSettings",
     "HealthCheckSettings",
     "HealthChecksSettings",

@@ -8,7 +8,7 @@ MASK = "**********"
 
 # Keys whose values are secrets: masked in error messages and in check-config output.
 SECRET_KEYS = frozenset({"webhook_url", "password", "bot_token", "token", "secret", "headers", "url",
-                         "sentinel_password"})
+                         "sentinel_password", "heartbeat_url", "watchdog_url"})
 # Pydantic error type of validators whose message never contains the value: shown even under a secret key.
 VALUE_FREE_ERROR = "value_free"
 

@@ -41,6 +41,14 @@ class MonitoringSettings(StrictModel):
     # Equity before the first trade: the trade-based equity curve (drawdown, Sharpe) starts here when no
     # portfolio snapshots are reported; None leaves those metrics unset in that case.
     initial_capital_usd: float | None = Field(None, gt=0)
+    # Dead-man's switch (celery/heartbeat.py): this URL (Healthchecks.io, Uptime Kuma push, ...) is
+    # requested every heartbeat_interval_seconds while the whole pipeline is alive; the outside service
+    # alerts when the pings stop. A secret: never logged. None: no pings.
+    heartbeat_url: SecretStr | None = None
+    heartbeat_interval_seconds: PositiveSeconds = 60
+    # Where the generated alertmanager.yml sends the always-firing graphwiz_watchdog alert every minute
+    # (`graphwiz-monitoring export-dashboards`): a second check at the same service, never heartbeat_url's.
+    watchdog_url: SecretStr | None = None
 
 
 # URL schemes redis.url may use: every one is a form the worker hardening (celery/hardening.py: guarded

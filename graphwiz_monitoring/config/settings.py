@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from graphwiz_monitoring.config.alerts import AlertsSettings
+from graphwiz_monitoring.config.availability import BeatSettings
 from graphwiz_monitoring.config.channels import NotificationsSettings
 from graphwiz_monitoring.config.fields import StrictModel, positive_seconds
 from graphwiz_monitoring.config.health import (
@@ -39,6 +40,7 @@ class Settings(StrictModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     trader: TraderSettings = Field(default_factory=TraderSettings)
     flower: FlowerSettings = Field(default_factory=FlowerSettings)
+    beat: BeatSettings = Field(default_factory=BeatSettings)
 
     @model_validator(mode="before")
     @classmethod

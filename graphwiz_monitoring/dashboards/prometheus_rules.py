@@ -5,9 +5,11 @@ Thresholds, severities, channels and ``for`` come from the built-in rule definit
 file and the Celery rule engine never disagree; a disabled rule is left out. Two built-ins read
 snapshot values that are not exported one-to-one and are approximated from the health checks'
 status (see ``APPROXIMATIONS``). A second group watches the pipeline itself: when the exporter is
-down every graphwiz series vanishes and no built-in rule could fire; when the trader client refuses
-records or its journal fills; when notifications stay in the outbox; when tasks wait in a queue that
-no live worker consumes.
+down every graphwiz series vanishes and no built-in rule could fire; when it cannot reach Redis (the
+same, with ``up`` still 1); when the trader client refuses records or its journal fills; when
+notifications stay in the outbox; when tasks wait in a queue that no live worker consumes (the
+built-in rule ``queue_unconsumed``, kept under its earlier name here: see ``EXPORTED_AS_META``); and
+an always-firing watchdog for an outside dead-man's switch.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ JOURNAL_FILLING_FOR_SECONDS = 300
 OUTBOX_STUCK_FOR_SECONDS = 120
 QUEUE_BACKLOG_FOR_SECONDS = 300
 QUEUE_UNCONSUMED_FOR_SECONDS = 60  # a worker restart re-registers within seconds (celery/liveness.py)
+EXPORTER_REDIS_DOWN_FOR_SECONDS = 60
+WATCHDOG_ALERT = "graphwiz_watchdog"
 # graphwiz_health_status values (health/models.py HealthStatus.severity_rank)
 HEALTH_DEGRADED, HEALTH_UNHEALTHY = 1, 2
 
@@ -53,6 +57,7 @@ class _Spec:
 _HOST = "{{ $labels.host }}"
 _EXCHANGE = "{{ $labels.exchange }}"
 _VALUE_1F = '{{ $value | printf "%.1f" }}'
+_VALUE_0F = '{{ $value | printf "%.0f" }}'
 _SPECS: dict[str, _Spec] = {
     "high_cpu": _Spec(
         f"{gauge('graphwiz_system_cpu_usage_percent')} > {{threshold}}",
@@ -94,6 +99,24 @@ _SPECS: dict[str, _Spec] = {
         f"time() - {gauge('graphwiz_trader_heartbeat_timestamp_seconds')} > {{stale_seconds}}",
         "Trader {{ $labels.trader }} down",
         "Trader {{ $labels.trader }} stopped reporting {{ $value | humanizeDuration }} ago: alerts on its data are stale"),
+    # Self-monitoring: the exporter's ages are on the Redis clock, like the rule engine's.
+    "beat_down": _Spec(
+        f"{gauge('graphwiz_beat_tick_age_seconds')} > {{threshold}}",
+        "Beat is not scheduling",
+        "No beat has ticked for {{ $value | humanizeDuration }} (threshold {threshold}s): health checks, periodic "
+        "rule evaluations and the dead-man's switch pings stopped"),
+    "notify_dead_letters": _Spec(
+        f"{gauge('graphwiz_notify_dead_lettered_age_seconds')} < {{threshold}}",
+        "Notifications are being dead-lettered",
+        "A notification was dead-lettered {{ $value | humanizeDuration }} ago (window {threshold}s): a channel keeps "
+        "failing; see `graphwiz-monitoring dlq list --kind notification`"),
+    # (max > 0) drops a Redis without maxmemory: its percentage would be +Inf.
+    "redis_memory_high": _Spec(
+        f"100 * {gauge('graphwiz_redis_memory_used_bytes')} / ({gauge('graphwiz_redis_memory_max_bytes')} > 0) "
+        "> {threshold}",
+        f"Redis memory at {_VALUE_0F}% of maxmemory",
+        f"Redis uses {_VALUE_1F}% of its maxmemory (threshold {{threshold}}%): with noeviction, writes fail once "
+        "it is full"),
 }
 
 
@@ -109,9 +132,13 @@ def _fill(text: str, threshold: float | None) -> str:
     return text.replace("{threshold}", f"{threshold:g}").replace("{threshold_percent}", f"{threshold * 100:g}")
 
 
+# Built-ins the meta group exports under the alert name Prometheus users already route on.
+EXPORTED_AS_META = {"queue_unconsumed": "graphwiz_queue_unconsumed"}
+
+
 def builtin_prometheus_rules(settings: Settings | None = None) -> list[dict[str, Any]]:
     """The enabled built-in rules as Prometheus alerting rules, thresholds and overrides applied."""
-    missing = set(BUILTIN_RULES) - set(_SPECS)
+    missing = set(BUILTIN_RULES) - set(_SPECS) - set(EXPORTED_AS_META)
     if missing:
         raise DashboardError(f"built-in rule(s) {sorted(missing)} have no Prometheus expression")
     settings = settings or Settings()
@@ -185,12 +212,26 @@ def meta_prometheus_rules() -> list[dict[str, Any]]:
               "up (notify.*: notifications are not going out; ingest: trading metrics and alerts lag behind)."),
         # Consumers come from the workers' heartbeats: 0 means no live worker takes this queue at all, so
         # what waits there is never done (a missing -Q; `celery`: a trader's own plain Celery app sends there).
+        # The built-in rule queue_unconsumed is this rule in the engine (exported here, under this name).
         _meta("graphwiz_queue_unconsumed",
               f"{gauge('graphwiz_celery_queue_length')} > 0 and {gauge('graphwiz_celery_queue_consumers')} == 0",
               QUEUE_UNCONSUMED_FOR_SECONDS, critical, "No worker consumes queue {{ $labels.queue }}",
               "{{ $value }} task(s) wait in {{ $labels.queue }} and no live worker consumes it: they will never "
               "run. Start a worker with -Q {{ $labels.queue }} (`graphwiz-monitoring run` and docker-compose.yml "
               "consume every queue; `celery` is Celery's default queue, consumed with ingest)."),
+        # The exporter reached, Redis not: `up` stays 1 and every other graphwiz series vanishes, so no
+        # other rule can fire.
+        _meta("graphwiz_exporter_redis_unreachable", f"{gauge('graphwiz_exporter_redis_up')} == 0",
+              EXPORTER_REDIS_DOWN_FOR_SECONDS, critical, "The graphwiz exporter cannot reach Redis",
+              "{{ $labels.instance }} answers scrapes but not Redis: every graphwiz series is missing, so no built-in "
+              "rule can fire, and workers, beat and traders are likely cut off from Redis too."),
+        # Alertmanager's Watchdog convention: always firing, routed to an outside dead-man's switch
+        # (alertmanager.yml's "watchdog" receiver) that alerts when it stops arriving: then Prometheus,
+        # its rule evaluation or Alertmanager is down.
+        _meta(WATCHDOG_ALERT, "vector(1)", 0, AlertSeverity.INFO,
+              "Watchdog: the alerting pipeline is alive",
+              "Always firing, on purpose. Route it to an outside dead-man's switch (Healthchecks.io, Uptime Kuma "
+              "push, ...) with a short repeat_interval: when it stops arriving, Prometheus or Alertmanager is down."),
     ]
 
 

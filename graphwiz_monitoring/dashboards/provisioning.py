@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphwiz_monitoring.config import InhibitSettings, Settings
-from graphwiz_monitoring.dashboards.prometheus_rules import SCRAPE_JOB, prometheus_duration
+from graphwiz_monitoring.dashboards.prometheus_rules import SCRAPE_JOB, WATCHDOG_ALERT, prometheus_duration
 
 RULES_FILE = "prometheus-rules.yml"
 DATASOURCE_UID = "graphwiz-prometheus"  # the dashboards' ${datasource} variable defaults to this uid
@@ -21,6 +21,8 @@ ALERTMANAGER_TARGET = "alertmanager:9093"
 # Alertmanager's own defaults (REFERENCE.md); urgent severities repeat sooner while unresolved.
 GROUP_WAIT, GROUP_INTERVAL, REPEAT_INTERVAL = "30s", "5m", "4h"
 REPEAT_BY_SEVERITY = {"emergency": "15m", "critical": "1h"}
+WATCHDOG_RECEIVER = "watchdog"
+WATCHDOG_REPEAT = "1m"  # give the outside check a period of a few minutes (its grace time covers a late one)
 
 
 def prometheus_config(settings: Settings | None = None, exporter_target: str | None = None,
@@ -58,8 +60,26 @@ def _inhibit_rule(inhibit: InhibitSettings) -> dict[str, Any]:
     return rule
 
 
+def _watchdog_route() -> dict[str, Any]:
+    """The always-firing watchdog goes to its own receiver at once and again every WATCHDOG_REPEAT, and
+    nowhere else (``continue`` false): the outside dead-man's switch alerts when it stops arriving."""
+    return {"matchers": [f'alertname="{WATCHDOG_ALERT}"'], "receiver": WATCHDOG_RECEIVER, "group_by": ["alertname"],
+            "group_wait": "0s", "group_interval": WATCHDOG_REPEAT, "repeat_interval": WATCHDOG_REPEAT}
+
+
+def _watchdog_receiver(settings: Settings) -> dict[str, Any]:
+    """A webhook to ``monitoring.watchdog_url`` (a check of its own at Healthchecks.io / Uptime Kuma: never the
+    heartbeat_url's, or either pinger would hide the other's death); none set: a receiver to fill in."""
+    receiver: dict[str, Any] = {"name": WATCHDOG_RECEIVER}
+    url = settings.monitoring.watchdog_url
+    if url is not None and url.get_secret_value():
+        receiver["webhook_configs"] = [{"url": url.get_secret_value(), "send_resolved": False}]
+    return receiver
+
+
 def alertmanager_config(settings: Settings | None = None) -> dict[str, Any]:
-    """alertmanager.yml: grouping as Alertmanager's defaults, the app's inhibit rules, one receiver to fill in."""
+    """alertmanager.yml: grouping as Alertmanager's defaults, the app's inhibit rules, one receiver to fill in,
+    and the watchdog's own route and receiver (the dead-man's switch of Prometheus and Alertmanager)."""
     settings = settings or Settings()
     return {
         "route": {
@@ -68,11 +88,11 @@ def alertmanager_config(settings: Settings | None = None) -> dict[str, Any]:
             "group_wait": GROUP_WAIT,
             "group_interval": GROUP_INTERVAL,
             "repeat_interval": REPEAT_INTERVAL,
-            "routes": [{"matchers": [f'severity="{severity}"'], "repeat_interval": repeat}
-                       for severity, repeat in REPEAT_BY_SEVERITY.items()],
+            "routes": [_watchdog_route()] + [{"matchers": [f'severity="{severity}"'], "repeat_interval": repeat}
+                                             for severity, repeat in REPEAT_BY_SEVERITY.items()],
         },
         # Add slack_configs / webhook_configs / email_configs here (secrets via *_file options).
-        "receivers": [{"name": "default"}],
+        "receivers": [{"name": "default"}, _watchdog_receiver(settings)],
         "inhibit_rules": [_inhibit_rule(i) for i in settings.alerts.inhibit if i.source],
     }
 

@@ -178,6 +178,18 @@ def _traders(snapshot: dict[str, Any]) -> Iterable[Metric]:
     yield connected
 
 
+def _monitoring(snapshot: dict[str, Any]) -> Iterable[Metric]:
+    """The pipeline's own health (the snapshot's monitoring section): what the self-monitoring rules read."""
+    section = snapshot.get("monitoring") or {}
+    for family, field in (("graphwiz_beat_tick_age_seconds", "beat_age_seconds"),
+                          ("graphwiz_rules_evaluation_age_seconds", "rules_age_seconds"),
+                          ("graphwiz_heartbeat_ping_age_seconds", "heartbeat_age_seconds"),
+                          ("graphwiz_notify_dead_lettered_age_seconds", "notify_dead_lettered_age_seconds"),
+                          ("graphwiz_redis_memory_used_bytes", "redis_used_memory_bytes"),
+                          ("graphwiz_redis_memory_max_bytes", "redis_maxmemory_bytes")):
+        yield new_family(family, section.get(field))
+
+
 def _ingest(raw: RawState) -> Iterable[Metric]:
     families = {
         "records": new_family("graphwiz_ingest_records_total"),
@@ -203,6 +215,7 @@ def metrics_families(store: Store, keys: KeySpace, settings: Settings) -> Iterab
     yield from _trader_client(snapshot)
     yield from _traders(snapshot)
     yield from _ingest(raw)
+    yield from _monitoring(snapshot)
 
 
 def queue_families(store: Store, queues: Sequence[str]) -> Iterable[Metric]:

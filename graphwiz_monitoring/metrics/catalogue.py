@@ -142,6 +142,13 @@ CATALOGUE: dict[str, MetricSpec] = {m.name: m for m in (
     _m("graphwiz_circuit_breaker_failures", G, "Consecutive failures counted by the breaker", "name"),
     _m("graphwiz_recovery_actions_total", C, "Recovery action attempts by outcome", "action", "outcome"),
     _m("graphwiz_trading_paused", G, "1 while the persistent trading-paused flag is set"),
+    # the pipeline's own health (metrics/pipeline.py; ages on the Redis clock, absent until it first happened)
+    _m("graphwiz_beat_tick_age_seconds", G, "Seconds since the active beat last ticked"),
+    _m("graphwiz_rules_evaluation_age_seconds", G, "Seconds since the last periodic rule evaluation"),
+    _m("graphwiz_heartbeat_ping_age_seconds", G, "Seconds since the dead-man's switch last pinged its URL"),
+    _m("graphwiz_notify_dead_lettered_age_seconds", G, "Seconds since a notification was last dead-lettered"),
+    _m("graphwiz_redis_memory_used_bytes", G, "Memory Redis uses (INFO used_memory)"),
+    _m("graphwiz_redis_memory_max_bytes", G, "Redis maxmemory (0: no limit)"),
     # the exporter itself
     _m("graphwiz_exporter_redis_up", G, "1 when Redis answered during this scrape"),
     _m("graphwiz_exporter_provider_errors_total", C, "Failed family providers", "provider"),

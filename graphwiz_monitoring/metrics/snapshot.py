@@ -20,6 +20,7 @@ on data nobody reported. Shape (what rules, checks and dashboards rely on; extra
                timestamp}, trading{total/successful/failed trades, pnl_usd, volume_usd, win_rate}, last_seen,
                age_seconds (Redis clock), stale (older than health_checks.trader_stale_seconds), host, pid, client,
                exchanges{name: connected}} per trader identity (``trader.name``, else its host name)
+    monitoring the pipeline's own health (metrics/pipeline.py): beat/rules/heartbeat ages, Redis memory, queues
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any, cast
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.events import EventType, MetricsEvent, publish
 from graphwiz_monitoring.metrics import calculations as calc
+from graphwiz_monitoring.metrics import pipeline
 from graphwiz_monitoring.metrics.system import parse_host_fields
 from graphwiz_monitoring.state import KeySpace, Store
 
@@ -58,12 +60,14 @@ class RawState:
     heartbeat: dict[str, str] = field(default_factory=dict)
     ingest: dict[str, str] = field(default_factory=dict)
     traders: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # name -> portfolio/agg/heartbeat
+    monitoring: dict[str, Any] = field(default_factory=dict)  # the section itself (metrics/pipeline.py)
 
 
 def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | None = None) -> RawState:
     """Read the raw metric state (two pipelined round trips); raises StateError if Redis is down."""
     now = time.time() if now is None else now
-    raw = RawState(now=now, redis_now=store.now())
+    redis_now = store.now()
+    raw = RawState(now=now, redis_now=redis_now)
     pipe = store.r.pipeline(transaction=False)
     pipe.zrangebyscore(keys.hosts, now - settings.retention.host_stale_seconds, "+inf")
     pipe.hgetall(keys.trading_agg)
@@ -77,8 +81,12 @@ def load_state(store: Store, keys: KeySpace, settings: Settings, now: float | No
     pipe.hgetall(keys.trader_heartbeat)
     pipe.hgetall(keys.ingest_stats)
     pipe.smembers(keys.traders)
+    pipeline.queue_pipeline(pipe, keys, redis_now)
+    replies = pipe.execute()
+    own = pipeline.replies_count()
+    raw.monitoring = pipeline.parse(replies[-own:], redis_now)
     (hosts, raw.agg, raw.pnl_daily, exchanges, agents, raw.portfolio, *past,
-     raw.recent_snapshots, raw.heartbeat, raw.ingest, traders) = pipe.execute()
+     raw.recent_snapshots, raw.heartbeat, raw.ingest, traders) = replies[:-own]
     raw.past_values = {name: (found[0] if found else None) for name, found in zip(RETURN_PERIODS_SECONDS, past, strict=True)}
 
     hosts, exchanges, agents = sorted(hosts), sorted(exchanges), sorted(agents)
@@ -335,6 +343,7 @@ def compute_snapshot(raw: RawState, settings: Settings) -> dict[str, Any]:
                    "host": raw.heartbeat.get("host"), "pid": _i(raw.heartbeat.get("pid")) or None,
                    "client": _client_stats(raw.heartbeat.get("client"))},
         "traders": _traders(raw, settings.health_checks.trader_stale_seconds),
+        pipeline.SECTION: raw.monitoring,
     }
 
 

@@ -19,7 +19,8 @@ MAX_TREE_DEPTH = 128
 MAX_BINDINGS = 10_000
 FUNCTIONS = frozenset({"any", "all", "count", "sum", "max", "min", "abs"})
 # Label a wildcard after the dict it ranges over: exchanges.* -> exchange, system.hosts.*.disks.* -> mount.
-LABEL_NAMES = {"exchanges": "exchange", "hosts": "host", "disks": "mount", "agents": "agent", "traders": "trader"}
+LABEL_NAMES = {"exchanges": "exchange", "hosts": "host", "disks": "mount", "agents": "agent", "traders": "trader",
+               "queues": "queue"}
 KEYWORD_LITERALS: dict[str, Any] = {"True": True, "true": True, "False": False, "false": False,
                                     "None": None, "none": None, "null": None}
 

@@ -1,4 +1,4 @@
-"""The rule language's model: ``AlertRule``, the 11 built-ins, YAML rules, and their config-time checks.
+"""The rule language's model: ``AlertRule``, the built-ins, YAML rules, and their config-time checks.
 
 A rule's ``condition`` is either an expression string (see expressions.py) or a Python callable
 taking the metrics snapshot. A callable may return a bool, one label mapping, or an iterable of label
@@ -39,10 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-# Snapshot sections that ingested data changes: rules reading them run on the fast path.
-FAST_SECTIONS = frozenset({"trading", "exchanges", "risk", "portfolio", "agents", "neo4j"})
 # Sections only traders feed: a rule reading them is stale when every trader that reported is (docs/ALERTS.md).
-TRADER_SECTIONS = FAST_SECTIONS
+TRADER_SECTIONS = frozenset({"trading", "exchanges", "risk", "portfolio", "agents", "neo4j"})
+# Sections whose rules also run on the fast path: what ingested data changes, and the pipeline's own
+# health (``monitoring``): the fast path is the one evaluation that does not need beat, so beat_down
+# can still fire while traders send data.
+FAST_SECTIONS = TRADER_SECTIONS | {"monitoring"}
 MANUAL_RULE = "manual"
 DIGEST_RULE = "digest"  # the scheduled digest (health/digest.py)
 # One-shot alerts: sent when asked for, never an episode, never held by a maintenance window.
@@ -171,7 +173,7 @@ def _callable_matches(result: Any) -> list[Match]:
     return [Match()] if result else []
 
 
-# ---------------------------------------------------------------- the 11 built-ins
+# ---------------------------------------------------------------- the built-ins
 
 @dataclass(frozen=True)
 class BuiltinRule:
@@ -181,6 +183,7 @@ class BuiltinRule:
     channels: tuple[AlertChannel, ...]
     title: str
     message: str
+    for_seconds: float = 0  # the default ``for``; alerts.rules.<name>.for_seconds overrides it
 
 
 _D, _S, _E, _T, _L = (AlertChannel.DISCORD, AlertChannel.SLACK, AlertChannel.EMAIL, AlertChannel.TELEGRAM,
@@ -225,6 +228,28 @@ BUILTIN_RULES: dict[str, BuiltinRule] = {
     "trader_down": BuiltinRule(
         "any(traders.*.stale == True)", None, _C, (_D, _S, _E, _L),
         "Trader {trader} down", "Trader {trader} stopped reporting: alerts on its data are stale"),
+    # Self-monitoring: the snapshot's ``monitoring`` section (metrics/pipeline.py), ages on the Redis clock.
+    # No beat tick for longer than a failover takes (beat.failover_seconds, 30 s by default).
+    "beat_down": BuiltinRule(
+        "monitoring.beat_age_seconds > {threshold}", 90, _C, (_D, _S, _E, _L),
+        "Beat is not scheduling",
+        "No beat has ticked for {beat_age_seconds:.0f}s (threshold {threshold:g}s): health checks, periodic rule "
+        "evaluations and the dead-man's switch pings stopped"),
+    "queue_unconsumed": BuiltinRule(
+        "any(monitoring.queues.*.length > 0 and monitoring.queues.*.consumers == 0)", None, _C, (_D, _S, _E, _L),
+        "No worker consumes queue {queue}",
+        "Tasks wait in {queue} and no live worker consumes it: they will never run (start a worker with -Q {queue})",
+        for_seconds=60),  # a restarted worker registers again within seconds (celery/liveness.py)
+    "notify_dead_letters": BuiltinRule(
+        "monitoring.notify_dead_lettered_age_seconds < {threshold}", 900, _W, (_D, _S, _L),
+        "Notifications are being dead-lettered",
+        "A notification was dead-lettered {notify_dead_lettered_age_seconds:.0f}s ago (window {threshold:g}s): a "
+        "channel keeps failing; see `graphwiz-monitoring dlq list --kind notification`"),
+    "redis_memory_high": BuiltinRule(
+        "monitoring.redis_memory_percent > {threshold}", 80, _W, (_D, _S, _L),
+        "Redis memory at {redis_memory_percent:.0f}% of maxmemory",
+        "Redis uses {redis_memory_percent:.1f}% of its maxmemory (threshold {threshold:g}%): with noeviction, writes "
+        "fail once it is full"),
 }
 
 
@@ -246,7 +271,8 @@ def builtin_rule(name: str, override: RuleOverride | None = None) -> AlertRule:
         channels=list(o.channels if o and o.channels else spec.channels),
         title_template=spec.title, message_template=spec.message,
         cooldown_seconds=(o.cooldown_seconds if o else None),  # None: alerts.cooldowns.<severity>
-        for_seconds=(o.for_seconds if o else 0), enabled=(o.enabled if o else True),
+        for_seconds=(o.for_seconds if o and "for_seconds" in o.model_fields_set else spec.for_seconds),
+        enabled=(o.enabled if o else True),
     )
 
 

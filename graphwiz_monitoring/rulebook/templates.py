@@ -25,7 +25,7 @@ MAX_SPEC_NUMBER = 100
 # Always available: about the rule and the alert itself.
 ALERT_FIELDS = frozenset({"rule", "severity", "threshold", "value", "time", "fingerprint"})
 # Labels a wildcard can bind (see expressions.LABEL_NAMES).
-WILDCARD_LABELS = frozenset({"exchange", "host", "mount", "agent", "trader"})
+WILDCARD_LABELS = frozenset({"exchange", "host", "mount", "agent", "trader", "queue"})
 
 # Flat names for snapshot values: field -> (section, key). Per-exchange/agent/host fields follow.
 SNAPSHOT_FIELDS: dict[str, tuple[str, str]] = {
@@ -39,6 +39,9 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, str]] = {
                                      "returns_24h", "returns_7d")},
     "neo4j_connected": ("neo4j", "connected"),
     "trader_age_seconds": ("trader", "age_seconds"),
+    **{k: ("monitoring", k) for k in ("beat_age_seconds", "rules_age_seconds", "heartbeat_age_seconds",
+                                      "notify_dead_lettered_age_seconds", "redis_memory_percent",
+                                      "redis_used_memory_bytes", "redis_maxmemory_bytes")},
 }
 EXCHANGE_FIELDS = ("connected", "p50_latency", "p95_latency", "p99_latency", "fill_rate", "error_rate",
                    "rate_limit_remaining")

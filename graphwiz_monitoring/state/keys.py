@@ -61,6 +61,12 @@ Keep this docstring's table in step with the methods below.
 | {ns}:silences                         | hash   | legacy (before the Redis-clock silences): moved to the keys above on first read |
 | {ns}:rules:fast:pending               | string | one queued fast evaluation; PX safety TTL          |
 | {ns}:rules:fast:throttle              | string | spaces fast evaluations; PX min interval           |
+| {ns}:beat:                            | prefix | celery-redbeat's key prefix (no key itself): the rows below |
+| {ns}:beat:{entry}                     | hash   | celery-redbeat: a beat entry's definition and last run (one per schedule entry) |
+| {ns}:beat::schedule                   | zset   | celery-redbeat: entry key -> when it is next due   |
+| {ns}:beat::statics                    | set    | celery-redbeat: names of the configured entries (removed ones are deleted at start) |
+| {ns}:beat:lock                        | string | the active beat's lock (celery-redbeat); PX beat.failover_seconds x 0.6, renewed every tick |
+| {ns}:monitoring:stamps                | hash   | fact -> Redis time it last happened (beat tick, rules evaluated, heartbeat pinged, notification dead-lettered), beat_holder; one field each |
 | {ns}:breaker:{name}                   | hash   | breaker state/failures/trial lease; TTL 7 d, refreshed |
 | {ns}:breakers                         | set    | breaker names (bounded: checks + channels)         |
 | {ns}:health:latest                    | hash   | check -> latest HealthResult JSON (one per check)  |
@@ -392,3 +398,29 @@ class KeySpace:
     @property
     def close_positions_window(self) -> str:
         return self._k("recovery", "close_positions", "window")
+
+    # ----------------------------------------------------------- the watcher's own liveness
+    @property
+    def beat_prefix(self) -> str:
+        """celery-redbeat's key prefix: entries are ``{prefix}{entry}``, its own keys ``{prefix}:schedule``..."""
+        return self._k("beat", "")
+
+    def beat_entry(self, entry: str) -> str:
+        return self.beat_prefix + entry
+
+    @property
+    def beat_schedule(self) -> str:
+        return self.beat_prefix + ":schedule"
+
+    @property
+    def beat_statics(self) -> str:
+        return self.beat_prefix + ":statics"
+
+    @property
+    def beat_lock(self) -> str:
+        return self._k("beat", "lock")
+
+    @property
+    def monitoring_stamps(self) -> str:
+        """Fact -> Redis time it last happened (state/stamps.py names the fields)."""
+        return self._k("monitoring", "stamps")

@@ -272,6 +272,13 @@ class Store:
             raise StateError(f"Redis at {self.safe_url}: {type(exc).__name__}: {exc}") from None
 
 
+def redis_client(settings: RedisSettings) -> Any:
+    """A plain redis-py client (decoded replies) for ``settings``, following a Sentinel failover like the
+    store's: for a library that wants redis-py itself (RedBeat's scheduler, celery/scheduler.py)."""
+    options = store_options(settings)
+    return _client_for(settings.url, options["socket_timeout"], options["sentinel_master"], options["sentinel_password"])
+
+
 def store_options(settings: RedisSettings) -> dict[str, Any]:
     """Store keyword arguments for ``settings`` (besides the URL): timeouts, Sentinel, durable writes."""
     password = settings.sentinel_password.get_secret_value() if settings.sentinel_password else None

@@ -45,6 +45,8 @@ GAUGES = {
     "graphwiz_trader_journal_max_bytes",
     "graphwiz_trader_pending_records", "graphwiz_notify_outbox_entries", "graphwiz_notify_outbox_oldest_age_seconds",
     "graphwiz_exporter_redis_up",
+    "graphwiz_beat_tick_age_seconds", "graphwiz_rules_evaluation_age_seconds", "graphwiz_heartbeat_ping_age_seconds",
+    "graphwiz_notify_dead_lettered_age_seconds", "graphwiz_redis_memory_used_bytes", "graphwiz_redis_memory_max_bytes",
     "graphwiz_trader_portfolio_value_usd", "graphwiz_trader_portfolio_cash_usd",
     "graphwiz_trader_portfolio_positions_value_usd", "graphwiz_trader_pnl_usd",
     "graphwiz_trader_heartbeat_timestamp_seconds", "graphwiz_trader_exchange_connected",

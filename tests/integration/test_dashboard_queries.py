@@ -212,7 +212,7 @@ def test_after_a_demo_run_every_expression_returns_series(tmp_path: Path, demo_r
         assert not empty, "expressions without any series after the demo run:\n" + "\n".join(empty)
         status, body = _http_json(f"{prometheus.url}/api/v1/rules")
         rules = [r for g in body["data"]["groups"] for r in g["rules"]]
-        assert len(rules) == 17 and all(r["health"] == "ok" for r in rules), [
+        assert len(rules) == 22 and all(r["health"] == "ok" for r in rules), [
             (r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
     finally:
         prometheus.stop()

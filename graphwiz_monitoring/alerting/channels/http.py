@@ -88,10 +88,16 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 def post(channel: str, url: str, *, timeout: float, json_body: Any = None, data: bytes | None = None,
          headers: Mapping[str, str] | None = None) -> requests.Response:
     """POST once; network trouble becomes a retryable DeliveryFailed, bad configuration a final one."""
+    return request("POST", channel, url, timeout=timeout, json_body=json_body, data=data, headers=headers)
+
+
+def request(method: str, channel: str, url: str, *, timeout: float, json_body: Any = None, data: bytes | None = None,
+            headers: Mapping[str, str] | None = None) -> requests.Response:
+    """One request (``post``'s, or the dead-man's switch's GET), failures classified the same way."""
     reason, retryable = "", True
     try:
-        return _session().post(url, json=json_body, data=data, headers=dict(headers or {}), timeout=timeout,
-                               allow_redirects=False)
+        return _session().request(method, url, json=json_body, data=data, headers=dict(headers or {}),
+                                  timeout=timeout, allow_redirects=False)
     except requests.Timeout:
         reason = f"{channel}: timed out after {timeout:g}s"
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,

@@ -95,10 +95,12 @@ def test_status_command_prints_readable_tables(tmp_path, redis_url, settings, st
     assert max(len(line) for line in lines) <= 80, out  # not a terminal: 80 columns
     titles = [line for line in lines if line and not line.startswith(" ")]
     assert titles[1] == "Trading", out  # trading first
-    for title in ("Trading", "Active alerts (1)", "Health checks", "Circuit breakers", "Queues", "Delivery"):
+    for title in ("Trading", "Active alerts (1)", "Health checks", "Circuit breakers", "Pipeline", "Queues",
+                  "Delivery"):
         assert f"\n{title}" in out, title
-    queues = " ".join(" ".join(line.split()) for line in lines[lines.index("Queues (messages waiting)"):])
-    assert "ingest 1 " in queues and "notify.discord 0 " in queues, out
+    queues = " ".join(" ".join(line.split()) for line in lines[lines.index("Queues (messages waiting / live consumers)"):])
+    assert "ingest 1 / 0 " in queues and "notify.discord 0 / 0 " in queues, out  # waiting / live consumers
+    assert any(line.split() == ["beat", "never", "ticked"] for line in lines), out  # no beat in this test
     assert any(line.split() == ["dead", "letters", "1"] for line in lines), out
     assert any(line.split() == ["State", "PAUSED", "(portfolio", "breach)"] for line in lines), out
     assert any(line.split()[:3] == ["P&L", "today", "$0.00"] for line in lines), out  # no trade recorded

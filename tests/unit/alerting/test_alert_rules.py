@@ -1,4 +1,4 @@
-"""Rules: the 11 built-ins (firing, not firing, fingerprint labels), overrides, YAML rules, rule modules."""
+"""Rules: the 15 built-ins (firing, not firing, fingerprint labels), overrides, YAML rules, rule modules."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ QUIET = {
     "risk": {"leverage": 1.2},
     "neo4j": {"connected": True},
     "traders": {"alpha": {"stale": False}, "beta": {"stale": None}},
+    "monitoring": {"beat_age_seconds": 1.5, "notify_dead_lettered_age_seconds": 4000.0, "redis_memory_percent": 40.0,
+                   "queues": {"ingest": {"length": 0, "consumers": 0}, "notify.log": {"length": 2, "consumers": 1}}},
 }
 
 
@@ -49,6 +51,11 @@ CASES = {
     "risk_limit_breach": ("risk.leverage", 3.5, {}, "Leverage 3.50x exceeds the 3x limit"),
     "disk_space": ("system.hosts.h1.disks./", 95, {"host": "h1", "mount": "/"}, "Disk / on h1 at 95.0%"),
     "trader_down": ("traders.alpha.stale", True, {"trader": "alpha"}, "Trader alpha stopped reporting"),
+    # Self-monitoring (issue 15 item 5): the snapshot's monitoring section.
+    "beat_down": ("monitoring.beat_age_seconds", 95, {}, "No beat has ticked for 95s"),
+    "queue_unconsumed": ("monitoring.queues.ingest.length", 4, {"queue": "ingest"}, "Tasks wait in ingest"),
+    "notify_dead_letters": ("monitoring.notify_dead_lettered_age_seconds", 30, {}, "dead-lettered 30s ago"),
+    "redis_memory_high": ("monitoring.redis_memory_percent", 91.5, {}, "Redis memory at 92% of maxmemory"),
 }
 
 REFERENCE = {  # ../shared/REFERENCE.md: severity, channels; cooldown: the severity table (issue 13 item 2)
@@ -60,6 +67,8 @@ REFERENCE = {  # ../shared/REFERENCE.md: severity, channels; cooldown: the sever
     "risk_limit_breach": ("emergency", "discord slack email telegram log", 10),
     "disk_space": ("warning", "discord log", 300),
     "trader_down": ("critical", "discord slack email log", 60),  # issue 13 item 3
+    "beat_down": ("critical", "discord slack email log", 60), "queue_unconsumed": ("critical", "discord slack email log", 60),
+    "notify_dead_letters": ("warning", "discord slack log", 300), "redis_memory_high": ("warning", "discord slack log", 300),
 }
 
 
@@ -68,7 +77,7 @@ def registry() -> RuleRegistry:
     return load_rules(parse_settings({}, env={}).alerts)
 
 
-def test_ten_builtins_with_reference_defaults(registry: RuleRegistry) -> None:
+def test_builtins_with_reference_defaults(registry: RuleRegistry) -> None:
     assert sorted(registry.names()) == sorted(CASES) == sorted(BUILTIN_RULES)
     for name, (severity, channels, cooldown) in REFERENCE.items():
         rule = registry.get(name)
@@ -110,7 +119,9 @@ def test_per_exchange_rule_names_every_matching_exchange(registry: RuleRegistry)
 def test_fast_path_selection(registry: RuleRegistry) -> None:
     fast = {r.name for r in registry if r.fast}
     assert fast == {"exchange_disconnect", "high_latency", "large_loss", "rate_limit", "neo4j_disconnect",
-                    "agent_failure", "risk_limit_breach"}
+                    "agent_failure", "risk_limit_breach",
+                    # the pipeline's own health: the fast path is the one evaluation that needs no beat
+                    "beat_down", "queue_unconsumed", "notify_dead_letters", "redis_memory_high"}
 
 
 def test_overrides_apply() -> None:

@@ -93,3 +93,9 @@ def test_status_tables_stay_readable():
     assert "Health checks\n  unavailable: health area is down" in text
     assert "notification outbox  2 waiting, oldest 75.5 s" in text
     assert "Active alerts\n  (none)" in text and "  ingest  3" in text
+    text = render_status({"unavailable": {}, "queues": {"ingest": 3, "rules": 0}, "generated_at": 0, "pipeline": {
+        "beat_age_seconds": 1.25, "beat_holder": "h1:42", "rules_age_seconds": None, "heartbeat_age_seconds": 30.0,
+        "redis_memory_percent": 81.4, "queues": {"ingest": {"length": 3, "consumers": 0}}}})
+    assert "  beat          ticked 1.2 s ago (h1:42)" in text and "  rules         never evaluated" in text
+    assert "  heartbeat     pinged 30.0 s ago" in text and "  redis memory  81 % of maxmemory" in text
+    assert "  QUEUE   WAITING  CONSUMERS\n  ingest  3        0\n  rules   0        -" in text
