@@ -21,6 +21,18 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 pytest_plugins = ["tests.fakes.notify_fixtures"]  # notification fakes: Discord/Slack/Telegram/webhook/SMTP
 
 
+@pytest.fixture(autouse=True)
+def _config_env_restored() -> Iterator[None]:
+    """The CLI exports ``--config`` as $GRAPHWIZ_CONFIG for its children (cli/common.py): a test invoking it
+    in-process must not leave that file to the child processes of the tests after it."""
+    before = os.environ.get("GRAPHWIZ_CONFIG")
+    yield
+    if before is None:
+        os.environ.pop("GRAPHWIZ_CONFIG", None)
+    else:
+        os.environ["GRAPHWIZ_CONFIG"] = before
+
+
 def require_binary(name: str) -> str:
     """Path of a binary tests need; missing is a failure in CI and outside it (never a silent skip)."""
     path = shutil.which(name)

@@ -35,7 +35,7 @@ from redbeat import RedBeatScheduler
 from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, get_redis
 from redis.exceptions import LockError
 
-from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.config import Settings, mask_url
 from graphwiz_monitoring.state import KeySpace
 from graphwiz_monitoring.state.stamps import BEAT, BEAT_HOLDER
 from graphwiz_monitoring.state.store import redis_client
@@ -117,6 +117,12 @@ class GraphwizScheduler(RedBeatScheduler):
                 "beat: Redis unreachable (%s); retrying every %.1fs", type(exc).__name__, wait)
             self._redis_down = True
             return wait
+
+    @property
+    def info(self) -> str:
+        """Beat's banner: RedBeat's own parses the URL with kombu, which a ``sentinel://a;sentinel://b`` list breaks."""
+        return (f"       . redis -> {mask_url(self._settings.redis.url)}\n"
+                f"       . lock -> `{self.lock_key}` ({self.lock_timeout}s)")
 
     def close(self) -> None:
         try:
