@@ -33,8 +33,8 @@ test: $(VENV)/.installed-dev
 	$(MAKE) $(SCHEMA_TOOLS)
 	$(VENV)/bin/ruff check graphwiz_monitoring graphwiz_trader workers tests bench
 	$(VENV)/bin/mypy graphwiz_monitoring graphwiz_trader
-	# Two processes, one test file each at a time: most tests wait on real worker processes.
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	# Three processes on two cores, one test file each at a time: most tests wait on real worker processes.
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check graphwiz_monitoring graphwiz_trader workers tests bench
