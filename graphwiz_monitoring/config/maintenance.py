@@ -50,8 +50,8 @@ class DigestSettings(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> DigestSettings:
-        from graphwiz_monitoring.rulebook.maintenance import _zone, check_cron
+        from graphwiz_monitoring.rulebook.maintenance import check_cron, zone
 
         check_cron(self.cron)
-        _zone(self.timezone)
+        zone(self.timezone)
         return self

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
-
 from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.alerting.models import Alert, AlertSeverity
 from graphwiz_monitoring.alerting.records import get_active_alerts, get_alert_history
@@ -28,7 +26,7 @@ from graphwiz_monitoring.health.checker import HealthChecker
 from graphwiz_monitoring.health.recovery import recovery_history
 from graphwiz_monitoring.metrics.history import performance_history
 from graphwiz_monitoring.metrics.snapshot import build_snapshot
-from graphwiz_monitoring.rulebook.maintenance import _zone, iso
+from graphwiz_monitoring.rulebook.maintenance import cron_runs, iso, zone
 from graphwiz_monitoring.rulebook.rules import DIGEST_RULE, ONE_SHOT_RULES
 from graphwiz_monitoring.state import KeySpace, Store
 
@@ -41,8 +39,7 @@ MAX_LISTED_ALERTS = 20
 
 def due_at(digest: DigestSettings, now: float) -> tuple[float, float]:
     """(the latest scheduled time at or before ``now``, the one before it): the period it sums up."""
-    zone = _zone(digest.timezone)
-    runs = croniter(digest.cron, datetime.fromtimestamp(now + 1e-3, zone))
+    runs = cron_runs(digest.cron, datetime.fromtimestamp(now + 1e-3, zone(digest.timezone)))
     due = runs.get_prev(datetime).timestamp()
     return due, runs.get_prev(datetime).timestamp()
 

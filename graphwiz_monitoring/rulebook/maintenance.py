@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from graphwiz_monitoring.errors import RuleError
 from graphwiz_monitoring.rulebook.silences import matches, parse_duration, parse_time
@@ -28,14 +26,25 @@ if TYPE_CHECKING:
 MAX_WINDOW_SECONDS = 7 * 86_400
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; RuleError naming it when unknown."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise RuleError(f"unknown time zone {name!r} (an IANA name such as UTC or Europe/Berlin)") from None
 
 
+def cron_runs(expression: str, start: datetime) -> Any:
+    """croniter's iterator over ``expression``'s times from ``start`` (its time zone applies). Imported on
+    first use: a process with no window or digest never pays for croniter (~2 MiB)."""
+    from croniter import croniter
+
+    return croniter(expression, start)
+
+
 def check_cron(expression: str) -> str:
+    from croniter import croniter
+
     if not croniter.is_valid(expression):
         raise RuleError(f"not a cron expression (minute hour day month weekday, e.g. '0 2 * * 0'), "
                         f"got {expression!r}")
@@ -62,8 +71,8 @@ class MaintenanceWindow:
             assert self.starts_at is not None and self.ends_at is not None
             return (self.starts_at, self.ends_at) if self.starts_at <= now < self.ends_at else None
         # The latest start at or before now (croniter's get_prev is strictly before its base).
-        base = datetime.fromtimestamp(now + 1e-3, _zone(self.timezone))
-        start = croniter(self.cron, base).get_prev(datetime).timestamp()
+        base = datetime.fromtimestamp(now + 1e-3, zone(self.timezone))
+        start = cron_runs(self.cron, base).get_prev(datetime).timestamp()
         end = start + self.duration_seconds
         return (start, end) if start <= now < end else None
 
@@ -75,7 +84,7 @@ class MaintenanceWindow:
             if not found and self.starts_at > now:
                 found.append((self.starts_at, self.ends_at))
             return found
-        runs = croniter(self.cron, datetime.fromtimestamp(now, _zone(self.timezone)))
+        runs = cron_runs(self.cron, datetime.fromtimestamp(now, zone(self.timezone)))
         while len(found) < count:
             start = runs.get_next(datetime).timestamp()
             found.append((start, start + self.duration_seconds))
@@ -85,7 +94,7 @@ class MaintenanceWindow:
 def window_from_settings(name: str, spec: MaintenanceWindowSettings) -> MaintenanceWindow:
     """A validated window from one ``alerts.maintenance.<name>`` entry (RuleError names the problem)."""
     matchers = {str(k): str(v) for k, v in spec.matchers.items()}
-    _zone(spec.timezone)
+    zone(spec.timezone)
     if spec.cron is not None:
         if spec.starts_at is not None or spec.ends_at is not None:
             raise RuleError("give either cron + duration (recurring) or starts_at + ends_at (one-off), not both")
@@ -100,21 +109,21 @@ def window_from_settings(name: str, spec: MaintenanceWindowSettings) -> Maintena
         raise RuleError("a window needs cron + duration (recurring) or starts_at + ends_at (one-off)")
     if spec.duration is not None:
         raise RuleError("a one-off window takes starts_at + ends_at; duration is for cron windows")
-    zone = _zone(spec.timezone)
-    starts, ends = (_local_time(value, zone) for value in (spec.starts_at, spec.ends_at))
+    local = zone(spec.timezone)
+    starts, ends = (_local_time(value, local) for value in (spec.starts_at, spec.ends_at))
     if ends <= starts:
         raise RuleError(f"ends_at {spec.ends_at!r} must be after starts_at {spec.starts_at!r}")
     return MaintenanceWindow(name=name, matchers=matchers, starts_at=starts, ends_at=ends, timezone=spec.timezone,
                              reason=spec.reason)
 
 
-def _local_time(value: str, zone: ZoneInfo) -> float:
+def _local_time(value: str, local: ZoneInfo) -> float:
     """An ISO time without an offset is read in the window's time zone (the way people write them)."""
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return parse_time(value)  # RuleError with the accepted forms
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).timestamp()
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=local)).timestamp()
 
 
 def open_window(windows: Iterable[MaintenanceWindow], labels: Mapping[str, str],
@@ -126,5 +135,5 @@ def open_window(windows: Iterable[MaintenanceWindow], labels: Mapping[str, str],
     return None
 
 
-def iso(when: float, zone: str = "UTC") -> str:
-    return datetime.fromtimestamp(when, timezone.utc).astimezone(_zone(zone)).isoformat(timespec="minutes")
+def iso(when: float, zone_name: str = "UTC") -> str:
+    return datetime.fromtimestamp(when, timezone.utc).astimezone(zone(zone_name)).isoformat(timespec="minutes")
