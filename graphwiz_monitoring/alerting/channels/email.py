@@ -30,16 +30,22 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def build_message(view: View, settings: EmailSettings) -> EmailMessage:
-    alert = view.alert
+def _new_message(subject: str, settings: EmailSettings, event_time: float, message_id: str,
+                 kind: str) -> EmailMessage:
     msg = EmailMessage()
-    msg["Subject"] = fit(_one_line(view.subject), SUBJECT_MAX_CHARS)
+    msg["Subject"] = fit(_one_line(subject), SUBJECT_MAX_CHARS)
     msg["From"] = settings.from_ or ""
     msg["To"] = ", ".join(settings.to)
-    msg["Date"] = formatdate(view.event_time, usegmt=True)
-    msg["Message-ID"] = make_msgid(idstring=f"{alert.alert_id}.{view.kind}")
+    msg["Date"] = formatdate(event_time, usegmt=True)
+    msg["Message-ID"] = make_msgid(idstring=message_id)
+    msg["X-Graphwiz-Kind"] = kind
+    return msg
+
+
+def build_message(view: View, settings: EmailSettings) -> EmailMessage:
+    alert = view.alert
+    msg = _new_message(view.subject, settings, view.event_time, f"{alert.alert_id}.{view.kind}", view.kind)
     msg["X-Graphwiz-Alert-Id"] = _one_line(alert.alert_id)
-    msg["X-Graphwiz-Kind"] = view.kind
     message = fit(alert.message, MESSAGE_MAX_CHARS)
     plain = [view.subject, "", message, ""]
     plain += [f"{name}: {value}" for name, value in view.fields]
@@ -68,13 +74,8 @@ def build_message(view: View, settings: EmailSettings) -> EmailMessage:
 def build_group_message(view: GroupView, settings: EmailSettings) -> EmailMessage:
     """A grouped message: the subject names the count and rule(s); one section per alert (title, message,
     labels), in plain text and escaped HTML."""
-    msg = EmailMessage()
-    msg["Subject"] = fit(_one_line(view.subject), SUBJECT_MAX_CHARS)
-    msg["From"] = settings.from_ or ""
-    msg["To"] = ", ".join(settings.to)
-    msg["Date"] = formatdate(view.event_time, usegmt=True)
-    msg["Message-ID"] = make_msgid(idstring=f"group.{view.items[0][0].alert_id}.{view.kind}")
-    msg["X-Graphwiz-Kind"] = view.kind
+    msg = _new_message(view.subject, settings, view.event_time, f"group.{view.items[0][0].alert_id}.{view.kind}",
+                       view.kind)
     plain = [view.subject, ""]
     sections = []
 
