@@ -8,7 +8,7 @@ never published on Redis.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypedDict
 
@@ -133,7 +133,7 @@ EVENT_TYPES = frozenset(t.value for t in EventType)
 
 
 def make_event(event_type: EventType, data: EventPayload, at: float | None = None) -> dict[str, Any]:
-    when = datetime.fromtimestamp(at, timezone.utc) if at is not None else datetime.now(timezone.utc)
+    when = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
     return {"type": EventType(event_type).value, "data": data, "timestamp": when.isoformat()}
 
 
@@ -147,7 +147,7 @@ def publish(store: Store, keys: KeySpace, event_type: EventType, data: EventPayl
 
 def make_message(kind: str, data: dict[str, Any]) -> str:
     """A server-to-client message (event or SNAPSHOT/SUBSCRIBED/ERROR) as JSON text."""
-    when = datetime.now(timezone.utc).isoformat()
+    when = datetime.now(UTC).isoformat()
     return json.dumps({"type": kind, "data": data, "timestamp": when}, default=str)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from graphwiz_monitoring.alerting.records import load_alert
@@ -83,7 +83,7 @@ def _store_silence(store: Store, keys: KeySpace, silence: Silence) -> None:
 
 
 def _iso(when: float) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
 
 
 def remove_silence(store: Store, keys: KeySpace, silence_id: str) -> bool:

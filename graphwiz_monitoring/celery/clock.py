@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from celery.worker.request import Request
@@ -80,7 +80,7 @@ def rebased(stamp_: tuple[float, float, float], redis_now: float, local_now: flo
     offset = local_now - redis_now  # how far this host's clock is ahead of Redis's
 
     def local(redis_time: float) -> datetime:
-        return datetime.fromtimestamp(redis_time + offset, tz=timezone.utc)
+        return datetime.fromtimestamp(redis_time + offset, tz=UTC)
 
     return local(sent_at + max_age), (local(sent_at + countdown) if countdown else None)
 

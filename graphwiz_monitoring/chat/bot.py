@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from graphwiz_monitoring.alerting.channels.telegram_buttons import (
@@ -215,7 +215,7 @@ class TelegramBot:
                 self.actions.set_trading(True, sender.actor, f"Pause button on alert {alert_id}"), sender.display)))
             self.api.send_message(sender.chat_id, reply.text, reply_to=message.get("message_id"))
         label = {ACK: "✅ Acknowledged", SILENCE: "🔕 Silenced for 1 h", PAUSE: "⏸ Trading paused"}[action]
-        self._mark(message, f"{label} by {escape(sender.display)} at {datetime.now(timezone.utc):%H:%M} UTC",
+        self._mark(message, f"{label} by {escape(sender.display)} at {datetime.now(UTC):%H:%M} UTC",
                    alert_id, action)
 
     def _mark(self, message: dict[str, Any], line: str, alert_id: str, action: str) -> None:

@@ -7,7 +7,7 @@ summary, the trading change): every value that comes from outside this module go
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from graphwiz_monitoring.chat.html import escape
@@ -39,7 +39,7 @@ def help_text() -> str:
 def when(epoch: Any) -> str:
     if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
         return "-"
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def money(value: Any, signed: bool = True) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 from typing import Any
 
 import click
@@ -42,8 +43,8 @@ def _json(data: Any) -> str:
 
 
 def _when(epoch: float | None) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if not epoch:
         return "-"
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -65,7 +65,7 @@ async def feed(stop: asyncio.Event, seed: int = 7) -> None:
             tick += 1
             try:
                 await asyncio.wait_for(stop.wait(), TICK_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     finally:
         await monitor.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import click
@@ -29,7 +30,7 @@ def dlq() -> None:
 @click.pass_context
 def dlq_list(ctx: click.Context, limit: int, kind: str | None, as_json: bool) -> None:
     """Show dead-lettered items, newest first."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from graphwiz_monitoring import context
     from graphwiz_monitoring.state.dead_letters import dead_letter_count, list_dead_letters
@@ -41,7 +42,7 @@ def dlq_list(ctx: click.Context, limit: int, kind: str | None, as_json: bool) ->
     if as_json:
         click.echo(_json(entries))
         return
-    rows = [{"id": e["id"], "time": datetime.fromtimestamp(e["time"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+    rows = [{"id": e["id"], "time": datetime.fromtimestamp(e["time"], UTC).strftime("%Y-%m-%d %H:%M:%S"),
              "kind": e["kind"], "channel": (e.get("payload") or {}).get("channel", ""),
              "alert": (e.get("payload") or {}).get("alert_id", ""), "reason": str(e["reason"])[:80]} for e in entries]
     click.echo(f"dead letters: {total} in total")

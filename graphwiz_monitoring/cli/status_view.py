@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
@@ -161,13 +161,13 @@ def _cell(value: Any) -> str:
 
 def _time(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
     return str(value) if value else "-"
 
 
 def _clock(value: Any, seconds: bool = True) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, timezone.utc).strftime("%H:%M:%S" if seconds else "%H:%M")
+        return datetime.fromtimestamp(value, UTC).strftime("%H:%M:%S" if seconds else "%H:%M")
     return "-"
 
 

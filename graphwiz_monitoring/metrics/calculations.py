@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SECONDS_PER_DAY = 86_400
@@ -55,7 +55,7 @@ def utc_day(ts: float) -> int:
 
 
 def day_label(day: int) -> str:
-    return datetime.fromtimestamp(day * SECONDS_PER_DAY, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(day * SECONDS_PER_DAY, UTC).strftime("%Y-%m-%d")
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

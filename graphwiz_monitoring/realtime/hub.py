@@ -93,7 +93,7 @@ class Hub:
     async def _close(self, ws: ServerConnection, code: int, reason: str) -> None:
         try:
             await asyncio.wait_for(ws.close(code, reason), EVICT_CLOSE_SECONDS)
-        except (asyncio.TimeoutError, OSError, RuntimeError):
+        except (TimeoutError, OSError, RuntimeError):
             pass
         finally:
             if ws.transport is not None and not ws.transport.is_closing():

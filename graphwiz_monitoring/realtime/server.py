@@ -150,7 +150,7 @@ class RealtimeServer:
             snapshot = await asyncio.to_thread(self.snapshot)
             try:
                 await asyncio.wait_for(ws.send(make_message(SNAPSHOT, snapshot)), SNAPSHOT_SEND_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.hub.evict(client)
                 return
             client.sender = asyncio.create_task(self._pump(client))

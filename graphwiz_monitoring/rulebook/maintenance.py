@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -136,4 +136,4 @@ def open_window(windows: Iterable[MaintenanceWindow], labels: Mapping[str, str],
 
 
 def iso(when: float, zone_name: str = "UTC") -> str:
-    return datetime.fromtimestamp(when, timezone.utc).astimezone(zone(zone_name)).isoformat(timespec="minutes")
+    return datetime.fromtimestamp(when, UTC).astimezone(zone(zone_name)).isoformat(timespec="minutes")

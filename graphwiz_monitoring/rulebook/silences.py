@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ def parse_time(value: Any, *, now: float | None = None) -> float:
         except ValueError:
             pass
         else:
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     raise RuleError(f"not an ISO-8601 time (e.g. 2026-01-31T22:00:00Z), got {value!r}")
 
 

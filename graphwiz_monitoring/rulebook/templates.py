@@ -12,7 +12,7 @@ import re
 import string
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from graphwiz_monitoring.errors import RuleError
@@ -138,7 +138,7 @@ def field_values(snapshot: Mapping[str, Any], labels: Mapping[str, str]) -> dict
         raw = values.get(ratio)
         values[name] = raw * 100 if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
     values.update(labels)
-    values.setdefault("time", datetime.fromtimestamp(time.time(), timezone.utc).isoformat(timespec="seconds"))
+    values.setdefault("time", datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds"))
     return values
 
 

@@ -23,7 +23,7 @@ import json
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -66,7 +66,7 @@ class CloseWindow:
             return f"close_positions window record {self.path} is unreadable ({last.get('error', 'no time')}): delete it to allow"
         elapsed = now - float(at)
         if elapsed < self.window_seconds:
-            when = datetime.fromtimestamp(float(at), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            when = datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             return (f"close_positions already ran in this trader at {when} (command {last.get('command_id')}): "
                     f"at most once per {self.window_seconds:g}s (recovery.close_positions_window_seconds)")
         return None

@@ -50,7 +50,7 @@ import logging
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ MAX_REASON_CHARS = 300
 
 def _utc(epoch: str | None) -> str:
     try:
-        return datetime.fromtimestamp(float(epoch or ""), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return datetime.fromtimestamp(float(epoch or ""), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (ValueError, OverflowError, OSError):
         return str(epoch)
 

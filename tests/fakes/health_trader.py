@@ -42,7 +42,7 @@ async def main(config: str, state_path: str, calls_path: str, status_path: str) 
             os.replace(tmp, status_path)
             try:
                 await asyncio.wait_for(stop.wait(), 0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     finally:
         await monitor.stop()

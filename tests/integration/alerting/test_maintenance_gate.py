@@ -5,7 +5,7 @@ the digest due is sent exactly once however many processes look for it."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from graphwiz_monitoring.alerting.maintenance import in_maintenance
 from graphwiz_monitoring.alerting.manager import get_active_alerts
@@ -16,7 +16,7 @@ from tests.integration.alerting.test_alert_lifecycle import LOSS, WEBHOOK, loss_
 
 
 def _iso(when: float) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
 
 
 def _window(store, starts: float, ends: float, **matchers: str) -> dict:

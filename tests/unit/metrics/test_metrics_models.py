@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -29,7 +29,7 @@ def test_generated_ids_are_unique_and_caller_values_are_kept() -> None:
 
 
 def test_timestamps_accept_datetime_and_iso_text() -> None:
-    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    when = datetime(2024, 1, 1, tzinfo=UTC)
     assert parse("trade", {**EXAMPLE, "timestamp": when}).timestamp == when.timestamp()
     assert parse("trade", {**EXAMPLE, "timestamp": "2024-01-01T00:00:00Z"}).timestamp == when.timestamp()
     assert parse("trade", {**EXAMPLE, "timestamp": datetime(2024, 1, 1)}).timestamp == when.timestamp()  # naive = UTC
