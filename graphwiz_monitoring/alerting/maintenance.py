@@ -1,7 +1,8 @@
 """The maintenance gate: an alert inside an open maintenance window is shown, not notified.
 
 Windows (``alerts.maintenance``, rulebook/maintenance.py) are judged on the Redis clock, so every
-process holds the same notifications. A held notification leaves the outbox (nothing is owed: it is
+process holds the same notifications; a trader follows the deployment's windows as the workers
+publish them (alerting/published.py), like its routes and grouping. A held notification leaves the outbox (nothing is owed: it is
 not sent later either) and is counted as ``graphwiz_notifications_total{outcome="maintenance"}``; the
 alert record carries ``metadata.maintenance = {window, until}`` while it is held, which the CLI, the
 stream and the status page show as "in maintenance". When the window closes, the episode's next
@@ -17,8 +18,8 @@ from graphwiz_monitoring.alerting import delivery, outbox
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.alerting.records import save_alert
 from graphwiz_monitoring.alerting.rules import ONE_SHOT_RULES
-from graphwiz_monitoring.config import Settings
-from graphwiz_monitoring.rulebook.maintenance import iso, open_window, window_from_settings
+from graphwiz_monitoring.config import AlertsSettings, Settings
+from graphwiz_monitoring.rulebook.maintenance import MaintenanceWindow, iso, open_window, window_from_settings
 from graphwiz_monitoring.rulebook.silences import alert_labels
 from graphwiz_monitoring.state import KeySpace, Store
 
@@ -27,18 +28,23 @@ log = logging.getLogger(__name__)
 MARK = "maintenance"  # the alert metadata key shown as "in maintenance"
 
 
+def windows_of(alerts: AlertsSettings) -> list[MaintenanceWindow]:
+    return [window_from_settings(name, spec) for name, spec in alerts.maintenance.items()]
+
+
 class MaintenanceGate:
     def __init__(self, store: Store, keys: KeySpace, settings: Settings) -> None:
         self.store, self.keys = store, keys
-        self.windows = [window_from_settings(name, spec) for name, spec in settings.alerts.maintenance.items()]
+        self._own, self._own_windows = settings.alerts, windows_of(settings.alerts)
 
-    def hold(self, alert: Alert, kind: str) -> bool:
+    def hold(self, alert: Alert, kind: str, policy: AlertsSettings | None = None) -> bool:
         """True when ``alert`` is in an open window now: its ``kind`` notification is dropped and the alert
-        marked. Costs nothing without windows, one Redis TIME with them."""
-        if not self.windows or alert.rule_name in ONE_SHOT_RULES:
+        marked. ``policy``: whose windows (``Notifier.policy()``: the deployment's as published, in a
+        trader); default this process's. Costs nothing without windows, one Redis TIME with them."""
+        windows = self._own_windows if policy is None or policy is self._own else windows_of(policy)
+        if not windows or alert.rule_name in ONE_SHOT_RULES:
             return False
-        found = open_window(self.windows, alert_labels(alert.rule_name, alert.severity, alert.labels),
-                            self.store.now())
+        found = open_window(windows, alert_labels(alert.rule_name, alert.severity, alert.labels), self.store.now())
         if found is None:
             if alert.metadata.pop(MARK, None) is not None:  # the window closed: shown as alerting again
                 save_alert(self.store, self.keys, alert)

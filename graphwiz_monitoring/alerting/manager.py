@@ -48,7 +48,7 @@ from graphwiz_monitoring.alerting.silences import (
     inhibited,
     muting_silence,
 )
-from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.config import AlertsSettings, Settings
 from graphwiz_monitoring.errors import AlertNotFoundError
 from graphwiz_monitoring.events import AlertEvent, EventType, publish
 from graphwiz_monitoring.rulebook.rules import TRADER_SECTIONS
@@ -497,10 +497,11 @@ class AlertManager:
     # ------------------------------------------------------------ notification handoff
 
     def _announce(self, alert: Alert, kind: str) -> None:
-        held = self.maintenance.hold(alert, kind)  # first: the event shows the alert "in maintenance"
+        policy = self.notifier.policy()
+        held = self.maintenance.hold(alert, kind, policy)  # first: the event shows the alert "in maintenance"
         publish(self.store, self.keys, EventType.ALERT, _alert_event(kind, alert))
         if not held:
-            self.notifier.notify(alert, kind)
+            self._hand_over(alert, kind, policy)
 
     def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
         return self.notifier.channels(channels, kind)
@@ -508,13 +509,15 @@ class AlertManager:
     def notify(self, alert: Alert, kind: str) -> bool:
         """Hand ``alert``'s notification to its channels' queues (notifier.py), unless a maintenance window
         holds it (alerting/maintenance.py); True when all were enqueued or it was held. An escalation
-        step's (``escalated-<n>``) goes to that step's channels only, whatever ``alerts.routes`` say."""
-        if self.maintenance.hold(alert, kind):
-            return True
+        step's (``escalated-<n>``) goes to that step's channels only, whatever ``alerts.routes`` say. Windows,
+        routes and grouping are one policy: the deployment's, as the notifier reads it (notifier.policy)."""
+        policy = self.notifier.policy()
+        return self.maintenance.hold(alert, kind, policy) or self._hand_over(alert, kind, policy)
+
+    def _hand_over(self, alert: Alert, kind: str, policy: AlertsSettings) -> bool:
         step = escalation.step_of(kind)
-        if step is not None:
-            return self.notifier.notify(alert, kind, [c.value for c in escalation.step_channels(alert, step)])
-        return self.notifier.notify(alert, kind)
+        steps = [c.value for c in escalation.step_channels(alert, step)] if step is not None else None
+        return self.notifier.notify(alert, kind, steps, policy=policy)
 
     def escalated(self, alert_id: str, step: int) -> None:
         """Step ``step`` of ``alert_id``'s escalation was reached now (claimed once, escalation.py): its channels

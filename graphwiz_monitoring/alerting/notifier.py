@@ -127,7 +127,8 @@ class Notifier:
                                        [kind, *floors])
         return [d for d, ok in zip(destinations, passed, strict=True) if int(ok)]
 
-    def notify(self, alert: Alert, kind: str, destinations: Iterable[str] | None = None) -> bool:
+    def notify(self, alert: Alert, kind: str, destinations: Iterable[str] | None = None, *,
+               policy: AlertsSettings | None = None) -> bool:
         """One ``deliver(alert_id, destination, kind)`` per ``handoff`` destination, or held for its storm
         group's message; True when all were enqueued (or held).
 
@@ -135,8 +136,9 @@ class Notifier:
         all were enqueued does the alert's outbox entry go: after a failure it stays for the outbox
         sweep, which calls this again (a task enqueued twice still sends once, see alerting/outbox.py).
         Each task is marked handed first, so a task the broker loses after accepting it is enqueued again.
+        ``policy``: the caller's read of ``policy()``, not read again.
         """
-        policy = self.policy()
+        policy = policy or self.policy()
         if grouping.grouped(alert, policy) and kind_base(kind) in (NotificationKind.RESOLVED, NotificationKind.STALE):
             grouping.end_lead(self.store, self.keys, alert, policy)
         if destinations is None and grouping.grouped(alert, policy):

@@ -42,7 +42,8 @@ def published_config(settings: Settings) -> dict[str, Any]:
             "rules": {n: o.model_dump(mode="json", exclude_unset=True) for n, o in alerts.rules.items()},
             # Routes name destinations (``telegram:ops``), never their URLs or tokens.
             "policy": {"group_by": alerts.group_by, "group_interval_seconds": alerts.group_interval_seconds,
-                       "routes": [r.model_dump(mode="json", by_alias=True) for r in alerts.routes]}}
+                       "routes": [r.model_dump(mode="json", by_alias=True) for r in alerts.routes],
+                       "maintenance": {n: w.model_dump(mode="json") for n, w in alerts.maintenance.items()}}}
 
 
 def publish(store: Store, keys: KeySpace, settings: Settings) -> None:
@@ -66,7 +67,8 @@ def read_published(store: Store, keys: KeySpace) -> AlertsSettings | None:
 
 
 def read_published_policy(store: Store, keys: KeySpace) -> AlertsSettings | None:
-    """The deployment's routes and grouping (the trader's notifier follows them); None when absent or unreadable."""
+    """The deployment's routes, grouping and maintenance windows (the trader's notifier and maintenance gate
+    follow them); None when absent or unreadable."""
     raw = store.r.get(keys.alerting_published)
     if not raw:
         return None

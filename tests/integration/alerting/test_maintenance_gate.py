@@ -83,3 +83,17 @@ def test_the_digest_due_is_sent_once_across_processes_with_the_periods_facts(mak
     assert "Recovery actions: none" in text and "Trading: running" in text
     # the digest is no alert of the next period, and never an episode
     assert all(a.rule_name != "digest" for a in get_active_alerts(store, keys))
+
+
+def test_a_traders_alerts_follow_the_deployments_published_windows(make_manager, store, keys) -> None:
+    """One configuration decides who is told: a trader (no deployment configuration of its own) holds what
+    the workers' published windows hold, as it follows their published routes."""
+    from graphwiz_monitoring.alerting.published import publish
+
+    worker, _ = make_manager({**loss_rules(), "maintenance": {"upgrade": _window(store, -60, 600)}}, WEBHOOK)
+    publish(store, keys, worker.settings)
+    trader, sent = make_manager(loss_rules(), WEBHOOK)
+    trader.notifier.deployment_config = False  # as TradingMonitor sets it
+    assert len(trader.evaluate(LOSS).created) == 1
+    assert sent.calls == [] and pending(store, keys) == []
+    assert in_maintenance(get_active_alerts(store, keys)[0]) == "upgrade"
