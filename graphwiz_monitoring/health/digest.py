@@ -24,7 +24,7 @@ from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.config.maintenance import DigestSettings
 from graphwiz_monitoring.health.checker import HealthChecker
 from graphwiz_monitoring.health.recovery import recovery_history
-from graphwiz_monitoring.metrics.history import performance_history
+from graphwiz_monitoring.metrics.history import performance_history, read_trades
 from graphwiz_monitoring.metrics.snapshot import build_snapshot
 from graphwiz_monitoring.rulebook.maintenance import cron_runs, iso, zone
 from graphwiz_monitoring.rulebook.rules import DIGEST_RULE, ONE_SHOT_RULES
@@ -67,8 +67,10 @@ def gather_digest(store: Store, keys: KeySpace, settings: Settings, *, since: fl
     """The facts of the period [since, until] (epoch seconds), JSON-serializable."""
     snapshot = build_snapshot(store, keys, settings)
     trading = snapshot.get("trading") or {}
-    period = performance_history(store, keys, hours=(until - since) / 3600, now=until)
-    week = performance_history(store, keys, hours=WEEK_HOURS, now=until)
+    # The stream is read once for both windows (a monthly digest's period is longer than the week).
+    trades = read_trades(store, keys, min(since, until - WEEK_HOURS * 3600), until)
+    period = performance_history(store, keys, hours=(until - since) / 3600, now=until, trades=trades)
+    week = performance_history(store, keys, hours=WEEK_HOURS, now=until, trades=trades)
     summary = HealthChecker(settings, store, keys).get_health_summary()
     recovery = [a for a in recovery_history(store, keys, limit=200) if float(a.get("timestamp") or 0) >= since]
     return {

@@ -109,11 +109,15 @@ def recent_trades(store: Store, keys: KeySpace, count: int = 20) -> list[dict[st
 
 
 def performance_history(store: Store, keys: KeySpace, hours: float = 24, *, initial_capital: float | None = None,
-                        now: float | None = None) -> dict[str, Any]:
-    """Trading performance over the last ``hours``: totals, a bucketed P&L series and portfolio values."""
+                        now: float | None = None, trades: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Trading performance over the last ``hours``: totals, a bucketed P&L series and portfolio values.
+
+    ``trades``: those of a longer window already read (``read_trades``), so a caller summing up two windows
+    reads the stream once."""
     now = time.time() if now is None else now
     since = now - hours * 3600
-    trades = read_trades(store, keys, since, now)
+    trades = (read_trades(store, keys, since, now) if trades is None
+              else [t for t in trades if since <= t["timestamp"] <= now])
     bucket = max(60.0, hours * 3600 / HISTORY_POINTS)
     series: dict[int, dict[str, Any]] = {}
     cumulative = 0.0
