@@ -290,7 +290,9 @@ class AlertManager:
         """One breach observation of ``alert``'s (rule, fingerprint) (alert_fire.lua) and what it asks for:
         (outcome, alert id, the alert when created now)."""
         k, alerts, rule_name, fp = self.keys, self.settings.alerts, alert.rule_name, alert.fingerprint
-        plan = escalation.start(alert, alerts)  # should this observation open the episode: its steps and channels
+        # Should this observation open the episode: its steps and channels, the deployment's (a trader's own
+        # configuration does not decide who is told, notifier.policy).
+        plan = escalation.start(alert, self.notifier.policy())
         outcome, alert_id, _now, sequence, rise = self.store.run_script(  # durable: the episode and its outbox entry
             "alert_fire",
             [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),

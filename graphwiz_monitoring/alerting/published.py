@@ -12,6 +12,9 @@ A trader's ``check_alert(name)`` finds a rule in this order (``rule_for``):
 2. a rule the trader's own configuration defines or overrides (``alerts.custom_rules`` / ``alerts.rules``);
 3. the deployment's published rules (a YAML rule, or a built-in with the deployment's override);
 4. the built-in defaults and rule modules the trader loaded.
+
+Who is told of a trader's alerts is the deployment's decision too: the ``policy`` part (routes, grouping,
+maintenance windows, escalation steps) is what a trader's notifier reads (``read_published_policy``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def published_config(settings: Settings) -> dict[str, Any]:
             # Routes name destinations (``telegram:ops``), never their URLs or tokens.
             "policy": {"group_by": alerts.group_by, "group_interval_seconds": alerts.group_interval_seconds,
                        "routes": [r.model_dump(mode="json", by_alias=True) for r in alerts.routes],
-                       "maintenance": {n: w.model_dump(mode="json") for n, w in alerts.maintenance.items()}}}
+                       "maintenance": {n: w.model_dump(mode="json") for n, w in alerts.maintenance.items()},
+                       "escalation": alerts.escalation.model_dump(mode="json", exclude_none=True)}}
 
 
 def publish(store: Store, keys: KeySpace, settings: Settings) -> None:
@@ -67,14 +71,19 @@ def read_published(store: Store, keys: KeySpace) -> AlertsSettings | None:
 
 
 def read_published_policy(store: Store, keys: KeySpace) -> AlertsSettings | None:
-    """The deployment's routes, grouping and maintenance windows (the trader's notifier and maintenance gate
-    follow them); None when absent or unreadable."""
+    """The deployment's routes, grouping, maintenance windows and escalation steps, the rules' own steps
+    included (the trader's notifier, maintenance gate and new episodes follow them); None when absent or
+    unreadable."""
     raw = store.r.get(keys.alerting_published)
     if not raw:
         return None
     try:
-        policy = json.loads(raw).get("policy")
-        return AlertsSettings.model_validate(policy) if isinstance(policy, dict) else None
+        data = json.loads(raw)
+        policy = data.get("policy")
+        if not isinstance(policy, dict):
+            return None
+        return AlertsSettings.model_validate({**policy, "custom_rules": data.get("custom_rules") or {},
+                                              "rules": data.get("rules") or {}})
     except (ValueError, AttributeError, ValidationError) as exc:
         log.warning("published routing configuration unreadable (%s); ignored", str(exc)[:200])
         return None

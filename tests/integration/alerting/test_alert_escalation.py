@@ -7,6 +7,7 @@ import threading
 import time
 
 from graphwiz_monitoring.alerting.manager import get_active_alerts
+from graphwiz_monitoring.alerting.published import publish
 
 WEBHOOK = {"webhook": {"url": "http://127.0.0.1:9/hook"}}
 LOSS = {"trading": {"current_drawdown": 0.2}}
@@ -112,3 +113,30 @@ def test_a_severity_rise_breaks_the_ack_and_the_parked_step_comes(make_manager, 
     assert wait_steps(manager, 0.5) == []
     manager.open_episode("health:disk", "disk", "Disk critical", "97%", "critical")
     assert manager.escalate_due() == [(alert_id, 2)]
+
+
+def test_a_traders_episode_escalates_by_the_deployments_published_steps(make_manager, store, keys) -> None:
+    """A trader (no escalation of its own) opens an episode: its steps are the deployment's, published by the
+    rule workers with routes and windows, and a worker's tick reaches step 2 (before: no steps at all, the
+    trader's own empty configuration decided)."""
+    worker, sent_by_worker = make_manager(alerts(), WEBHOOK)
+    publish(store, keys, worker.settings)
+    trader, sent = make_manager({"rules": {**OFF, "large_loss": {"cooldown_seconds": 60}}}, WEBHOOK)
+    trader.notifier.deployment_config = False  # as TradingMonitor sets it
+    alert = trader.evaluate(LOSS).created[0]
+    assert [s["after_seconds"] for s in alert.escalation] == [0, 0.4]
+    assert sent.calls == [(alert.alert_id, "log", "firing")]  # the first step's channel only
+    assert wait_steps(worker, 0.8) == [(alert.alert_id, 2)]
+    assert sent_by_worker.calls == [(alert.alert_id, "webhook", "escalated-2")]
+
+
+def test_a_rule_steps_published_by_the_deployment_win_in_the_trader(make_manager, store, keys) -> None:
+    own = [{"after_seconds": 0, "channels": ["webhook"]}]
+    worker, _ = make_manager(alerts(rules={**OFF, "large_loss": {"escalation": own}}), WEBHOOK)
+    publish(store, keys, worker.settings)
+    trader, sent = make_manager({"rules": OFF}, WEBHOOK)
+    trader.notifier.deployment_config = False
+    alert = trader.evaluate(LOSS).created[0]
+    assert alert.escalation == [{"after_seconds": 0, "channels": ["webhook"]}]
+    assert sent.calls == [(alert.alert_id, "webhook", "firing")]
+
