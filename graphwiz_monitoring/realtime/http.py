@@ -4,7 +4,8 @@ Routes: ``GET /`` (the status page; WebSocket upgrades on ``/`` or ``/ws`` go th
 after the token/Origin/Host checks), its assets (``STATIC_FILES``: app.js, style.css, the vendored
 uPlot chart library with its licence, the health-check help page), ``GET /healthz``,
 ``GET /api/snapshot``, ``POST /api/silences?alert_id=..&duration_seconds=..&reason=..`` and
-``POST /api/alerts/ack?alert_id=..&comment=..`` (websockets reads no request body, so parameters
+``POST /api/alerts/ack?alert_id=..&comment=..``, ``POST /api/alerts/unack?alert_id=..`` (an ack pressed by
+mistake is taken back where it was given; websockets reads no request body, so parameters
 travel in the query string; POST needs websockets >= 17). A cross-site page cannot make the browser
 POST here: its request carries a foreign ``Origin`` and gets 403 before any route runs. The page and its assets carry no data, so they are served without the token;
 everything that returns or changes state requires it. Every route, the page included, first passes
@@ -41,7 +42,7 @@ STATIC_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.
                 "/uPlot-LICENSE.txt": "uPlot-LICENSE.txt"}
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
-API_ROUTES = ("/healthz", "/api/snapshot", "/api/silences", "/api/alerts/ack")
+API_ROUTES = ("/healthz", "/api/snapshot", "/api/silences", "/api/alerts/ack", "/api/alerts/unack")
 WEBSOCKET_PATHS = frozenset({"/", "/ws"})
 # Everything is local: no CDN, no inline script, no framing by other sites.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -68,18 +69,21 @@ def json_response(status: HTTPStatus, data: Any, extra: dict[str, str] | None = 
 
 
 class Routes:
-    """``process_request`` callable; ``snapshot``/``silence``/``acknowledge``/``health`` come from the server."""
+    """``process_request`` callable; ``snapshot``/``silence``/``acknowledge``/``unacknowledge``/``health`` come
+    from the server."""
 
     def __init__(self, *, token: str | None, allowed_origins: list[str],
                  snapshot: Callable[[], dict[str, Any]], silence: Callable[..., dict[str, Any]],
                  health: Callable[[], tuple[bool, dict[str, Any]]], hosts: HostAllowList | None = None,
-                 acknowledge: Callable[..., dict[str, Any]] | None = None) -> None:
+                 acknowledge: Callable[..., dict[str, Any]] | None = None,
+                 unacknowledge: Callable[..., dict[str, Any]] | None = None) -> None:
         self.token = token
         self.allowed_origins = allowed_origins
         self.hosts = hosts or HostAllowList.for_server((), None)  # loopback names and IP addresses
         self.snapshot = snapshot
         self.silence = silence
         self.acknowledge = acknowledge
+        self.unacknowledge = unacknowledge
         self.health = health
         self.static = {path: (STATIC_DIR / name).read_bytes() for path, name in STATIC_FILES.items()}
 
@@ -104,7 +108,9 @@ class Routes:
         if path == "/api/silences" and request.method == "POST":
             return self._guard(request) or await self._silence(request)
         if path == "/api/alerts/ack" and request.method == "POST" and self.acknowledge is not None:
-            return self._guard(request) or await self._acknowledge(request)
+            return self._guard(request) or await self._answer(request, self.acknowledge, "acknowledged", comment=True)
+        if path == "/api/alerts/unack" and request.method == "POST" and self.unacknowledge is not None:
+            return self._guard(request) or await self._answer(request, self.unacknowledge, "unacknowledged", comment=False)
         if path in self.static or path in API_ROUTES:
             return response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
         return response(HTTPStatus.NOT_FOUND, "not found\n")
@@ -156,20 +162,21 @@ class Routes:
             return json_response(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         return json_response(HTTPStatus.CREATED, created)
 
-    async def _acknowledge(self, request: Request) -> Response:
+    async def _answer(self, request: Request, act: Callable[..., dict[str, Any]], done: str, *,
+                      comment: bool) -> Response:
+        """An ack or its taking back, on the active alert ``alert_id`` (``comment``: the act takes one)."""
         query = parse_qs(urlsplit(request.path).query)
         alert_id = (query.get("alert_id") or [""])[0]
-        comment = (query.get("comment") or [""])[0][:REASON_MAX_CHARS] or None
         if not ALERT_ID.match(alert_id):
             return json_response(HTTPStatus.BAD_REQUEST, {"error": "alert_id is missing or malformed"})
-        assert self.acknowledge is not None
+        extra = {"comment": (query.get("comment") or [""])[0][:REASON_MAX_CHARS] or None} if comment else {}
         try:
-            alert = await asyncio.to_thread(self.acknowledge, alert_id=alert_id, by=ACK_BY, comment=comment)
+            alert = await asyncio.to_thread(act, alert_id=alert_id, by=ACK_BY, **extra)
         except StateError:
             return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "Redis is unavailable"})
         except AlertNotFoundError as exc:  # unknown, resolved or expired
             return json_response(HTTPStatus.NOT_FOUND, {"error": str(exc)})
         except ValueError as exc:  # a field out of bounds (the message names it)
             return json_response(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-        log.info("realtime: alert %s acknowledged from the status page", alert_id)
+        log.info("realtime: alert %s %s from the status page", alert_id, done)
         return json_response(HTTPStatus.OK, alert)

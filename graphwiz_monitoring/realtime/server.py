@@ -67,7 +67,8 @@ class RealtimeServer:
         self.routes = Routes(token=access.token_of(settings.websocket),
                              allowed_origins=list(settings.websocket.allowed_origins),
                              snapshot=self.snapshot, silence=self._silence, health=self._health,
-                             acknowledge=self._acknowledge, hosts=access.host_allow_list(settings.websocket))
+                             acknowledge=self._acknowledge, unacknowledge=self._unacknowledge,
+                             hosts=access.host_allow_list(settings.websocket))
         self.bridge: RedisBridge | None = None
         self.server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -258,6 +259,9 @@ class RealtimeServer:
 
     def _acknowledge(self, **kwargs: Any) -> dict[str, Any]:
         return sources.acknowledge(self.store, self.keys, self.settings, **kwargs)
+
+    def _unacknowledge(self, **kwargs: Any) -> dict[str, Any]:
+        return sources.unacknowledge(self.store, self.keys, self.settings, **kwargs)
 
     def _health(self) -> tuple[bool, dict[str, Any]]:
         redis_ok = self.bridge is not None and self.bridge.connected.is_set()

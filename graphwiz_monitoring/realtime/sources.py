@@ -148,5 +148,13 @@ def create_silence(store: Store, keys: KeySpace, settings: Settings, *, alert_id
 def acknowledge(store: Store, keys: KeySpace, settings: Settings, *, alert_id: str, by: str,
                 comment: str | None = None) -> dict[str, Any]:
     """Acknowledge one active alert through the alerting area's API (AlertNotFoundError when it is not active)."""
-    manager = AlertManager(store, keys, settings, registry=RuleRegistry())  # acking evaluates no rule
-    return _plain(manager.acknowledge_alert(alert_id, by, comment=comment))
+    return _plain(_answering_manager(store, keys, settings).acknowledge_alert(alert_id, by, comment=comment))
+
+
+def unacknowledge(store: Store, keys: KeySpace, settings: Settings, *, alert_id: str, by: str) -> dict[str, Any]:
+    """Take back the ack of one active alert (AlertNotFoundError when it is not active)."""
+    return _plain(_answering_manager(store, keys, settings).unacknowledge_alert(alert_id, by))
+
+
+def _answering_manager(store: Store, keys: KeySpace, settings: Settings) -> AlertManager:
+    return AlertManager(store, keys, settings, registry=RuleRegistry())  # answering an alert evaluates no rule

@@ -360,9 +360,15 @@ def test_status_page_at_phone_and_desktop_width(chromium: DevTools, tmp_path, re
         wait_until(lambda: (chromium.evaluate(f"{card}.querySelector('.ack') && {card}.querySelector('.ack').textContent")
                             or "").startswith("✓ acknowledged by status page at "),
                    timeout=5, message="the card to show the acknowledgement")
-        assert chromium.evaluate(f"{card}.querySelector('button.acknowledge').disabled") is True
+        assert chromium.evaluate(f"{card}.querySelector('button.acknowledge')") is None
         stored = load_alert(store, keys, loss.alert_id)
         assert stored is not None and stored.acknowledged and stored.acknowledged_by == "status page"
+        # An ack pressed by mistake is taken back on the same card: Unacknowledge, and Acknowledge is back.
+        chromium.evaluate(f"{card}.querySelector('button.unacknowledge').click()")
+        wait_until(lambda: chromium.evaluate(f"!{card}.querySelector('.ack') && !!{card}.querySelector('button.acknowledge')"),
+                   timeout=5, message="the card to drop the acknowledgement")
+        stored = load_alert(store, keys, loss.alert_id)
+        assert stored is not None and not stored.acknowledged
 
         # A new trade appears at the top of the list, live.
         result = ingest_batch(store, keys, settings, {"batch_id": "live", "records": [trade(42.0, time.time())]})

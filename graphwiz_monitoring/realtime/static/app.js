@@ -340,8 +340,11 @@ function alertCard(a) {
   }
 
   const actions = el("div", "actions");
-  const ack = button("acknowledge primary", acked ? "acknowledged" : "Acknowledge", acked || state.busy.has("ack:" + id));
-  ack.addEventListener("click", () => acknowledge(id, ack));
+  // An ack pressed by mistake (a phone in a pocket) is taken back where it was given.
+  const ack = acked
+    ? button("unacknowledge", "Unacknowledge", state.busy.has("ack:" + id))
+    : button("acknowledge primary", "Acknowledge", state.busy.has("ack:" + id));
+  ack.addEventListener("click", () => answer(id, ack, !acked));
   const mute = button("silence", silenced ? "silenced" : "Silence 1 h", silenced || state.busy.has("silence:" + id));
   mute.addEventListener("click", () => silence(id, mute));
   actions.append(ack, mute);
@@ -366,15 +369,16 @@ async function post(path, params) {
   return body;
 }
 
-async function acknowledge(alertId, node) {
+async function answer(alertId, node, acknowledge) {
   node.disabled = true;
   state.busy.add("ack:" + alertId);
+  const verb = acknowledge ? "acknowledge" : "unacknowledge";
   try {
-    const alert = await post("/api/alerts/ack", { alert_id: alertId });
+    const alert = await post("/api/alerts/" + (acknowledge ? "ack" : "unack"), { alert_id: alertId });
     upsertAlert(alert);
-    note("acknowledged " + String(alert.title || alertId));
+    note(verb + "d " + String(alert.title || alertId));
   } catch (e) {
-    note("acknowledge failed: " + e.message);
+    note(verb + " failed: " + e.message);
   }
   state.busy.delete("ack:" + alertId);
   renderAlerts();

@@ -146,6 +146,17 @@ def test_ack_endpoint_acknowledges_through_the_alerting_area(realtime, store, ke
     assert body["ack_comment"] == "on it"
     loaded = load_alert(store, keys, alert.alert_id)
     assert loaded is not None and loaded.acknowledged and loaded.acknowledged_by == "status page"
+    # ... and taken back the same way (the same token and Origin checks)
+    unack = f"/api/alerts/unack?alert_id={alert.alert_id}"
+    assert http_json(server.port, "POST", unack)[0] == 401
+    assert http_json(server.port, "POST", unack, {**auth, "Origin": "http://evil.example"})[0] == 403
+    assert http_json(server.port, "POST", "/api/alerts/unack?alert_id=nosuchalert", auth)[0] == 404
+    assert http_json(server.port, "GET", unack, auth)[0] == 405
+    assert load_alert(store, keys, alert.alert_id).acknowledged  # type: ignore[union-attr]
+    status, body = http_json(server.port, "POST", unack, auth)
+    assert status == 200 and body["acknowledged"] is False
+    loaded = load_alert(store, keys, alert.alert_id)
+    assert loaded is not None and not loaded.acknowledged
 
 
 def test_port_in_use_is_a_clear_error(redis_url, store, keys):
