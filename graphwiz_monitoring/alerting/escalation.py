@@ -1,10 +1,13 @@
 """Escalation: an unacknowledged episode reaches more channels the longer it lasts (docs/ALERTS.md "Escalation").
 
 ``alerts.escalation.<severity>`` or a rule's own ``escalation`` (``alerts.rules.<name>`` or
-``alerts.custom_rules.<name>``) lists steps ``{after_seconds, channels}``. The steps at 0 s are the
-episode's first notice (``firing``, the fast path); step n after its delay from the episode's start (Redis
-clock) is told once, as ``escalated-<n>``, and its channels then get the episode's repeats too. An ack
-in force holds the next step back until the ack ends; a resolved episode escalates no further.
+``alerts.custom_rules.<name>``) lists steps ``{after_seconds, channels}``; a step's channels are
+destinations (``telegram``, or a named ``telegram:oncall``). The steps at 0 s are the episode's first
+notice (``firing``, the fast path); step n after its delay from the episode's start (Redis clock) is told
+once, as ``escalated-<n>``, and its destinations then get the episode's repeats and end too. An escalated
+episode's notices go to the destinations of the steps it reached (``told``), never to ``alerts.routes``:
+the escalation is that episode's routing. An ack in force holds the next step back until the ack ends;
+a resolved episode escalates no further.
 
 The schedule is a zset of due times (``KeySpace.alerts_escalation``) written with the episode
 (alert_fire.lua). The beat task ``workers.rules.escalate`` runs ``run_due`` every
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 from graphwiz_monitoring.alerting import outbox
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel
 from graphwiz_monitoring.config import AlertsSettings, EscalationStep, Settings
+from graphwiz_monitoring.config.routing import parse_destination
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.vocabulary import AlertSeverity, NotificationKind, kind_base
 
@@ -34,14 +38,15 @@ log = logging.getLogger(__name__)
 
 ESCALATION_TICK_SECONDS = 0.5  # beat period of workers.rules.escalate: a step is at most this late (+ queueing)
 DUE_LIMIT = 500  # episodes looked at per tick; the rest come next tick
+REACHED = "reached"  # a step's flag in the alert record: its destinations were told
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What an episode's escalation asks at its start: the first notice's channels (the steps at 0 s), every
-    step's delay, and the first step still to come (1-based; ``len(delays) + 1`` when none)."""
+    """What an episode's escalation asks at its start: the first notice's destinations (the steps at 0 s),
+    every step's delay, and the first step still to come (1-based; ``len(delays) + 1`` when none)."""
 
-    first_channels: list[str]
+    first_destinations: list[str]
     delays: list[float]
     next_step: int
 
@@ -64,8 +69,8 @@ def steps_for(alerts: AlertsSettings, rule_name: str, severity: AlertSeverity) -
 def plan(steps: Sequence[EscalationStep]) -> Plan:
     """The start of an escalation (pure): steps at 0 s go with the first notice, the others wait their turn."""
     first = [s for s in steps if s.after_seconds <= 0]
-    channels = list(dict.fromkeys(c.value for s in first for c in s.channels))
-    return Plan(first_channels=channels, delays=[s.after_seconds for s in steps], next_step=len(first) + 1)
+    destinations = list(dict.fromkeys(d for s in first for d in s.channels))
+    return Plan(first_destinations=destinations, delays=[s.after_seconds for s in steps], next_step=len(first) + 1)
 
 
 def configured(settings: Settings) -> bool:
@@ -77,14 +82,16 @@ def configured(settings: Settings) -> bool:
 
 
 def start(alert: Alert, alerts: AlertsSettings) -> Plan | None:
-    """Give a new episode its escalation, if any: its steps recorded on the alert and its channels those of
-    the steps at 0 s (possibly none: nobody is told before the first step). None without escalation."""
+    """Give a new episode its escalation, if any: its steps recorded on the alert (those at 0 s reached) and
+    its channels the types of theirs (possibly none: nobody is told before the first step). None without
+    escalation."""
     steps = steps_for(alerts, alert.rule_name, alert.severity)
     if not steps:
         return None
     chosen = plan(steps)
-    alert.escalation = [{"after_seconds": s.after_seconds, "channels": [c.value for c in s.channels]} for s in steps]
-    alert.channels = [AlertChannel.parse(c) for c in chosen.first_channels]
+    alert.escalation = [{"after_seconds": s.after_seconds, "channels": list(s.channels), REACHED: s.after_seconds <= 0}
+                        for s in steps]
+    alert.channels = _types(chosen.first_destinations)
     return chosen
 
 
@@ -95,16 +102,33 @@ def step_of(kind: str) -> int | None:
     return int(kind.rpartition("-")[2])
 
 
-def step_channels(alert: Alert, step: int) -> list[AlertChannel]:
-    """The channels step ``step`` (1-based) of ``alert``'s escalation names (none when it has no such step)."""
+def step_destinations(alert: Alert, step: int) -> list[str]:
+    """The destinations step ``step`` (1-based) of ``alert``'s escalation names (none when it has no such step)."""
     if not 1 <= step <= len(alert.escalation):
         return []
-    return [AlertChannel.parse(c) for c in alert.escalation[step - 1].get("channels", [])]
+    return [str(d) for d in alert.escalation[step - 1].get("channels", [])]
 
 
-def reached_channels(alert: Alert, step: int) -> list[AlertChannel]:
-    """The alert's channels once step ``step`` is reached: those it had plus the step's (repeats go to all)."""
-    return list(dict.fromkeys([*alert.channels, *step_channels(alert, step)]))
+def reach(alert: Alert, step: int) -> None:
+    """Record on ``alert`` that step ``step`` was reached: its destinations get the repeats and the end, and
+    the alert's channels (what is shown) gain their types."""
+    if 1 <= step <= len(alert.escalation):
+        alert.escalation[step - 1][REACHED] = True
+    alert.channels = list(dict.fromkeys([*alert.channels, *_types(step_destinations(alert, step))]))
+
+
+def told(alert: Alert) -> list[str] | None:
+    """Where an escalated episode's firing, repeat, resolved and stale notices go: the destinations of the
+    steps it reached (none before its first step); None for an alert without escalation (routes decide)."""
+    if not alert.escalation:
+        return None
+    reached = [step for step in alert.escalation
+               if step.get(REACHED, float(step.get("after_seconds", 0)) <= 0)]  # records older than REACHED
+    return list(dict.fromkeys(str(d) for step in reached for d in step.get("channels", [])))
+
+
+def _types(destinations: Sequence[str]) -> list[AlertChannel]:
+    return list(dict.fromkeys(parse_destination(d)[0] for d in destinations))
 
 
 def claim(store: Store, keys: KeySpace, member: str) -> tuple[str, str, int]:

@@ -511,25 +511,26 @@ class AlertManager:
     def notify(self, alert: Alert, kind: str) -> bool:
         """Hand ``alert``'s notification to its channels' queues (notifier.py), unless a maintenance window
         holds it (alerting/maintenance.py); True when all were enqueued or it was held. An escalation
-        step's (``escalated-<n>``) goes to that step's channels only, whatever ``alerts.routes`` say. Windows,
+        step's (``escalated-<n>``) goes to that step's destinations only, and the other notices of an
+        escalated episode to the steps' it reached (routing.destinations), whatever ``alerts.routes`` say. Windows,
         routes and grouping are one policy: the deployment's, as the notifier reads it (notifier.policy)."""
         policy = self.notifier.policy()
         return self.maintenance.hold(alert, kind, policy) or self._hand_over(alert, kind, policy)
 
     def _hand_over(self, alert: Alert, kind: str, policy: AlertsSettings) -> bool:
         step = escalation.step_of(kind)
-        steps = [c.value for c in escalation.step_channels(alert, step)] if step is not None else None
+        steps = escalation.step_destinations(alert, step) if step is not None else None
         return self.notifier.notify(alert, kind, steps, policy=policy)
 
     def escalated(self, alert_id: str, step: int) -> None:
-        """Step ``step`` of ``alert_id``'s escalation was reached now (claimed once, escalation.py): its channels
-        join the alert's (they get its repeats from now on) and are told."""
+        """Step ``step`` of ``alert_id``'s escalation was reached now (claimed once, escalation.py): its
+        destinations are told, and get the episode's repeats and end from now on."""
         kind = escalated_kind(step)
         alert = self._load(alert_id)
         if alert is None:  # its record expired: nothing to tell
             outbox.remove(self.store, self.keys, alert_id, kind)
             return
-        alert.channels = escalation.reached_channels(alert, step)
+        escalation.reach(alert, step)
         save_alert(self.store, self.keys, alert)
         log.info("alert %s escalated: step %s [%s]", alert_id, step, alert.rule_name)
         publish(self.store, self.keys, EventType.ALERT, _alert_event(ESCALATED, alert))

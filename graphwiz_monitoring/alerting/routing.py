@@ -4,7 +4,8 @@ Routes are tried in order against the alert's labels plus ``rule`` and ``severit
 patterns, like silences; a list of values matches any of them). The first route that matches decides,
 unless it says ``continue: true``: then the next matching routes add their destinations too
 (Alertmanager's semantics). When no route matches, the alert's own ``channels`` apply, each as its
-channel's default destination, exactly as before routes existed. A destination is ``<type>`` or
+channel's default destination, exactly as before routes existed. An escalated episode is routed by its
+escalation instead (alerting/escalation.py ``told``): the destinations of the steps it reached. A destination is ``<type>`` or
 ``<type>:<name>`` (config/routing.py); its queue is its type's ``notify.<type>``.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from graphwiz_monitoring.alerting import escalation
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel, AlertSeverity
 from graphwiz_monitoring.config.alerts import AlertsSettings
 from graphwiz_monitoring.config.routing import RouteSettings, destination_text, parse_destination
@@ -42,8 +44,11 @@ def routed(routes: Sequence[RouteSettings], labels: Mapping[str, str]) -> list[s
 
 
 def destinations(alert: Alert, alerts: AlertsSettings, asked: Iterable[str] | None = None) -> list[str]:
-    """Where ``alert``'s notification goes: ``asked`` when given (e.g. an escalation step's names),
-    else the routes' destinations, else the alert's channels (default destinations)."""
+    """Where ``alert``'s notification goes: ``asked`` when given (e.g. an escalation step's names), else
+    an escalated episode's reached steps', else the routes' destinations, else the alert's channels
+    (default destinations)."""
+    if asked is None:
+        asked = escalation.told(alert)
     if asked is not None:
         return list(dict.fromkeys(destination_text(d) for d in asked))
     found = routed(alerts.routes, alert_labels(alert.rule_name, alert.severity, alert.labels))

@@ -9,16 +9,22 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from graphwiz_monitoring.config.fields import Channels, PositiveSeconds, Severity, StrictModel
 from graphwiz_monitoring.config.maintenance import DigestSettings, MaintenanceWindowSettings
-from graphwiz_monitoring.config.routing import DEFAULT_GROUP_INTERVAL_SECONDS, GroupBy, RouteSettings
+from graphwiz_monitoring.config.routing import (
+    DEFAULT_GROUP_INTERVAL_SECONDS,
+    Destinations,
+    GroupBy,
+    RouteSettings,
+)
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
 class EscalationStep(StrictModel):
-    """One step of an escalation: ``after_seconds`` from the episode's start, its channels are told once
-    (unless it was acknowledged), then get its repeats (docs/ALERTS.md "Escalation")."""
+    """One step of an escalation: ``after_seconds`` from the episode's start, its destinations (``telegram``
+    or a named ``telegram:oncall``) are told once (unless it was acknowledged), then get its repeats and
+    its end (docs/ALERTS.md "Escalation")."""
 
     after_seconds: float = Field(ge=0, allow_inf_nan=False)
-    channels: Channels = Field(min_length=1)
+    channels: Destinations
 
 
 def _ordered(steps: list[EscalationStep]) -> list[EscalationStep]:
@@ -153,6 +159,15 @@ class AlertsSettings(StrictModel):
     group_interval_seconds: float = Field(DEFAULT_GROUP_INTERVAL_SECONDS, ge=0)
     # Ordered matchers -> destinations (docs/ALERTS.md "Routing"); none matching: the rule's own channels.
     routes: list[RouteSettings] = Field(default_factory=list)
+
+    def escalation_destinations(self) -> list[tuple[str, str]]:
+        """(config path, destination) of every escalation step (severities, rule overrides, custom rules)."""
+        found: list[tuple[str, list[EscalationStep] | None]] = [
+            (f"alerts.escalation.{s.value}", self.escalation.for_severity(s)) for s in AlertSeverity]
+        found += [(f"alerts.rules.{n}.escalation", r.escalation) for n, r in self.rules.items()]
+        found += [(f"alerts.custom_rules.{n}.escalation", r.escalation) for n, r in self.custom_rules.items()]
+        return [(f"{path}[{i}].channels", d) for path, steps in found for i, step in enumerate(steps or [])
+                for d in step.channels]
 
     @field_validator("rules")
     @classmethod

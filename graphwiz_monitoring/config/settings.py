@@ -74,13 +74,14 @@ class Settings(StrictModel):
 
     @model_validator(mode="after")
     def _routes_name_known_destinations(self) -> Settings:
-        """Every destination a route names is configured (``telegram:ops`` needs
+        """Every destination a route or an escalation step names is configured (``telegram:ops`` needs
         ``notifications.telegram.destinations.ops``)."""
-        for i, route in enumerate(self.alerts.routes):
-            for name in route.destinations:
-                if not self.notifications.has_destination(name):
-                    raise ValueError(f"alerts.routes[{i}].destinations names {name!r}, which notifications does "
-                                     f"not define (known: {', '.join(self.notifications.destination_names())})")
+        named = [(f"alerts.routes[{i}].destinations", name) for i, route in enumerate(self.alerts.routes)
+                 for name in route.destinations]
+        for path, name in [*named, *self.alerts.escalation_destinations()]:
+            if not self.notifications.has_destination(name):
+                raise ValueError(f"{path} names {name!r}, which notifications does "
+                                 f"not define (known: {', '.join(self.notifications.destination_names())})")
         return self
 
     def masked(self) -> dict[str, Any]:

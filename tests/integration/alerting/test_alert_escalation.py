@@ -137,6 +137,33 @@ def test_a_rule_steps_published_by_the_deployment_win_in_the_trader(make_manager
     trader, sent = make_manager({"rules": OFF}, WEBHOOK)
     trader.notifier.deployment_config = False
     alert = trader.evaluate(LOSS).created[0]
-    assert alert.escalation == [{"after_seconds": 0, "channels": ["webhook"]}]
+    assert alert.escalation == [{"after_seconds": 0, "channels": ["webhook"], "reached": True}]
     assert sent.calls == [(alert.alert_id, "webhook", "firing")]
 
+
+
+def test_an_escalated_episode_is_routed_by_its_steps_not_by_the_routes(make_manager, store, keys) -> None:
+    """A catch-all route does not take an escalated episode's notices: the first goes to the step at 0 s,
+    the end to every step reached (before: the route took the first notice and the end, and step 1's
+    channel was never told)."""
+    manager, sent = make_manager(alerts(routes=[{"match": {}, "destinations": ["webhook"]}]), WEBHOOK)
+    alert = manager.evaluate(LOSS).created[0]
+    assert sent.calls == [(alert.alert_id, "log", "firing")]
+    assert wait_steps(manager, 0.8) == [(alert.alert_id, 2)]
+    manager.resolve_alert("large_loss")
+    assert sent.calls[1:] == [(alert.alert_id, "webhook", "escalated-2")] + [
+        (alert.alert_id, d, "resolved") for d in ("log", "webhook")]
+
+
+def test_a_step_names_a_destination_which_gets_the_step_and_the_end(make_manager, store, keys) -> None:
+    notifications = {"webhook": {"url": "http://127.0.0.1:9/hook",
+                                 "destinations": {"pager": {"url": "http://127.0.0.1:9/pager"}}}}
+    steps = [{"after_seconds": 0, "channels": ["log"]}, {"after_seconds": 0.3, "channels": ["webhook:pager"]}]
+    manager, sent = make_manager({"rules": {**OFF, "large_loss": {"cooldown_seconds": 60}},
+                                  "escalation": {"critical": steps}}, notifications)
+    alert = manager.evaluate(LOSS).created[0]
+    assert wait_steps(manager, 0.7) == [(alert.alert_id, 2)]
+    assert [c.value for c in get_active_alerts(store, keys)[0].channels] == ["log", "webhook"]  # the types, shown
+    manager.resolve_alert("large_loss")
+    assert sent.calls == [(alert.alert_id, "log", "firing"), (alert.alert_id, "webhook:pager", "escalated-2"),
+                          (alert.alert_id, "log", "resolved"), (alert.alert_id, "webhook:pager", "resolved")]

@@ -25,8 +25,8 @@ def test_severity_and_rule_steps_parse_and_the_rule_wins() -> None:
                                                   "escalation": own}}}).alerts
     emergency = escalation.steps_for(alerts, "risk_limit_breach", AlertSeverity.EMERGENCY)
     assert [s.after_seconds for s in emergency] == [0, 600]
-    assert emergency[1].channels == [AlertChannel.TELEGRAM, AlertChannel.EMAIL]
-    assert escalation.steps_for(alerts, "large_loss", AlertSeverity.EMERGENCY)[0].channels == [AlertChannel.WEBHOOK]
+    assert emergency[1].channels == ["telegram", "email"]
+    assert escalation.steps_for(alerts, "large_loss", AlertSeverity.EMERGENCY)[0].channels == ["webhook"]
     assert escalation.steps_for(alerts, "whale", AlertSeverity.EMERGENCY)[0].after_seconds == 5
     assert escalation.steps_for(alerts, "high_cpu", AlertSeverity.CRITICAL) is None
     assert escalation.configured(settings({"escalation": {"info": own}}))
@@ -59,20 +59,37 @@ def test_unknown_severity_and_rule_step_errors_are_named() -> None:
 def test_plan_sends_the_steps_at_zero_first_and_counts_the_rest() -> None:
     alerts = settings({"escalation": {"critical": STEPS}}).alerts
     plan = escalation.plan(alerts.escalation.critical)
-    assert plan.first_channels == ["discord", "log"] and plan.next_step == 2 and plan.argv() == ["0.0,600.0", "2"]
+    assert plan.first_destinations == ["discord", "log"] and plan.next_step == 2 and plan.argv() == ["0.0,600.0", "2"]
     late = escalation.plan(settings({"escalation": {"critical": STEPS[1:]}}).alerts.escalation.critical)
-    assert late.first_channels == [] and late.next_step == 1
+    assert late.first_destinations == [] and late.next_step == 1
     alert = Alert(rule_name="large_loss", title="t", message="m", severity=AlertSeverity.CRITICAL,
                   channels=[AlertChannel.WEBHOOK])
     assert escalation.start(alert, alerts) is not None
     assert alert.channels == [AlertChannel.DISCORD, AlertChannel.LOG] and len(alert.escalation) == 2
-    assert escalation.step_channels(alert, 2) == [AlertChannel.TELEGRAM, AlertChannel.EMAIL]
-    assert escalation.step_channels(alert, 3) == [] and escalation.step_channels(alert, 0) == []
-    assert escalation.reached_channels(alert, 2) == [AlertChannel.DISCORD, AlertChannel.LOG, AlertChannel.TELEGRAM,
-                                                     AlertChannel.EMAIL]
+    assert escalation.step_destinations(alert, 2) == ["telegram", "email"]
+    assert escalation.step_destinations(alert, 3) == [] and escalation.step_destinations(alert, 0) == []
+    assert escalation.told(alert) == ["discord", "log"]  # step 2 not reached yet
     assert Alert.from_dict(alert.to_dict()).escalation == alert.escalation
+    escalation.reach(alert, 2)
+    assert alert.channels == [AlertChannel.DISCORD, AlertChannel.LOG, AlertChannel.TELEGRAM, AlertChannel.EMAIL]
+    assert escalation.told(alert) == ["discord", "log", "telegram", "email"]
+    assert Alert.from_dict(alert.to_dict()).escalation[1]["reached"] is True
     plain = Alert(rule_name="high_cpu", title="t", message="m", severity=AlertSeverity.WARNING)
     assert escalation.start(plain, alerts) is None and plain.escalation == [] and plain.channels == [AlertChannel.LOG]
+    assert escalation.told(plain) is None  # routes decide
+
+
+def test_steps_name_destinations_which_must_exist() -> None:
+    named = {"telegram": {"destinations": {"oncall": {"bot_token": "1:x", "chat_id": "42"}}}}
+    steps = [{"after_seconds": 0, "channels": ["log"]}, {"after_seconds": 60, "channels": ["Telegram:oncall"]}]
+    alerts = parse_settings({"alerts": {"escalation": {"critical": steps}}, "notifications": named}, env={}).alerts
+    assert alerts.escalation.critical[1].channels == ["telegram:oncall"]
+    with pytest.raises(ConfigError, match=r"alerts.rules.large_loss.escalation\[1\].channels names 'telegram:nobody'"):
+        parse_settings({"alerts": {"rules": {"large_loss": {"escalation": [
+            {"after_seconds": 0, "channels": ["log"]}, {"after_seconds": 5, "channels": ["telegram:nobody"]}]}}},
+            "notifications": named}, env={})
+    with pytest.raises(ConfigError, match=r"alerts.escalation.critical.0.channels.*pager"):
+        settings({"escalation": {"critical": [{"after_seconds": 0, "channels": ["pager"]}]}})
 
 
 def test_escalated_kinds() -> None:
