@@ -3,15 +3,17 @@ so the command's output stays one valid YAML document."""
 
 from __future__ import annotations
 
+from graphwiz_monitoring.alerting.escalation import steps_for
 from graphwiz_monitoring.alerting.routing import rule_route
 from graphwiz_monitoring.alerting.rules import load_rules
-from graphwiz_monitoring.config import Settings
+from graphwiz_monitoring.config import AlertsSettings, Settings
 from graphwiz_monitoring.rulebook.rules import BUILTIN_RULES
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
 
 def render_routes(settings: Settings) -> str:
-    """One comment line per built-in rule (then per YAML rule): its destinations, and which route says so."""
+    """One comment line per built-in rule (then per YAML rule): its destinations, and which route says so
+    (or its escalation steps, which route an escalated episode instead)."""
     alerts = settings.alerts
     registry = load_rules(alerts)
     grouping = (f"grouped by {', '.join(alerts.group_by)} within {alerts.group_interval_seconds:g} s"
@@ -22,8 +24,22 @@ def render_routes(settings: Settings) -> str:
         if rule is None:
             continue
         severity = AlertSeverity.parse(rule.severity)  # AlertRule parses both at construction
-        route = rule_route(rule.name, severity, [AlertChannel.parse(c) for c in rule.channels], alerts.routes)
         state = "" if rule.enabled else " (disabled)"
+        steps = steps_for(alerts, rule.name, severity)
+        if steps:  # an escalated episode is routed by its steps (alerting/escalation.py), not by the routes
+            plan = "; ".join(f"{s.after_seconds:g} s: {', '.join(s.channels)}" for s in steps)
+            lines.append(f"#   {rule.name} [{severity.value}]{state}: {plan}  <- {_escalation_source(alerts, rule.name, severity)}")
+            continue
+        route = rule_route(rule.name, severity, [AlertChannel.parse(c) for c in rule.channels], alerts.routes)
         lines.append(f"#   {rule.name} [{severity.value}]{state}: {', '.join(route.destinations)}  <- {route.via}")
         lines += [f"#     per alert: {d}" for d in route.depends]
     return "\n".join(lines)
+
+
+def _escalation_source(alerts: AlertsSettings, name: str, severity: AlertSeverity) -> str:
+    override, custom = alerts.rules.get(name), alerts.custom_rules.get(name)
+    if override is not None and override.escalation:
+        return f"alerts.rules.{name}.escalation"
+    if custom is not None and custom.escalation:
+        return f"alerts.custom_rules.{name}.escalation"
+    return f"alerts.escalation.{severity.value}"

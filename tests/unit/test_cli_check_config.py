@@ -57,7 +57,12 @@ def test_prints_the_effective_route_of_each_builtin_rule(tmp_path):
         "  routes:\n"
         "    - {match: {severity: [critical, emergency]}, destinations: [telegram:ops, webhook:pager], continue: true}\n"
         "    - {match: {rule: exchange_disconnect, exchange: 'bin*'}, destinations: [telegram]}\n"
-        "    - {match: {rule: 'exchange_*'}, destinations: [discord]}\n")
+        "    - {match: {rule: 'exchange_*'}, destinations: [discord]}\n"
+        "  escalation:\n"
+        "    emergency: [{after_seconds: 0, channels: [log]}, {after_seconds: 600, channels: [telegram:ops, email]}]\n"
+        "  rules:\n"
+        "    risk_limit_breach: {severity: emergency}\n"
+        "    disk_space: {escalation: [{after_seconds: 0, channels: [webhook:pager]}]}\n")
     result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -67,6 +72,11 @@ def test_prints_the_effective_route_of_each_builtin_rule(tmp_path):
     assert ("#     per alert: route 2 when exchange=bin*: telegram (instead of the routes after it)" in lines)
     assert "#   large_loss [critical]: telegram:ops, webhook:pager  <- route 1" in lines
     assert "#   high_cpu [warning]: discord, slack, log  <- the rule's channels" in lines
+    # an escalated episode follows its steps, not the routes
+    assert ("#   risk_limit_breach [emergency]: 0 s: log; 600 s: telegram:ops, email  <- alerts.escalation.emergency"
+            in lines)
+    assert any(line.startswith("#   disk_space [") and line.endswith(": 0 s: webhook:pager  <- alerts.rules.disk_space.escalation")
+               for line in lines), lines
     assert "SECRET" not in result.output
     import yaml
 
