@@ -120,6 +120,13 @@ class RedisServer:
 
         redis.Redis.from_url(self.url).flushall()
 
+    def clean(self) -> str:
+        """The server running (started again if a test killed it) and empty; its URL."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.flush()
+        return self.url
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
@@ -132,10 +139,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """A clean Redis for this test (the session server, flushed)."""
-    if redis_server.proc is None or redis_server.proc.poll() is not None:
-        redis_server.start()
-    redis_server.flush()
-    return redis_server.url
+    return redis_server.clean()
 
 
 @pytest.fixture

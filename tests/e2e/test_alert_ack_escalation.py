@@ -88,9 +88,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if redis_server.proc is None or redis_server.proc.poll() is not None:
-        redis_server.start()
-    redis_server.flush()
+    redis_server.clean()
     url, tmp = redis_server.url, tmp_path_factory.mktemp("ack-escalation")
     discord, webhook = DiscordFake().start(), WebhookReceiver().start()
     notifications = notifications_config(discord=discord, webhook=webhook)

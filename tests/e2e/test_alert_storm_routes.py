@@ -60,10 +60,7 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    if redis_server.proc is None or redis_server.proc.poll() is not None:
-        redis_server.start()
-    redis_server.flush()
-    url = redis_server.url
+    url = redis_server.clean()
     fakes = [DiscordFake(), SlackFake(), TelegramFake(), WebhookReceiver(), WebhookReceiver()]
     for fake in fakes:
         fake.start()

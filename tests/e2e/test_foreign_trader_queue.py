@@ -58,10 +58,7 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    if redis_server.proc is None or redis_server.proc.poll() is not None:
-        redis_server.start()
-    redis_server.flush()
-    url = redis_server.url
+    url = redis_server.clean()
     tmp = tmp_path_factory.mktemp("foreign-trader")
     settings = parse_settings({"redis": {"url": url}}, env={})
     # The queues of the worker `graphwiz-monitoring run` starts for detection (its -Q), without its beat.

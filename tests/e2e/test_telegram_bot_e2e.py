@@ -62,9 +62,7 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(redis_server, tmp_path_factory):
-    if redis_server.proc is None or redis_server.proc.poll() is not None:
-        redis_server.start()
-    redis_server.flush()
+    redis_server.clean()
     url, workdir = redis_server.url, tmp_path_factory.mktemp("telegram-bot")
     fake = TelegramBotFake()
     fake.start()

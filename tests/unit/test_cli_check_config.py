@@ -7,11 +7,17 @@ from click.testing import CliRunner
 from graphwiz_monitoring.cli import main
 
 
+def check_config(tmp_path, text: str):
+    """``check-config`` run on a file holding ``text``; click's Result."""
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(text)
+    return CliRunner().invoke(main, ["check-config", "--config", str(config)])
+
+
 def test_reports_every_error_of_a_broken_file(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("monitoring:\n  prometheus_port: abc\n  nope: 1\nnotifications:\n  email:\n    smtp_port: 0\n"
-                   "alerts:\n  cooldowns:\n    warning: zero\n")
-    result = CliRunner().invoke(main, ["check-config", "--config", str(bad)])
+    result = check_config(tmp_path, "monitoring:\n  prometheus_port: abc\n  nope: 1\n"
+                                    "notifications:\n  email:\n    smtp_port: 0\n"
+                                    "alerts:\n  cooldowns:\n    warning: zero\n")
     assert result.exit_code == 1
     for expected in ("monitoring.prometheus_port: must be 1..65535, got 'abc'", "monitoring.nope: unknown key",
                      "notifications.email.smtp_port: must be 1..65535, got 0", "alerts.cooldowns.warning"):
@@ -20,23 +26,19 @@ def test_reports_every_error_of_a_broken_file(tmp_path):
 
 
 def test_prints_effective_config_masked(tmp_path, monkeypatch):
-    good = tmp_path / "good.yaml"
-    good.write_text("notifications:\n  slack:\n    webhook_url: ${SLACK_URL}\n")
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.com/services/T0/B0/VERYSECRET")
-    result = CliRunner().invoke(main, ["check-config", "--config", str(good)])
+    result = check_config(tmp_path, "notifications:\n  slack:\n    webhook_url: ${SLACK_URL}\n")
     assert result.exit_code == 0, result.output
     assert "VERYSECRET" not in result.output
     assert "prometheus_port: 8000" in result.output
 
 
 def test_lists_the_maintenance_windows_open_now_and_next(tmp_path):
-    config = tmp_path / "windows.yaml"
-    config.write_text("alerts:\n  maintenance:\n"
-                      "    weekly_upgrade: {cron: '0 2 * * 0', duration: 2h, timezone: Europe/Berlin,\n"
-                      "                     matchers: {rule: 'health:*'}}\n"
-                      "    migration: {starts_at: '2099-12-24T22:00', ends_at: '2099-12-25T01:00'}\n"
-                      "    past: {starts_at: '2020-01-01T00:00', ends_at: '2020-01-01T01:00'}\n")
-    result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
+    result = check_config(tmp_path, "alerts:\n  maintenance:\n"
+                                    "    weekly_upgrade: {cron: '0 2 * * 0', duration: 2h, timezone: Europe/Berlin,\n"
+                                    "                     matchers: {rule: 'health:*'}}\n"
+                                    "    migration: {starts_at: '2099-12-24T22:00', ends_at: '2099-12-25T01:00'}\n"
+                                    "    past: {starts_at: '2020-01-01T00:00', ends_at: '2020-01-01T01:00'}\n")
     assert result.exit_code == 0, result.output
     weekly = next(line for line in result.output.splitlines() if line.startswith("maintenance window weekly_upgrade"))
     assert "(rule=health:*)" in weekly and weekly.count("T02:00+01:00 to ") + weekly.count("T02:00+02:00 to ") == 3
@@ -48,8 +50,7 @@ def test_lists_the_maintenance_windows_open_now_and_next(tmp_path):
 def test_prints_the_effective_route_of_each_builtin_rule(tmp_path):
     from graphwiz_monitoring.rulebook.rules import BUILTIN_RULES
 
-    config = tmp_path / "routes.yaml"
-    config.write_text(
+    result = check_config(tmp_path, (
         "notifications:\n"
         "  telegram: {bot_token: '123:SECRETtoken99', chat_id: '1', destinations: {ops: {chat_id: '2'}}}\n"
         "  webhook: {url: 'http://example.com/SECRETpath', destinations: {pager: {url: 'http://example.com/p'}}}\n"
@@ -62,8 +63,8 @@ def test_prints_the_effective_route_of_each_builtin_rule(tmp_path):
         "    emergency: [{after_seconds: 0, channels: [log]}, {after_seconds: 600, channels: [telegram:ops, email]}]\n"
         "  rules:\n"
         "    risk_limit_breach: {severity: emergency}\n"
-        "    disk_space: {escalation: [{after_seconds: 0, channels: [webhook:pager]}]}\n")
-    result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
+        "    disk_space: {escalation: [{after_seconds: 0, channels: [webhook:pager]}]}\n"
+    ))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     for rule in BUILTIN_RULES:
@@ -84,8 +85,6 @@ def test_prints_the_effective_route_of_each_builtin_rule(tmp_path):
 
 
 def test_a_route_to_an_unknown_destination_is_an_error_naming_it(tmp_path):
-    config = tmp_path / "bad-route.yaml"
-    config.write_text("alerts:\n  routes:\n    - {match: {rule: high_cpu}, destinations: [telegram:nowhere]}\n")
-    result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
+    result = check_config(tmp_path, "alerts:\n  routes:\n    - {match: {rule: high_cpu}, destinations: [telegram:nowhere]}\n")
     assert result.exit_code == 1
     assert "alerts.routes[0].destinations names 'telegram:nowhere'" in result.output

@@ -58,6 +58,14 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
+def marked(kind: str, text: str) -> str:
+    """``text`` as an episode's end shows it: ``[STALE] text``, ``[RESOLVED] text``, else unchanged."""
+    base = kind_base(kind)
+    if base is NotificationKind.STALE:
+        return f"{STALE_MARK} {text}"
+    return f"{RESOLVED_MARK} {text}" if base is NotificationKind.RESOLVED else text
+
+
 @dataclass(frozen=True)
 class View:
     """The channel-independent presentation of one notification."""
@@ -80,17 +88,12 @@ class View:
     @property
     def headline(self) -> str:
         """Title, marked when resolved (channels that show severity elsewhere)."""
-        if self.stale:
-            return f"{STALE_MARK} {self.alert.title}"
-        return f"{RESOLVED_MARK} {self.alert.title}" if self.resolved else self.alert.title
+        return marked(self.kind, self.alert.title)
 
     @property
     def subject(self) -> str:
         """``[SEVERITY] title``, marked when resolved (email subject, Telegram, log)."""
-        base = f"[{self.severity}] {self.alert.title}"
-        if self.stale:
-            return f"{STALE_MARK} {base}"
-        return f"{RESOLVED_MARK} {base}" if self.resolved else base
+        return marked(self.kind, f"[{self.severity}] {self.alert.title}")
 
     @property
     def color(self) -> int:
@@ -161,10 +164,7 @@ class GroupView:
         what = {NotificationKind.FIRING.value: "firing", NotificationKind.REPEAT.value: "still firing",
                 NotificationKind.RESOLVED.value: "resolved", NotificationKind.STALE.value: "stale"}.get(self.kind, self.kind)
         rules = self.rules
-        text = f"{len(self.items)} alerts {what}: {rules[0] if len(rules) == 1 else ', '.join(rules)}"
-        if self.stale:
-            return f"{STALE_MARK} {text}"
-        return f"{RESOLVED_MARK} {text}" if self.resolved else text
+        return marked(self.kind, f"{len(self.items)} alerts {what}: {rules[0] if len(rules) == 1 else ', '.join(rules)}")
 
     @property
     def subject(self) -> str:
