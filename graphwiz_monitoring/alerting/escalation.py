@@ -60,10 +60,18 @@ NO_PLAN_ARGV = ["", "1"]
 
 def steps_for(alerts: AlertsSettings, rule_name: str, severity: AlertSeverity) -> list[EscalationStep] | None:
     """The steps of an episode of ``rule_name`` at ``severity``: the rule's own, else its severity's, else None."""
-    override = alerts.rules.get(rule_name)
-    custom = alerts.custom_rules.get(rule_name)
-    own = (override.escalation if override is not None else None) or (custom.escalation if custom else None)
-    return own if own is not None else alerts.escalation.for_severity(severity)
+    return steps_and_source(alerts, rule_name, severity)[0]
+
+
+def steps_and_source(alerts: AlertsSettings, rule_name: str,
+                     severity: AlertSeverity) -> tuple[list[EscalationStep] | None, str]:
+    """``steps_for`` and the configuration key they come from (``check-config`` shows it)."""
+    override, custom = alerts.rules.get(rule_name), alerts.custom_rules.get(rule_name)
+    if override is not None and override.escalation:
+        return override.escalation, f"alerts.rules.{rule_name}.escalation"
+    if custom is not None and custom.escalation:
+        return custom.escalation, f"alerts.custom_rules.{rule_name}.escalation"
+    return alerts.escalation.for_severity(severity), f"alerts.escalation.{severity.value}"
 
 
 def plan(steps: Sequence[EscalationStep]) -> Plan:
@@ -75,10 +83,7 @@ def plan(steps: Sequence[EscalationStep]) -> Plan:
 
 def configured(settings: Settings) -> bool:
     """Whether any escalation is configured (beat then schedules ``workers.rules.escalate``)."""
-    alerts = settings.alerts
-    return (any(alerts.escalation.for_severity(s) for s in AlertSeverity)
-            or any(r.escalation for r in alerts.rules.values())
-            or any(r.escalation for r in alerts.custom_rules.values()))
+    return bool(settings.alerts.escalation_destinations())  # every step names at least one
 
 
 def start(alert: Alert, alerts: AlertsSettings) -> Plan | None:
@@ -109,12 +114,14 @@ def step_destinations(alert: Alert, step: int) -> list[str]:
     return [str(d) for d in alert.escalation[step - 1].get("channels", [])]
 
 
-def reach(alert: Alert, step: int) -> None:
+def reach(alert: Alert, step: int) -> bool:
     """Record on ``alert`` that step ``step`` was reached: its destinations get the repeats and the end, and
-    the alert's channels (what is shown) gain their types."""
-    if 1 <= step <= len(alert.escalation):
-        alert.escalation[step - 1][REACHED] = True
+    the alert's channels (what is shown) gain their types. False when it was recorded already (or no such step)."""
+    if not 1 <= step <= len(alert.escalation) or alert.escalation[step - 1].get(REACHED):
+        return False
+    alert.escalation[step - 1][REACHED] = True
     alert.channels = list(dict.fromkeys([*alert.channels, *_types(step_destinations(alert, step))]))
+    return True
 
 
 def told(alert: Alert) -> list[str] | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.config.alerts import AlertsSettings
-from graphwiz_monitoring.rulebook.rules import MANUAL_RULE
+from graphwiz_monitoring.rulebook.rules import ONE_SHOT_RULES
 from graphwiz_monitoring.rulebook.silences import alert_labels
 from graphwiz_monitoring.state import KeySpace, Store
 from graphwiz_monitoring.vocabulary import NotificationKind, kind_base
@@ -37,8 +37,6 @@ MESSAGE_PREFIX = "grp-"
 FLUSH_LEASE_SECONDS = 30.0
 # Windows flushed per sweep.
 SWEEP_LIMIT = 200
-# Manual alerts (``create_manual_alert``) are one-shot messages somebody chose to send: never held.
-UNGROUPED_RULES = frozenset({MANUAL_RULE})
 _SEP = "\n"
 
 
@@ -57,7 +55,8 @@ def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
 
 
 def grouped(alert: Alert, alerts: AlertsSettings) -> bool:
-    return alerts.group_interval_seconds > 0 and alert.rule_name not in UNGROUPED_RULES
+    # One-shot messages (manual alerts, the digest) were asked for by somebody: never held.
+    return alerts.group_interval_seconds > 0 and alert.rule_name not in ONE_SHOT_RULES
 
 
 def message_id(group: str, window: str) -> str:

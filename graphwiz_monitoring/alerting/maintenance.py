@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from graphwiz_monitoring.alerting import delivery, outbox
+from graphwiz_monitoring.alerting import delivery, outbox, routing
 from graphwiz_monitoring.alerting.models import Alert
 from graphwiz_monitoring.alerting.records import save_alert
 from graphwiz_monitoring.alerting.rules import ONE_SHOT_RULES
@@ -51,8 +51,8 @@ class MaintenanceGate:
             return False
         window, until = found
         outbox.remove(self.store, self.keys, alert.alert_id, kind)
-        for channel in alert.channels:
-            delivery.count(self.store, self.keys, channel.value, "maintenance")
+        for destination in routing.destinations(alert, policy or self._own):  # counted where it would have gone
+            delivery.count(self.store, self.keys, destination, "maintenance")
         mark = {"window": window.name, "until": until}
         if alert.metadata.get(MARK) != mark:
             alert.metadata[MARK] = mark

@@ -291,8 +291,9 @@ class AlertManager:
         (outcome, alert id, the alert when created now)."""
         k, alerts, rule_name, fp = self.keys, self.settings.alerts, alert.rule_name, alert.fingerprint
         # Should this observation open the episode: its steps and channels, the deployment's (a trader's own
-        # configuration does not decide who is told, notifier.policy).
-        plan = escalation.start(alert, self.notifier.policy())
+        # configuration does not decide who is told, notifier.policy), read once for what follows.
+        policy = self.notifier.policy()
+        plan = escalation.start(alert, policy)
         outcome, alert_id, _now, sequence, rise = self.store.run_script(  # durable: the episode and its outbox entry
             "alert_fire",
             [k.alert_state(rule_name, fp), k.alerts_active, k.alerts_tracked, k.alert(alert.alert_id),
@@ -304,7 +305,7 @@ class AlertManager:
             durable=True)
         if outcome == "created":
             log.info("alert %s created: %s [%s]", alert.alert_id, alert.title, rule_name)
-            self._announce(alert, NotificationKind.FIRING)
+            self._announce(alert, NotificationKind.FIRING, policy)
             return outcome, alert.alert_id, alert
         if outcome == "repeat":
             current = self._load(alert_id)
@@ -315,7 +316,7 @@ class AlertManager:
                 outbox.remove(self.store, k, alert_id, kind)
             else:
                 log.info("alert %s still firing: repeat %s [%s]", alert_id, sequence, rule_name)
-                self.notify(current, kind)
+                self.notify(current, kind, policy)
         elif outcome == "reopened":
             current = self._sync_state(alert_id, f"{rule_name}|{fp}")
             if current is not None:
@@ -498,8 +499,8 @@ class AlertManager:
 
     # ------------------------------------------------------------ notification handoff
 
-    def _announce(self, alert: Alert, kind: str) -> None:
-        policy = self.notifier.policy()
+    def _announce(self, alert: Alert, kind: str, policy: AlertsSettings | None = None) -> None:
+        policy = policy or self.notifier.policy()
         held = self.maintenance.hold(alert, kind, policy)  # first: the event shows the alert "in maintenance"
         publish(self.store, self.keys, EventType.ALERT, _alert_event(kind, alert))
         if not held:
@@ -508,13 +509,18 @@ class AlertManager:
     def _channels(self, channels: Iterable[AlertChannel], kind: str) -> list[AlertChannel]:
         return self.notifier.channels(channels, kind)
 
-    def notify(self, alert: Alert, kind: str) -> bool:
+    def notify(self, alert: Alert, kind: str, policy: AlertsSettings | None = None) -> bool:
         """Hand ``alert``'s notification to its channels' queues (notifier.py), unless a maintenance window
         holds it (alerting/maintenance.py); True when all were enqueued or it was held. An escalation
         step's (``escalated-<n>``) goes to that step's destinations only, and the other notices of an
         escalated episode to the steps' it reached (routing.destinations), whatever ``alerts.routes`` say. Windows,
-        routes and grouping are one policy: the deployment's, as the notifier reads it (notifier.policy)."""
-        policy = self.notifier.policy()
+        routes and grouping are one policy: the deployment's, as the notifier reads it (notifier.policy);
+        ``policy``: the caller's read of it, not read again."""
+        policy = policy or self.notifier.policy()
+        step = escalation.step_of(kind)
+        # Recorded here, held or not, so the outbox sweep's handoff of a step records it too.
+        if step is not None and escalation.reach(alert, step):
+            save_alert(self.store, self.keys, alert)
         return self.maintenance.hold(alert, kind, policy) or self._hand_over(alert, kind, policy)
 
     def _hand_over(self, alert: Alert, kind: str, policy: AlertsSettings) -> bool:
@@ -530,11 +536,9 @@ class AlertManager:
         if alert is None:  # its record expired: nothing to tell
             outbox.remove(self.store, self.keys, alert_id, kind)
             return
-        escalation.reach(alert, step)
-        save_alert(self.store, self.keys, alert)
         log.info("alert %s escalated: step %s [%s]", alert_id, step, alert.rule_name)
+        self.notify(alert, kind)  # records the step reached on the alert
         publish(self.store, self.keys, EventType.ALERT, _alert_event(ESCALATED, alert))
-        self.notify(alert, kind)
 
     def escalate_due(self) -> list[tuple[str, int]]:
         """Every escalation step due now (the beat task's work): [(alert id, step)] reached by this call."""

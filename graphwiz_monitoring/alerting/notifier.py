@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from graphwiz_monitoring import tasks
 from graphwiz_monitoring.alerting import grouping, outbox, routing
 from graphwiz_monitoring.alerting.models import Alert, AlertChannel
-from graphwiz_monitoring.alerting.published import read_published_policy
-from graphwiz_monitoring.alerting.records import load_alert
+from graphwiz_monitoring.alerting.published import read_published
+from graphwiz_monitoring.alerting.records import load_alert, load_alerts
 from graphwiz_monitoring.alerting.routing import channel_of
 from graphwiz_monitoring.config import AlertsSettings, ChannelSettings, Settings
 from graphwiz_monitoring.state import KeySpace, Store
@@ -70,7 +70,7 @@ class Notifier:
         """Routes and grouping: this process's configuration, or (the trader) the deployment's as published."""
         if self.deployment_config:
             return self.settings.alerts
-        return read_published_policy(self.store, self.keys) or self.settings.alerts
+        return read_published(self.store, self.keys) or self.settings.alerts
 
     def _settings_of(self, destination: str) -> ChannelSettings:
         try:
@@ -184,8 +184,8 @@ class Notifier:
             return claim
         policy = self.policy()
         per_destination: dict[str, list[tuple[str, str]]] = {}
-        for alert_id, kind in claim.members:
-            alert = load_alert(self.store, self.keys, alert_id)
+        loaded = load_alerts(self.store, self.keys, [alert_id for alert_id, _ in claim.members])
+        for (alert_id, kind), alert in zip(claim.members, loaded, strict=True):
             if alert is None:
                 continue  # its record expired: nothing to tell
             for dest in self.past_floor(alert_id, self.handoff(self.destinations(alert, policy), kind), kind):
@@ -274,13 +274,6 @@ def _flush_due_groups(manager: AlertManager, result: SweepResult) -> None:
             break
 
 
-def _exists(manager: AlertManager, alert_id: str, destination: str) -> bool:
-    """Is there still something to send for a handed mark: the alert, or the grouped message's members."""
-    if grouping.is_message_id(alert_id):
-        return bool(grouping.members_for(manager.store, manager.keys, alert_id, destination))
-    return load_alert(manager.store, manager.keys, alert_id) is not None
-
-
 def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: float, limit: int) -> None:
     """Enqueue again the tasks marked handed more than ``grace_seconds`` ago that never started."""
     store, keys = manager.store, manager.keys
@@ -294,12 +287,12 @@ def _resend_lost(manager: AlertManager, result: SweepResult, grace_seconds: floa
         if store.r.zscore(keys.notify_outbox, outbox.entry(alert_id, kind)) is not None:
             continue  # the handoff itself is still owed: the outbox entry's sweep enqueues it (and marks anew)
         if grouping.is_message_id(alert_id):  # a grouped message: its members' silences were judged when held
-            gone = queue is None or not _exists(manager, alert_id, channel)
+            gone = queue is None or not grouping.members_for(store, keys, alert_id, channel)
         else:
             alert = load_alert(store, keys, alert_id) if queue is not None and kind in NOTIFICATION_KINDS else None
             gone = queue is None or alert is None or (kind_base(kind) is NotificationKind.RESOLVED
                                                       and manager.muted(alert))
-        if gone or queue is None:
+        if gone or queue is None:  # (queue is None implies gone: said again for the type checker)
             store.r.zrem(keys.notify_handed, member)  # nothing to send: alert expired or muted, or unreadable
             result.dropped += 1
         elif queue_length(store, queue):

@@ -14,11 +14,12 @@ A trader's ``check_alert(name)`` finds a rule in this order (``rule_for``):
 4. the built-in defaults and rule modules the trader loaded.
 
 Who is told of a trader's alerts is the deployment's decision too: the ``policy`` part (routes, grouping,
-maintenance windows, escalation steps) is what a trader's notifier reads (``read_published_policy``).
+maintenance windows, escalation steps) is what a trader's notifier reads (``read_published``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -57,35 +58,25 @@ def publish(store: Store, keys: KeySpace, settings: Settings) -> None:
 
 
 def read_published(store: Store, keys: KeySpace) -> AlertsSettings | None:
-    """The deployment's published rules, validated like a YAML file; None when absent or unreadable."""
+    """The deployment's published alerting configuration, validated like a YAML file: its rules and its
+    policy (routes, grouping, maintenance windows, escalation steps); None when absent or unreadable."""
     raw = store.r.get(keys.alerting_published)
     if not raw:
         return None
+    return _parsed(raw)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(raw: str) -> AlertsSettings | None:
+    """``raw`` validated once: it changes only when the deployment's configuration does (validation
+    compiles every YAML rule, and a trader reads the policy for each alert it observes)."""
     try:
         data = json.loads(raw)
-        return AlertsSettings.model_validate({"custom_rules": data.get("custom_rules") or {},
+        return AlertsSettings.model_validate({**(data.get("policy") or {}),
+                                              "custom_rules": data.get("custom_rules") or {},
                                               "rules": data.get("rules") or {}})
-    except (ValueError, AttributeError, ValidationError) as exc:
+    except (ValueError, AttributeError, TypeError, ValidationError) as exc:
         log.warning("published alerting configuration unreadable (%s); ignored", str(exc)[:200])
-        return None
-
-
-def read_published_policy(store: Store, keys: KeySpace) -> AlertsSettings | None:
-    """The deployment's routes, grouping, maintenance windows and escalation steps, the rules' own steps
-    included (the trader's notifier, maintenance gate and new episodes follow them); None when absent or
-    unreadable."""
-    raw = store.r.get(keys.alerting_published)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        policy = data.get("policy")
-        if not isinstance(policy, dict):
-            return None
-        return AlertsSettings.model_validate({**policy, "custom_rules": data.get("custom_rules") or {},
-                                              "rules": data.get("rules") or {}})
-    except (ValueError, AttributeError, ValidationError) as exc:
-        log.warning("published routing configuration unreadable (%s); ignored", str(exc)[:200])
         return None
 
 

@@ -3,10 +3,10 @@ so the command's output stays one valid YAML document."""
 
 from __future__ import annotations
 
-from graphwiz_monitoring.alerting.escalation import steps_for
+from graphwiz_monitoring.alerting.escalation import steps_and_source
 from graphwiz_monitoring.alerting.routing import rule_route
 from graphwiz_monitoring.alerting.rules import load_rules
-from graphwiz_monitoring.config import AlertsSettings, Settings
+from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.rulebook.rules import BUILTIN_RULES
 from graphwiz_monitoring.vocabulary import AlertChannel, AlertSeverity
 
@@ -25,21 +25,13 @@ def render_routes(settings: Settings) -> str:
             continue
         severity = AlertSeverity.parse(rule.severity)  # AlertRule parses both at construction
         state = "" if rule.enabled else " (disabled)"
-        steps = steps_for(alerts, rule.name, severity)
+        steps, source = steps_and_source(alerts, rule.name, severity)
         if steps:  # an escalated episode is routed by its steps (alerting/escalation.py), not by the routes
             plan = "; ".join(f"{s.after_seconds:g} s: {', '.join(s.channels)}" for s in steps)
-            lines.append(f"#   {rule.name} [{severity.value}]{state}: {plan}  <- {_escalation_source(alerts, rule.name, severity)}")
+            lines.append(f"#   {rule.name} [{severity.value}]{state}: {plan}  <- {source}")
             continue
         route = rule_route(rule.name, severity, [AlertChannel.parse(c) for c in rule.channels], alerts.routes)
         lines.append(f"#   {rule.name} [{severity.value}]{state}: {', '.join(route.destinations)}  <- {route.via}")
         lines += [f"#     per alert: {d}" for d in route.depends]
     return "\n".join(lines)
 
-
-def _escalation_source(alerts: AlertsSettings, name: str, severity: AlertSeverity) -> str:
-    override, custom = alerts.rules.get(name), alerts.custom_rules.get(name)
-    if override is not None and override.escalation:
-        return f"alerts.rules.{name}.escalation"
-    if custom is not None and custom.escalation:
-        return f"alerts.custom_rules.{name}.escalation"
-    return f"alerts.escalation.{severity.value}"

@@ -167,3 +167,14 @@ def test_a_step_names_a_destination_which_gets_the_step_and_the_end(make_manager
     manager.resolve_alert("large_loss")
     assert sent.calls == [(alert.alert_id, "log", "firing"), (alert.alert_id, "webhook:pager", "escalated-2"),
                           (alert.alert_id, "log", "resolved"), (alert.alert_id, "webhook:pager", "resolved")]
+
+
+def test_a_step_handed_over_by_the_outbox_sweep_is_recorded_as_reached(make_manager, store, keys) -> None:
+    """A worker that died between claiming step 2 and handing it over leaves it to the sweep, which calls
+    notify(): the step's destinations still get the end."""
+    manager, sent = make_manager(alerts(), WEBHOOK)
+    alert = manager.evaluate(LOSS).created[0]
+    manager.notify(get_active_alerts(store, keys)[0], "escalated-2")  # what the sweep does
+    manager.resolve_alert("large_loss")
+    assert {d for _, d, k in sent.calls if k == "resolved"} == {"log", "webhook"}
+    assert sent.calls[1] == (alert.alert_id, "webhook", "escalated-2")
