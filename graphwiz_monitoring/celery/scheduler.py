@@ -15,6 +15,9 @@ What this subclass adds to ``RedBeatScheduler``:
   stores ``last_run_at`` from the holder's clock);
 - every tick of the holder stamps ``monitoring:stamps`` (``beat`` = Redis time, ``beat_holder``), what
   the dead-man's switch and the ``beat_down`` rule read;
+- the lock is only ever taken in ``tick`` without blocking (``_holds_lock``): RedBeat's own ``beat_init``
+  handler, which blocks until the lock is free, is disconnected, so a standby ticks (and stops cleanly,
+  as ``run --beat-thread`` needs) instead of hanging in start-up;
 - Redis trouble never ends the process: a tick that cannot reach Redis is retried after
   ``REDIS_RETRY_SECONDS``; a lock lost meanwhile (it expired during an outage, another beat holds it now)
   sends this beat back to standby instead of scheduling beside the new holder.
@@ -31,8 +34,9 @@ import time
 from typing import Any, cast
 
 import redis
+from celery.signals import beat_init
 from redbeat import RedBeatScheduler
-from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, get_redis
+from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, acquire_distributed_beat_lock, get_redis
 from redis.exceptions import LockError
 
 from graphwiz_monitoring.config import Settings, mask_url
@@ -49,6 +53,10 @@ def beat_client(settings: Settings) -> redis.Redis:
     """The Redis client of the scheduler (RedBeat wants redis-py itself: Lua scripts, locks, decoded replies),
     Sentinel-aware like every other client."""
     return cast(redis.Redis, redis_client(settings.redis))
+
+
+# One way to take the lock: ours, in tick() and never blocking (module docstring).
+beat_init.disconnect(acquire_distributed_beat_lock)
 
 
 class GraphwizScheduler(RedBeatScheduler):

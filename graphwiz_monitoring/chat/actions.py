@@ -9,7 +9,6 @@ for them (plain text: the caller escapes it).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.alerting.models import Alert
@@ -108,6 +107,3 @@ class Actions:
                     f" (not: {', '.join(change.unconfirmed())})" if change.unconfirmed() else "")
         return change
 
-    def alert_summary(self, alert_id: str) -> dict[str, Any] | None:
-        alert = load_alert(self.store, self.keys, alert_id)
-        return alert.to_dict() if alert else None

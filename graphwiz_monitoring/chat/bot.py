@@ -211,9 +211,17 @@ class TelegramBot:
             return
         self.api.answer_callback_query(query_id, done)
         if action == PAUSE:  # after the answer: the traders may take seconds to confirm
-            reply = self._safely(lambda: Reply(views.trading_change_text(
-                self.actions.set_trading(True, sender.actor, f"Pause button on alert {alert_id}"), sender.display)))
+            paused: list[bool] = []
+
+            def pause() -> Reply:
+                change = self.actions.set_trading(True, sender.actor, f"Pause button on alert {alert_id}")
+                paused.append(True)
+                return Reply(views.trading_change_text(change, sender.display))
+
+            reply = self._safely(pause)
             self.api.send_message(sender.chat_id, reply.text, reply_to=message.get("message_id"))
+            if not paused:  # the reply says why; the button stays for another try
+                return
         label = {ACK: "✅ Acknowledged", SILENCE: "🔕 Silenced for 1 h", PAUSE: "⏸ Trading paused"}[action]
         self._mark(message, f"{label} by {escape(sender.display)} at {datetime.now(UTC):%H:%M} UTC",
                    alert_id, action)
@@ -222,7 +230,7 @@ class TelegramBot:
         """Append ``line`` to the alert message and drop the used button (the others stay usable)."""
         if not message.get("message_id"):
             return
-        used = tuple(a for a in ALERT_ACTIONS if a == action or _used(message, a))
+        used = tuple(a for a in ALERT_ACTIONS if a == action or a in _removed_buttons(message))
         footer = "\n\n" + line  # the newest line survives: the alert text is what gets shortened
         text = views.fit(entities_html(str(message.get("text") or ""), message.get("entities")),
                          views.MESSAGE_MAX_CHARS - len(footer)) + footer
@@ -248,10 +256,11 @@ class TelegramBot:
             self.api.send_message(sender.chat_id, reply.text)
 
 
-def _used(message: dict[str, Any], action: str) -> bool:
-    """Was this alert button already removed from the message (pressed before)?"""
+def _removed_buttons(message: dict[str, Any]) -> set[str]:
+    """The alert buttons already removed from the message (pressed before)."""
     raw_markup = message.get("reply_markup")
-    markup: dict[str, Any] = raw_markup if isinstance(raw_markup, dict) else {}
-    present = {str(b.get("callback_data", "")).split(":", 1)[0] for row in markup.get("inline_keyboard") or []
-               for b in row if isinstance(b, dict)}
-    return bool(markup) and action not in present
+    if not isinstance(raw_markup, dict) or not raw_markup:
+        return set()
+    present = {parse_callback_data(str(b.get("callback_data", "")))[0]
+               for row in raw_markup.get("inline_keyboard") or [] for b in row if isinstance(b, dict)}
+    return set(ALERT_ACTIONS) - present

@@ -77,7 +77,3 @@ class BotApi:
             params["reply_markup"] = reply_markup
         return self.call("editMessageText", params)
 
-    def edit_message_reply_markup(self, chat_id: int | str, message_id: int,
-                                  reply_markup: dict[str, Any] | None) -> Any:
-        return self.call("editMessageReplyMarkup", {"chat_id": chat_id, "message_id": message_id,
-                                                    "reply_markup": reply_markup or {"inline_keyboard": []}})

@@ -162,19 +162,16 @@ def _manager(ctx: click.Context) -> Any:
 
 @alerts_group.command("ack")
 @click.argument("alert_id")
-@click.option("--for", "for_", default=None, help="the ack ends after this long, e.g. 30m, 2h (default: when "
+@click.option("--for", "for_", type=DURATION, default=None, help="the ack ends after this long, e.g. 30m, 2h (default: when "
               "the alert resolves or its severity rises)")
 @click.option("--comment", default=None, help="why, or what is being done (shown with the alert)")
 @click.option("--by", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
 @click.pass_context
-def alerts_ack(ctx: click.Context, alert_id: str, for_: str | None, comment: str | None, by: str) -> None:
+def alerts_ack(ctx: click.Context, alert_id: str, for_: float | None, comment: str | None, by: str) -> None:
     """Acknowledge an active alert: no more repeats or escalation (every process) while the ack holds."""
-    from graphwiz_monitoring.alerting.silences import parse_duration
-
     manager = _manager(ctx)
-    seconds = parse_duration(for_) if for_ is not None else None
     try:
-        alert = manager.acknowledge_alert(_active_id(manager, alert_id), by, comment=comment, for_seconds=seconds)
+        alert = manager.acknowledge_alert(_active_id(manager, alert_id), by, comment=comment, for_seconds=for_)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{alert.alert_id} {_ack_text(alert)}")

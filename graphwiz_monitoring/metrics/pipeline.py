@@ -22,6 +22,7 @@ from typing import Any
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.state import KeySpace, Store, stamps
 from graphwiz_monitoring.tasks import ALL_QUEUES, INGEST, LISTS_PER_QUEUE, notify_queue, pipe_queue_length
+from graphwiz_monitoring.vocabulary import AlertChannel
 
 SECTION = "monitoring"
 # Commands queue_pipeline adds: stamps, memory, then per queue its lengths and its consumer count.
@@ -89,10 +90,9 @@ def read_section(store: Store, keys: KeySpace, queues: Sequence[str] = ALL_QUEUE
 def watched_queues(settings: Settings) -> list[str]:
     """The queues the dead-man's switch requires consumed: ingest and the notify queue of every channel
     that may be used (configured or log, the fallback every notification reaches)."""
-    channels = [name for name in ("discord", "slack", "email", "telegram", "webhook")
-                if getattr(settings.notifications, name).is_configured()
-                and getattr(settings.notifications, name).enabled is not False]
-    return [INGEST, *(notify_queue(c) for c in channels), notify_queue("log")]
+    channels = [c.value for c in AlertChannel
+                if c is not AlertChannel.LOG and settings.notifications.for_channel(c).active]
+    return [INGEST, *(notify_queue(c) for c in channels), notify_queue(AlertChannel.LOG.value)]
 
 
 def heartbeat_problems(section: Mapping[str, Any], settings: Settings) -> list[str]:

@@ -74,9 +74,8 @@ class Routes:
 
     def __init__(self, *, token: str | None, allowed_origins: list[str],
                  snapshot: Callable[[], dict[str, Any]], silence: Callable[..., dict[str, Any]],
-                 health: Callable[[], tuple[bool, dict[str, Any]]], hosts: HostAllowList | None = None,
-                 acknowledge: Callable[..., dict[str, Any]] | None = None,
-                 unacknowledge: Callable[..., dict[str, Any]] | None = None) -> None:
+                 health: Callable[[], tuple[bool, dict[str, Any]]], acknowledge: Callable[..., dict[str, Any]],
+                 unacknowledge: Callable[..., dict[str, Any]], hosts: HostAllowList | None = None) -> None:
         self.token = token
         self.allowed_origins = allowed_origins
         self.hosts = hosts or HostAllowList.for_server((), None)  # loopback names and IP addresses
@@ -107,9 +106,9 @@ class Routes:
             return self._guard(request) or json_response(HTTPStatus.OK, await asyncio.to_thread(self.snapshot))
         if path == "/api/silences" and request.method == "POST":
             return self._guard(request) or await self._silence(request)
-        if path == "/api/alerts/ack" and request.method == "POST" and self.acknowledge is not None:
+        if path == "/api/alerts/ack" and request.method == "POST":
             return self._guard(request) or await self._answer(request, self.acknowledge, "acknowledged", comment=True)
-        if path == "/api/alerts/unack" and request.method == "POST" and self.unacknowledge is not None:
+        if path == "/api/alerts/unack" and request.method == "POST":
             return self._guard(request) or await self._answer(request, self.unacknowledge, "unacknowledged", comment=False)
         if path in self.static or path in API_ROUTES:
             return response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")

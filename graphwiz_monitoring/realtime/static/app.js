@@ -12,6 +12,7 @@ const RECONNECT_MAX_MS = 10000;
 const RULE_UNITS = {
   large_loss: "fraction", high_cpu: "percent", high_memory: "percent", disk_space: "percent",
   high_latency: "seconds", risk_limit_breach: "times", rate_limit: "count", agent_failure: "count",
+  beat_down: "seconds", notify_dead_letters: "seconds", redis_memory_high: "percent",
 };
 
 const state = {
@@ -295,7 +296,7 @@ function renderAlerts() {
 function alertCard(a) {
   const id = String(a.alert_id);
   // "acknowledged" says whether an ack is in force (one that expired or a severity rise ended is not)
-  const acked = a.acknowledged === true || (a.acknowledged === undefined && Boolean(a.acknowledged_by));
+  const acked = a.acknowledged === true;
   const silenced = state.silenced.has(id);
   const li = el("li", "alert sev-" + cls(a.severity));
   li.dataset.alertId = id;
