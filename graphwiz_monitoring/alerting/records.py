@@ -61,6 +61,15 @@ def save_alert(store: Store, keys: KeySpace, alert: Alert, *, ttl_seconds: float
         store.r.set(keys.alert(alert.alert_id), text, ex=max(1, int(ttl_seconds)))
 
 
+def active_ids_matching(store: Store, keys: KeySpace, ref: str) -> list[str]:
+    """The active alert ids ``ref`` names: itself when active, else those starting with it (the CLI and the
+    chat show the first characters); ids only, one HVALS, no record read."""
+    ids = store.r.hvals(keys.alerts_active)
+    if ref in ids:
+        return [ref]
+    return [i for i in ids if ref and i.startswith(ref)]
+
+
 def get_active_alerts(store: Store, keys: KeySpace) -> list[Alert]:
     """Firing alerts, newest first (readable from any process)."""
     active = store.r.hgetall(keys.alerts_active)

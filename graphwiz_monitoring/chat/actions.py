@@ -12,7 +12,7 @@ import logging
 
 from graphwiz_monitoring.alerting.manager import AlertManager
 from graphwiz_monitoring.alerting.models import Alert
-from graphwiz_monitoring.alerting.records import get_active_alerts, get_alert_history, load_alert
+from graphwiz_monitoring.alerting.records import active_ids_matching, get_alert_history
 from graphwiz_monitoring.alerting.silences import Silence, add_silence, parse_duration, silence_alert
 from graphwiz_monitoring.config import Settings
 from graphwiz_monitoring.errors import GraphwizError
@@ -52,17 +52,14 @@ class Actions:
             self._manager = AlertManager(self.store, self.keys, self.settings, sender=self.sender)
         return self._manager
 
-    def find_alert(self, ref: str) -> Alert:
-        """An alert by its id, or by the first characters of an active alert's id (as /alerts shows them)."""
+    def alert_id(self, ref: str) -> str:
+        """The id of the active alert ``ref`` names: its id, or the first characters of it (as /alerts shows)."""
         ref = ref.strip().lower()
         if not ref:
             raise CommandError("give an alert id (see /alerts)")
-        found = load_alert(self.store, self.keys, ref)
-        if found is not None:
-            return found
         if len(ref) < MIN_ID_PREFIX_CHARS:
             raise CommandError(f"alert id {ref!r} is too short: give at least {MIN_ID_PREFIX_CHARS} characters")
-        matches = [a for a in get_active_alerts(self.store, self.keys) if a.alert_id.startswith(ref)]
+        matches = active_ids_matching(self.store, self.keys, ref)
         if not matches:
             raise CommandError(f"no active alert with id {ref!r} (see /alerts)")
         if len(matches) > 1:
@@ -70,7 +67,7 @@ class Actions:
         return matches[0]
 
     def acknowledge(self, ref: str, by: str, comment: str | None = None) -> Alert:
-        return acknowledge(self.manager, self.find_alert(ref).alert_id, by, comment)
+        return acknowledge(self.manager, self.alert_id(ref), by, comment)
 
     def known_rules(self) -> set[str]:
         """Rules a silence can name: the configured ones and any that alerted lately (trader-side rules)."""

@@ -142,10 +142,9 @@ def _ack_text(alert: Any) -> str:
 def _active_id(manager: Any, given: str) -> str:
     """The full id of the active alert ``given`` names: the id itself, or a unique prefix of one (``alerts
     list`` shows the first 12 characters)."""
-    ids = [a.alert_id for a in manager.get_active_alerts()]
-    if given in ids:
-        return given
-    found = [i for i in ids if given and i.startswith(given)]
+    from graphwiz_monitoring.alerting.records import active_ids_matching
+
+    found = active_ids_matching(manager.store, manager.keys, given)
     if len(found) > 1:
         raise click.BadParameter(f"{given!r} is the start of {len(found)} active alert ids; give more of it",
                                  param_hint="ALERT_ID")
