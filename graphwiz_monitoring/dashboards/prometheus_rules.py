@@ -33,7 +33,6 @@ JOURNAL_FILLING_FRACTION = 0.5  # of trader.journal_max_bytes: half-way to refus
 JOURNAL_FILLING_FOR_SECONDS = 300
 OUTBOX_STUCK_FOR_SECONDS = 120
 QUEUE_BACKLOG_FOR_SECONDS = 300
-QUEUE_UNCONSUMED_FOR_SECONDS = 60  # a worker restart re-registers within seconds (celery/liveness.py)
 EXPORTER_REDIS_DOWN_FOR_SECONDS = 60
 WATCHDOG_ALERT = "graphwiz_watchdog"
 # graphwiz_health_status values (health/models.py HealthStatus.severity_rank)
@@ -179,10 +178,12 @@ def journal_fill_expr() -> str:
     return f"{gauge('graphwiz_trader_journal_bytes')} / {gauge('graphwiz_trader_journal_max_bytes')}"
 
 
-def meta_prometheus_rules() -> list[dict[str, Any]]:
+def meta_prometheus_rules(settings: Settings | None = None) -> list[dict[str, Any]]:
     """Rules about the monitoring pipeline itself."""
     critical, warning = AlertSeverity.CRITICAL, AlertSeverity.WARNING
-    return [
+    # The built-in queue_unconsumed is exported here under its older name, with its overrides like any built-in.
+    unconsumed = builtin_rule("queue_unconsumed", (settings or Settings()).alerts.rules.get("queue_unconsumed"))
+    rules = [
         _meta("graphwiz_exporter_down", f'{gauge("up", job=SCRAPE_JOBS)} == 0', EXPORTER_DOWN_FOR_SECONDS, critical,
               "graphwiz exporter {{ $labels.instance }} is down",
               "Prometheus cannot scrape {{ $labels.instance }}: no graphwiz metrics, so no built-in rule can fire"),
@@ -213,9 +214,9 @@ def meta_prometheus_rules() -> list[dict[str, Any]]:
         # Consumers come from the workers' heartbeats: 0 means no live worker takes this queue at all, so
         # what waits there is never done (a missing -Q; `celery`: a trader's own plain Celery app sends there).
         # The built-in rule queue_unconsumed is this rule in the engine (exported here, under this name).
-        _meta("graphwiz_queue_unconsumed",
+        _meta(EXPORTED_AS_META["queue_unconsumed"],
               f"{gauge('graphwiz_celery_queue_length')} > 0 and {gauge('graphwiz_celery_queue_consumers')} == 0",
-              QUEUE_UNCONSUMED_FOR_SECONDS, critical, "No worker consumes queue {{ $labels.queue }}",
+              unconsumed.for_seconds, AlertSeverity.parse(unconsumed.severity), "No worker consumes queue {{ $labels.queue }}",
               "{{ $value }} task(s) wait in {{ $labels.queue }} and no live worker consumes it: they will never "
               "run. Start a worker with -Q {{ $labels.queue }} (`graphwiz-monitoring run` and docker-compose.yml "
               "consume every queue; `celery` is Celery's default queue, consumed with ingest)."),
@@ -233,11 +234,12 @@ def meta_prometheus_rules() -> list[dict[str, Any]]:
               "Always firing, on purpose. Route it to an outside dead-man's switch (Healthchecks.io, Uptime Kuma "
               "push, ...) with a short repeat_interval: when it stops arriving, Prometheus or Alertmanager is down."),
     ]
+    return [r for r in rules if unconsumed.enabled or r["alert"] != EXPORTED_AS_META["queue_unconsumed"]]
 
 
 def prometheus_rule_file(settings: Settings | None = None) -> dict[str, Any]:
     """The whole rule file as data (``groups:``), ready for YAML."""
     return {"groups": [
         {"name": BUILTIN_GROUP, "rules": builtin_prometheus_rules(settings)},
-        {"name": META_GROUP, "rules": meta_prometheus_rules()},
+        {"name": META_GROUP, "rules": meta_prometheus_rules(settings)},
     ]}

@@ -80,3 +80,16 @@ def test_durations_and_the_meta_group() -> None:
     assert rules["graphwiz_exporter_redis_unreachable"]["expr"] == "graphwiz_exporter_redis_up == 0"
     assert rules["graphwiz_watchdog"]["expr"] == "vector(1)"  # always firing: Alertmanager's Watchdog convention
     assert all(not problems(r["expr"]) for r in meta["rules"])
+
+
+def test_the_queue_unconsumed_export_follows_its_overrides() -> None:
+    """Exported in the meta group under its older name, it still takes alerts.rules.queue_unconsumed."""
+    from graphwiz_monitoring.dashboards.prometheus_rules import meta_prometheus_rules
+
+    name = EXPORTED_AS_META["queue_unconsumed"]
+    changed = parse_settings({"alerts": {"rules": {"queue_unconsumed": {"severity": "warning", "for_seconds": 120}}}},
+                             env={})
+    [rule] = [r for r in meta_prometheus_rules(changed) if r["alert"] == name]
+    assert rule["for"] == "120s" and rule["labels"]["severity"] == "warning"
+    off = parse_settings({"alerts": {"rules": {"queue_unconsumed": {"enabled": False}}}}, env={})
+    assert name not in [r["alert"] for r in meta_prometheus_rules(off)]
