@@ -131,6 +131,10 @@ def test_breach_back_within_the_cooldown_continues_the_same_alert(episode: Episo
     episode.feed("kraken", connected=False)  # within the cooldown (and before the resolved notice)
     wait_until(lambda: episode.active_id("kraken") == alert_id, timeout=5, interval=0.01, message="re-opened")
     assert time.monotonic() - back <= 1.0  # active again within 1 s, the same alert
+    # The record follows the active hash (the truth, written by Lua) a moment later (manager._sync_state):
+    # read at once, it still said "resolved" on a loaded host.
+    wait_until(lambda: json.loads(episode.store.r.get(episode.keys.alert(alert_id)))["state"] == "firing",
+               timeout=2, interval=0.01, message="the record firing again")
     record = json.loads(episode.store.r.get(episode.keys.alert(alert_id)))
     assert record["state"] == "firing"
 
